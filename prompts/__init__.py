@@ -1,0 +1,1 @@
+"""Shipped personas (Markdown with front matter), installed as ``vt_tui.prompts``."""
