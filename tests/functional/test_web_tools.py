@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
 from vt_tui.tools.web import (
     MAX_TOOL_CHARS,
     WebConfig,

@@ -7,6 +7,7 @@ import re
 import time
 
 import pytest
+
 from vt_tui.tools.calculator import CalculatorError, calculator, evaluate, format_number, get_tools
 
 
