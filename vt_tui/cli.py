@@ -1,0 +1,104 @@
+"""Command line: ``vt-tui`` (the app), ``vt-tui ask``, ``vt-tui doctor``, ``vt-tui gpu``.
+
+Only the standard library is imported here, so ``vt-tui --version`` and ``--help`` stay instant; each command
+imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from vt_tui import __version__, paths
+from vt_tui.settings import ENV_ALIASES, ENV_PREFIX, FIELDS, SettingsError, coerce, load
+
+EXIT_USAGE = 2
+
+
+def _settings_flags() -> argparse.ArgumentParser:
+    """One flag per setting, generated from the typed settings so none can be forgotten."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("settings (flags > $VT_TUI_* > config.toml > defaults)")
+    for name, f in FIELDS.items():
+        env = ENV_PREFIX + name.upper() + (f" or ${ENV_ALIASES[name]}" if name in ENV_ALIASES else "")
+        default = f.default if f.default is not None and f.default != () else None
+        shown = f" [default: {default}]" if default is not None else ""
+        kind = f.metadata.get("kind", str)
+        group.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            default=argparse.SUPPRESS,
+            metavar=f.metadata.get("metavar")
+            or {tuple: "LIST", str: "TEXT"}.get(kind, kind.__name__.upper()),
+            choices=f.metadata.get("choices"),
+            help=f"{f.metadata['help']} (${env}){shown}",
+        )
+    parent.add_argument(
+        "--config", type=Path, default=None, help=f"config file [default: {paths.config_file()}]"
+    )
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _settings_flags()
+    parser = argparse.ArgumentParser(
+        prog="vt-tui",
+        parents=[common],
+        description="A terminal assistant for your local LLM endpoint, with a live GPU pane and tool panel.",
+        epilog="With no --base-url, vt-tui serves SmolLM2-135M-Instruct itself (the embedded default).",
+    )
+    parser.add_argument("--version", action="version", version=f"vt-tui {__version__}")
+    parser.add_argument("--resume", action="store_true", help="reopen the last conversation")
+    parser.add_argument("--conversation", type=int, metavar="ID", help="open conversation ID")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    ask = sub.add_parser("ask", parents=[common], help="answer one question on stdout (no UI)")
+    ask.add_argument("question", nargs="*", help="the question; read from stdin when absent or '-'")
+    ask.add_argument("--json", action="store_true", help="write one JSON event per line")
+    sub.add_parser("doctor", parents=[common], help="check the endpoint, GPU, audio and config")
+    gpu = sub.add_parser("gpu", parents=[common], help="the GPU pane full-screen, as a standalone monitor")
+    gpu.add_argument("--replay", type=Path, metavar="JSONL", help="replay recorded NVML samples")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Any:
+    given = {
+        name: coerce(name, getattr(args, name), f"--{name.replace('_', '-')}")
+        for name in FIELDS
+        if name in args
+    }
+    return load(cli=given, config_path=args.config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from(args)
+    except SettingsError as exc:
+        print(f"vt-tui: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command == "ask":
+        from vt_tui.headless.ask import run
+
+        words = args.question
+        question = sys.stdin.read() if not words or words == ["-"] else " ".join(words)
+        if not question.strip():
+            print("vt-tui ask: no question given (pass it as arguments or on stdin)", file=sys.stderr)
+            return EXIT_USAGE
+        return run(settings, question.strip(), args.json)
+    if args.command == "doctor":
+        from vt_tui.headless.doctor import run as doctor
+
+        return doctor(settings, args.config)
+    if args.command == "gpu":
+        from vt_tui.ui.gpu_app import run as gpu_app
+
+        return gpu_app(settings, args.replay)
+    from vt_tui.ui.app import run as app
+
+    return app(settings, resume=args.resume, conversation_id=args.conversation)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

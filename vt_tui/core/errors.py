@@ -1,0 +1,128 @@
+"""Endpoint failures as typed, human errors. Nothing here imports the openai SDK at module level."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorKind(StrEnum):
+    CONNECTION = "connection"
+    AUTH = "auth"
+    NOT_FOUND = "not_found"
+    RATE_LIMIT = "rate_limit"
+    SERVER = "server"
+    BAD_REQUEST = "bad_request"
+    TIMEOUT = "timeout"
+    STREAM_CUT = "stream_cut"
+    MALFORMED = "malformed"
+    CANCELLED = "cancelled"
+    EMBEDDED = "embedded"
+    OTHER = "other"
+
+
+@dataclass(eq=False)  # not frozen: contextlib assigns __traceback__ on exceptions
+class EndpointError(Exception):
+    """One line for the status bar (``message``) and what to do about it (``hint``)."""
+
+    kind: ErrorKind
+    message: str
+    hint: str = ""
+    status: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.message} — {self.hint}" if self.hint else self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "message": self.message, "hint": self.hint, "status": self.status}
+
+
+def cancelled() -> EndpointError:
+    return EndpointError(ErrorKind.CANCELLED, "Cancelled", "the partial reply is kept")
+
+
+def _server_detail(body: Any, text: str) -> str:
+    """The server's own words: OpenAI ``{"error": {"message"}}``, FastAPI ``{"detail"}``, or plain text."""
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            for key in ("message", "detail", "msg"):
+                if err.get(key):
+                    detail = err[key]
+                    return detail if isinstance(detail, str) else json.dumps(detail)[:300]
+        elif isinstance(err, str):
+            return err
+    return " ".join(text.split())[:300]
+
+
+def from_status(status: int, body: Any, text: str, base_url: str, model: str | None) -> EndpointError:
+    detail = _server_detail(body, text)
+    said = f": {detail}" if detail else ""
+    if status in (401, 403):
+        return EndpointError(
+            ErrorKind.AUTH,
+            f"{base_url} refused the API key ({status}{said})",
+            "set --api-key or VT_TUI_API_KEY / OPENAI_API_KEY to the key the server expects",
+            status,
+        )
+    if status == 404:
+        return EndpointError(
+            ErrorKind.NOT_FOUND,
+            f"Not found at {base_url} ({status}{said})",
+            f"check the model id ({model!r}) with /v1/models, and that the URL ends in /v1",
+            status,
+        )
+    if status == 429:
+        return EndpointError(
+            ErrorKind.RATE_LIMIT, f"Rate limited by {base_url}{said}", "wait and retry", status
+        )
+    if status >= 500:
+        return EndpointError(
+            ErrorKind.SERVER, f"Server error {status} from {base_url}{said}", "see the server's log", status
+        )
+    return EndpointError(ErrorKind.BAD_REQUEST, f"Request rejected ({status}){said}", "", status)
+
+
+def classify(exc: BaseException, base_url: str, model: str | None) -> EndpointError:
+    """Map any exception raised while talking to an endpoint to an :class:`EndpointError`."""
+    if isinstance(exc, EndpointError):
+        return exc
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        try:
+            body = exc.response.json()
+        except Exception:
+            body = exc.body
+        return from_status(exc.status_code, body, exc.response.text or exc.message, base_url, model)
+    if isinstance(exc, openai.APITimeoutError | TimeoutError):
+        return EndpointError(
+            ErrorKind.TIMEOUT,
+            f"No reply from {base_url} in time",
+            "the server may be busy or loading a model; raise --request-timeout",
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__
+        text = f"{type(cause).__name__}: {cause}" if cause else str(exc)
+        if "refused" in text.lower() or "ConnectError" in text:
+            return EndpointError(
+                ErrorKind.CONNECTION,
+                f"Cannot connect to {base_url} (connection refused)",
+                "start your server (see docs/endpoints.md), or drop --base-url to use the embedded model",
+            )
+        return EndpointError(ErrorKind.STREAM_CUT, f"Connection to {base_url} broke: {text}", "retry")
+    if isinstance(exc, json.JSONDecodeError):
+        return EndpointError(
+            ErrorKind.MALFORMED, f"{base_url} sent a malformed stream (bad JSON in an SSE event)", "retry"
+        )
+    if isinstance(exc, openai.APIError):
+        return EndpointError(ErrorKind.SERVER, f"{base_url}: {exc.message}", "retry")
+    if type(exc).__module__.startswith("httpx"):  # raised while reading an already-open stream
+        if "Timeout" in type(exc).__name__:
+            return EndpointError(
+                ErrorKind.TIMEOUT, f"{base_url} stopped sending mid-reply", "raise --request-timeout or retry"
+            )
+        return EndpointError(ErrorKind.STREAM_CUT, f"The stream from {base_url} was cut mid-reply", "retry")
+    return EndpointError(ErrorKind.OTHER, f"{type(exc).__name__}: {exc}", "")

@@ -1,0 +1,258 @@
+"""Conversations in SQLite (WAL, file mode 0600). Written by the core as events arrive."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    id INTEGER PRIMARY KEY,
+    title TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '',
+    endpoint TEXT NOT NULL DEFAULT '',
+    persona TEXT,
+    system TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS turns (
+    id INTEGER PRIMARY KEY,
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    user_text TEXT NOT NULL,
+    assistant_text TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT 'streaming',
+    error TEXT,
+    model TEXT NOT NULL DEFAULT '',
+    params TEXT NOT NULL DEFAULT '{}',
+    stats TEXT,
+    in_context INTEGER NOT NULL DEFAULT 1,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS turns_by_conversation ON turns(conversation_id, id);
+CREATE TABLE IF NOT EXISTS tool_calls (
+    id INTEGER PRIMARY KEY,
+    turn_id INTEGER NOT NULL REFERENCES turns(id) ON DELETE CASCADE,
+    call_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    args TEXT NOT NULL,
+    status TEXT NOT NULL,
+    result TEXT,
+    error TEXT,
+    duration_s REAL
+);
+"""
+
+STATUSES = ("streaming", "ok", "failed", "cancelled")
+
+
+@dataclass
+class Turn:
+    """One user message and the reply to it. ``status`` is streaming, ok, failed or cancelled."""
+
+    id: int
+    user_text: str
+    assistant_text: str = ""
+    status: str = "streaming"
+    error: str | None = None
+    model: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, Any] | None = None
+    in_context: bool = True
+    created: float = 0.0
+
+    @property
+    def counts_as_history(self) -> bool:
+        """Only completed turns are sent back to the model; failed ones stay visible, not in context."""
+        return self.status == "ok" and self.in_context
+
+
+@dataclass
+class ConversationInfo:
+    id: int
+    title: str
+    model: str
+    endpoint: str
+    updated: float
+    turn_count: int
+    persona: str | None = None
+    system: str | None = None
+
+
+class Store:
+    """Thread-confined: use it from the event loop's thread only."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        os.chmod(path, 0o600)
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(SCHEMA)
+        for suffix in ("-wal", "-shm"):
+            sidecar = Path(f"{path}{suffix}")
+            if sidecar.exists():
+                os.chmod(sidecar, 0o600)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # conversations
+    def create_conversation(
+        self,
+        *,
+        title: str = "",
+        model: str = "",
+        endpoint: str = "",
+        persona: str | None = None,
+        system: str | None = None,
+    ) -> int:
+        now = time.time()
+        cur = self.db.execute(
+            "INSERT INTO conversations(title, model, endpoint, persona, system, created, updated)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (title, model, endpoint, persona, system, now, now),
+        )
+        return int(cur.lastrowid)
+
+    def rename(self, conversation_id: int, title: str) -> None:
+        self.db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
+
+    def conversation(self, conversation_id: int) -> ConversationInfo | None:
+        rows = self._infos("WHERE c.id = ?", (conversation_id,))
+        return rows[0] if rows else None
+
+    def list_conversations(self, search: str = "", limit: int = 200) -> list[ConversationInfo]:
+        """Newest first; ``search`` matches the title or any message text."""
+        if not search:
+            return self._infos("", (), limit)
+        like = f"%{search}%"
+        return self._infos(
+            "WHERE c.title LIKE ? OR EXISTS (SELECT 1 FROM turns s WHERE s.conversation_id = c.id"
+            " AND (s.user_text LIKE ? OR s.assistant_text LIKE ?))",
+            (like, like, like),
+            limit,
+        )
+
+    def _infos(self, where: str, args: tuple, limit: int = 200) -> list[ConversationInfo]:
+        rows = self.db.execute(
+            "SELECT c.id, c.title, c.model, c.endpoint, c.updated, c.persona, c.system,"
+            " (SELECT COUNT(*) FROM turns t WHERE t.conversation_id = c.id) AS n"
+            f" FROM conversations c {where} ORDER BY c.updated DESC, c.id DESC LIMIT ?",
+            (*args, limit),
+        ).fetchall()
+        return [
+            ConversationInfo(
+                r["id"],
+                r["title"],
+                r["model"],
+                r["endpoint"],
+                r["updated"],
+                r["n"],
+                r["persona"],
+                r["system"],
+            )
+            for r in rows
+        ]
+
+    def last_conversation_id(self) -> int | None:
+        row = self.db.execute(
+            "SELECT id FROM conversations ORDER BY updated DESC, id DESC LIMIT 1"
+        ).fetchone()
+        return row[0] if row else None
+
+    # turns
+    def add_turn(self, conversation_id: int, user_text: str, model: str, params: dict[str, Any]) -> int:
+        now = time.time()
+        cur = self.db.execute(
+            "INSERT INTO turns(conversation_id, user_text, model, params, created) VALUES (?, ?, ?, ?, ?)",
+            (conversation_id, user_text, model, json.dumps(params), now),
+        )
+        self.db.execute(
+            "UPDATE conversations SET updated = ?, model = ?,"
+            " title = CASE WHEN title = '' THEN ? ELSE title END WHERE id = ?",
+            (now, model, title_from(user_text), conversation_id),
+        )
+        return int(cur.lastrowid)
+
+    def save_text(self, turn_id: int, text: str) -> None:
+        self.db.execute("UPDATE turns SET assistant_text = ? WHERE id = ?", (text, turn_id))
+
+    def finish_turn(
+        self, turn_id: int, text: str, status: str, stats: dict[str, Any] | None, error: str | None = None
+    ) -> None:
+        assert status in STATUSES
+        self.db.execute(
+            "UPDATE turns SET assistant_text = ?, status = ?, stats = ?, error = ? WHERE id = ?",
+            (text, status, json.dumps(stats) if stats else None, error, turn_id),
+        )
+
+    def clear_context(self, conversation_id: int) -> None:
+        """Keep every turn on screen, but send none of the earlier ones to the model again."""
+        self.db.execute("UPDATE turns SET in_context = 0 WHERE conversation_id = ?", (conversation_id,))
+
+    def turns(self, conversation_id: int) -> list[Turn]:
+        rows = self.db.execute(
+            "SELECT * FROM turns WHERE conversation_id = ? ORDER BY id", (conversation_id,)
+        ).fetchall()
+        return [
+            Turn(
+                id=r["id"],
+                user_text=r["user_text"],
+                assistant_text=r["assistant_text"],
+                status="failed" if r["status"] == "streaming" else r["status"],  # a stream cut by a crash
+                error=r["error"]
+                or ("interrupted (vt-tui stopped mid-reply)" if r["status"] == "streaming" else None),
+                model=r["model"],
+                params=json.loads(r["params"]),
+                stats=json.loads(r["stats"]) if r["stats"] else None,
+                in_context=bool(r["in_context"]),
+                created=r["created"],
+            )
+            for r in rows
+        ]
+
+    # tool calls
+    def add_tool_call(self, turn_id: int, call_id: str, name: str, args: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT INTO tool_calls(turn_id, call_id, name, args, status) VALUES (?, ?, ?, ?, 'running')",
+            (turn_id, call_id, name, json.dumps(args)),
+        )
+
+    def finish_tool_call(
+        self,
+        turn_id: int,
+        call_id: str,
+        status: str,
+        result: str | None,
+        error: str | None,
+        duration_s: float,
+    ) -> None:
+        self.db.execute(
+            "UPDATE tool_calls SET status = ?, result = ?, error = ?, duration_s = ?"
+            " WHERE turn_id = ? AND call_id = ?",
+            (status, result, error, duration_s, turn_id, call_id),
+        )
+
+    def tool_calls(self, conversation_id: int) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT k.* FROM tool_calls k JOIN turns t ON t.id = k.turn_id WHERE t.conversation_id = ?"
+            " ORDER BY k.id",
+            (conversation_id,),
+        ).fetchall()
+        return [dict(r) | {"args": json.loads(r["args"])} for r in rows]
+
+
+def title_from(text: str, width: int = 60) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"

@@ -1,0 +1,96 @@
+"""``vt-tui ask``: one question, the answer streamed to stdout through the same core as the TUI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import TextIO
+
+from vt_tui.core.errors import EndpointError
+from vt_tui.core.events import Event, TextDelta, TurnFailed, TurnFinished, event_to_json
+from vt_tui.core.sanitize import inert
+from vt_tui.core.session import ChatSession, GenerationParams
+from vt_tui.engines.connect import connect
+from vt_tui.settings import Settings
+
+EXIT_OK, EXIT_FAILED, EXIT_CANCELLED = 0, 1, 130
+
+
+class _Output:
+    """Where events go: JSON lines, plain text, or live Markdown on a terminal."""
+
+    def __init__(self, out: TextIO, as_json: bool) -> None:
+        self.out = out
+        self.as_json = as_json
+        self.rich = not as_json and out.isatty()
+        self.text: list[str] = []
+        self.live = None
+
+    def __enter__(self) -> _Output:
+        if self.rich:
+            from rich.console import Console
+            from rich.live import Live
+
+            self.live = Live(
+                console=Console(file=self.out), refresh_per_second=12, vertical_overflow="visible"
+            )
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.__exit__(None, None, None)
+
+    def emit(self, event: Event) -> None:
+        if self.as_json:
+            self.out.write(json.dumps(event_to_json(event), ensure_ascii=False) + "\n")
+            self.out.flush()
+        elif isinstance(event, TextDelta):
+            self.text.append(event.text)
+            if self.live is not None:
+                from rich.markdown import Markdown
+
+                self.live.update(Markdown(inert("".join(self.text))))
+            else:
+                self.out.write(event.text)
+                self.out.flush()
+        elif isinstance(event, TurnFinished | TurnFailed) and self.live is None and self.text:
+            self.out.write("\n")
+
+
+async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sys.stdout) -> int:
+    def progress(elapsed: float) -> None:
+        if elapsed > 1.0 and not as_json:
+            print(f"\rstarting the embedded model… {elapsed:4.1f} s", end="", file=sys.stderr, flush=True)
+
+    try:
+        connection = await connect(settings, progress)
+    except EndpointError as exc:
+        print(f"vt-tui: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if settings.embedded and not as_json and sys.stderr.isatty():
+        print("\r\x1b[K", end="", file=sys.stderr, flush=True)
+    params = GenerationParams(
+        temperature=settings.temperature, top_p=settings.top_p, max_tokens=settings.max_tokens
+    )
+    session = ChatSession(connection.endpoint, model=settings.model, system=settings.system, params=params)
+    code = EXIT_OK
+    try:
+        with _Output(out, as_json) as output:
+            async for event in session.run_turn(question):
+                output.emit(event)
+                if isinstance(event, TurnFailed):
+                    code = EXIT_CANCELLED if event.cancelled else EXIT_FAILED
+                    if not as_json:
+                        print(f"vt-tui: {event.error}", file=sys.stderr)
+    finally:
+        await connection.aclose()
+    return code
+
+
+def run(settings: Settings, question: str, as_json: bool) -> int:
+    try:
+        return asyncio.run(ask(settings, question, as_json))
+    except KeyboardInterrupt:
+        return EXIT_CANCELLED

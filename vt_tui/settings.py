@@ -1,0 +1,171 @@
+"""Typed settings with one precedence: CLI flags > environment > config.toml > defaults.
+
+Every setting has one name used everywhere: ``--base-url`` on the command line, ``VT_TUI_BASE_URL`` in the
+environment, ``base_url`` in ``config.toml``. The OpenAI SDK's ``OPENAI_BASE_URL`` and ``OPENAI_API_KEY`` are
+read too, below their ``VT_TUI_`` forms. This module imports only the standard library: it is on the path of
+``vt-tui --version``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from vt_tui import paths
+
+ENV_PREFIX = "VT_TUI_"
+ENV_ALIASES = {"base_url": "OPENAI_BASE_URL", "api_key": "OPENAI_API_KEY"}
+TOOL_MODES = ("auto", "native", "text", "off")
+ENGINES = ("auto", "llama-factory", "vllm", "llama-cpp", "ollama", "lmdeploy", "openai")
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value or an unknown name; the message says which and where."""
+
+
+def _opt(help: str, **kw: Any) -> Any:
+    default = kw.pop("default", None)
+    factory = kw.pop("default_factory", None)
+    meta = {"help": help, **kw}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a user can set. ``kind`` in the metadata names the type used to parse strings."""
+
+    # Endpoint
+    base_url: str | None = _opt(
+        "OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (default: embedded)"
+    )
+    api_key: str | None = field(
+        default=None, repr=False, metadata={"help": "API key for the endpoint (never shown or stored)"}
+    )
+    model: str | None = _opt("model id (default: the first from /v1/models)")
+    engine: str = _opt("engine profile", default="auto", choices=ENGINES)
+    request_timeout: float = _opt("seconds to wait for the first byte of a reply", default=120.0, kind=float)
+    # Embedded llama.cpp server
+    gguf: Path | None = _opt(
+        "GGUF model file for the embedded server (default: SmolLM2-135M-Instruct)", kind=Path
+    )
+    n_gpu_layers: int = _opt("layers the embedded server offloads to the GPU (-1: all)", default=0, kind=int)
+    threads: int = _opt("llama.cpp threads for the embedded server", default=1, kind=int)
+    ctx_size: int = _opt("context length of the embedded server", default=4096, kind=int)
+    startup_timeout: float = _opt("seconds to wait for the embedded server", default=90.0, kind=float)
+    # Generation
+    system: str | None = _opt("system prompt")
+    persona: str | None = _opt("persona name from prompts/")
+    temperature: float | None = _opt("sampling temperature", kind=float)
+    top_p: float | None = _opt("nucleus sampling top_p", kind=float)
+    max_tokens: int = _opt("maximum tokens in a reply (always sent)", default=1024, kind=int)
+    # Tools
+    tools: str = _opt("tool calling mode", default="auto", choices=TOOL_MODES)
+    max_steps: int = _opt("maximum agent steps per turn", default=6, kind=int)
+    fetch_allow_hosts: tuple[str, ...] = _opt(
+        "hosts web_fetch may reach even if private (comma-separated)", default=(), kind=tuple
+    )
+    searxng_url: str | None = _opt("SearxNG instance for web_search (default: DuckDuckGo)")
+    # GPU
+    gpu_rate: float = _opt("GPU samples per second", default=2.0, kind=float)
+    metrics_urls: tuple[str, ...] = _opt(
+        "Prometheus URLs: dcgm-exporter or an engine's /metrics (comma-separated)", default=(), kind=tuple
+    )
+    # Storage
+    data_dir: Path | None = _opt("where conversations are kept (default: XDG data dir)", kind=Path)
+
+    def __repr__(self) -> str:  # api_key stays out of any log or traceback
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name != "api_key")
+        return f"Settings({shown}, api_key={'***' if self.api_key else None})"
+
+    @property
+    def embedded(self) -> bool:
+        """True when no endpoint is configured and vt-tui serves its own model."""
+        return not self.base_url
+
+    def database_path(self) -> Path:
+        return (self.data_dir or paths.data_dir()) / "conversations.sqlite3"
+
+    def with_overrides(self, **values: Any) -> Settings:
+        return replace(self, **values)
+
+
+FIELDS = {f.name: f for f in fields(Settings)}
+
+
+def _kind(name: str) -> Any:
+    return FIELDS[name].metadata.get("kind", str)
+
+
+def coerce(name: str, value: Any, source: str) -> Any:
+    """Turn ``value`` (a string from env/CLI or a TOML value) into the type of setting ``name``."""
+    kind = _kind(name)
+    try:
+        if kind is tuple:
+            if isinstance(value, str):
+                return tuple(v.strip() for v in value.split(",") if v.strip())
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return tuple(value)
+            raise TypeError("expected a list of strings")
+        if kind is Path:
+            return Path(os.path.expanduser(str(value)))
+        if kind in (int, float):
+            if isinstance(value, bool):
+                raise TypeError("expected a number")
+            result = kind(value)
+        else:
+            if not isinstance(value, str):
+                raise TypeError("expected a string")
+            result = value
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"{name} in {source}: {value!r} is not valid ({exc})") from None
+    choices = FIELDS[name].metadata.get("choices")
+    if choices and result not in choices:
+        raise SettingsError(f"{name} in {source}: {result!r} is not one of {', '.join(choices)}")
+    return result
+
+
+def from_file(path: Path) -> dict[str, Any]:
+    """Read ``config.toml``; a missing file is empty, an unknown key or bad value is an error."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML ({exc})") from None
+    out = {}
+    for key, value in raw.items():
+        if key not in FIELDS:
+            raise SettingsError(f"{path}: unknown setting {key!r} (known: {', '.join(FIELDS)})")
+        out[key] = coerce(key, value, str(path))
+    return out
+
+
+def from_env(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
+    out = {}
+    for name in FIELDS:
+        for var in (ENV_PREFIX + name.upper(), ENV_ALIASES.get(name)):
+            if var and environ.get(var):
+                out[name] = coerce(name, environ[var], f"${var}")
+                break
+    return out
+
+
+def load(
+    cli: dict[str, Any] | None = None,
+    environ: dict[str, str] | os._Environ[str] | None = None,
+    config_path: Path | None = None,
+) -> Settings:
+    """Merge the four layers. ``cli`` holds only the flags the user gave, already typed."""
+    environ = os.environ if environ is None else environ
+    merged = from_file(config_path or paths.config_file())
+    merged.update(from_env(environ))
+    merged.update(cli or {})
+    for name in ("threads", "max_tokens", "max_steps", "ctx_size"):
+        if name in merged and merged[name] < 1:
+            raise SettingsError(f"{name} must be at least 1 (got {merged[name]})")
+    return Settings(**merged)
