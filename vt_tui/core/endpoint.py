@@ -124,12 +124,12 @@ class Endpoint:
         try:
             async with self.client.chat.completions.with_streaming_response.create(**body) as response:
                 async for line in response.iter_lines():
-                    if not line.startswith("data:"):
-                        continue
+                    if done or not line.startswith("data:"):
+                        continue  # read to the end even after [DONE], so the connection can be reused
                     data = line[5:].strip()
                     if data == "[DONE]":
                         done = True
-                        break
+                        continue
                     chunk = parse_chunk(json.loads(data))
                     finished = finished or chunk.finish_reason is not None
                     yield chunk
