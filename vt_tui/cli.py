@@ -30,14 +30,11 @@ def _settings_flags() -> argparse.ArgumentParser:
             "--" + name.replace("_", "-"),
             dest=name,
             default=argparse.SUPPRESS,
-            metavar=f.metadata.get("metavar")
-            or {tuple: "LIST", str: "TEXT"}.get(kind, kind.__name__.upper()),
+            metavar=f.metadata.get("metavar") or {tuple: "LIST", str: "TEXT"}.get(kind, kind.__name__.upper()),
             choices=f.metadata.get("choices"),
             help=f"{f.metadata['help']} (${env}){shown}",
         )
-    parent.add_argument(
-        "--config", type=Path, default=None, help=f"config file [default: {paths.config_file()}]"
-    )
+    parent.add_argument("--config", type=Path, default=None, help=f"config file [default: {paths.config_file()}]")
     return parent
 
 
@@ -63,11 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from(args: argparse.Namespace) -> Any:
-    given = {
-        name: coerce(name, getattr(args, name), f"--{name.replace('_', '-')}")
-        for name in FIELDS
-        if name in args
-    }
+    given = {name: coerce(name, getattr(args, name), f"--{name.replace('_', '-')}") for name in FIELDS if name in args}
     return load(cli=given, config_path=args.config)
 
 

@@ -40,9 +40,7 @@ class Settings:
     """Everything a user can set. ``kind`` in the metadata names the type used to parse strings."""
 
     # Endpoint
-    base_url: str | None = _opt(
-        "OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (default: embedded)"
-    )
+    base_url: str | None = _opt("OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (default: embedded)")
     api_key: str | None = field(
         default=None, repr=False, metadata={"help": "API key for the endpoint (never shown or stored)"}
     )
@@ -50,9 +48,7 @@ class Settings:
     engine: str = _opt("engine profile", default="auto", choices=ENGINES)
     request_timeout: float = _opt("seconds to wait for the first byte of a reply", default=120.0, kind=float)
     # Embedded llama.cpp server
-    gguf: Path | None = _opt(
-        "GGUF model file for the embedded server (default: SmolLM2-135M-Instruct)", kind=Path
-    )
+    gguf: Path | None = _opt("GGUF model file for the embedded server (default: SmolLM2-135M-Instruct)", kind=Path)
     n_gpu_layers: int = _opt("layers the embedded server offloads to the GPU (-1: all)", default=0, kind=int)
     threads: int = _opt("llama.cpp threads for the embedded server", default=1, kind=int)
     ctx_size: int = _opt("context length of the embedded server", default=4096, kind=int)

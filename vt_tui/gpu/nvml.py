@@ -51,11 +51,11 @@ class _ProcessNames:
         entry = self._cache.get(pid)
         if entry is None:
             entry = self._cache[pid] = self._look_up(pid)
-        proc, name, cmdline, is_server = entry
+        proc, name, cmdline, looks_like_server = entry
         if proc is not None and not proc.is_running():
             del self._cache[pid]
             return None
-        return GpuProcess(pid, name, cmdline, used, is_server)
+        return GpuProcess(pid, name, cmdline, used, looks_like_server or pid in self.server_pids)
 
     def forget_except(self, pids: Iterable[int]) -> None:
         keep = set(pids)
@@ -72,9 +72,8 @@ class _ProcessNames:
                 except psutil.AccessDenied:
                     cmdline = ""
         except (psutil.NoSuchProcess, psutil.AccessDenied):
-            return None, f"pid {pid}", "", pid in self.server_pids
-        is_server = pid in self.server_pids or bool(SERVER_CMDLINE.search(f"{name} {cmdline}"))
-        return proc, name, cmdline, is_server
+            return None, f"pid {pid}", "", False
+        return proc, name, cmdline, bool(SERVER_CMDLINE.search(f"{name} {cmdline}"))
 
 
 class NvmlSource:

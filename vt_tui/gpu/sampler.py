@@ -135,12 +135,7 @@ class GpuSampler:
         indices = {g.index for s in history for g in s.gpus} if gpu_indices is None else gpu_indices
         return sum(
             integrate(
-                (
-                    (s.time, g.power_w)
-                    for s in history
-                    for g in _chosen(s.gpus, (i,))
-                    if g.power_w is not None
-                ),
+                ((s.time, g.power_w) for s in history for g in _chosen(s.gpus, (i,)) if g.power_w is not None),
                 t0,
                 t1,
             )

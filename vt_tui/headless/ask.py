@@ -32,9 +32,7 @@ class _Output:
             from rich.console import Console
             from rich.live import Live
 
-            self.live = Live(
-                console=Console(file=self.out), refresh_per_second=12, vertical_overflow="visible"
-            )
+            self.live = Live(console=Console(file=self.out), refresh_per_second=12, vertical_overflow="visible")
             self.live.__enter__()
         return self
 
@@ -71,9 +69,7 @@ async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sy
         return EXIT_FAILED
     if settings.embedded and not as_json and sys.stderr.isatty():
         print("\r\x1b[K", end="", file=sys.stderr, flush=True)
-    params = GenerationParams(
-        temperature=settings.temperature, top_p=settings.top_p, max_tokens=settings.max_tokens
-    )
+    params = GenerationParams(temperature=settings.temperature, top_p=settings.top_p, max_tokens=settings.max_tokens)
     session = ChatSession(connection.endpoint, model=settings.model, system=settings.system, params=params)
     code = EXIT_OK
     try:

@@ -1,0 +1,363 @@
+"""The full-screen app. It wires core events to widgets; it holds no business logic of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from vt_tui import paths
+from vt_tui.core import export
+from vt_tui.core.errors import EndpointError
+from vt_tui.core.events import ReasoningDelta, TextDelta, TurnFailed, TurnFinished, TurnStarted
+from vt_tui.core.session import ChatSession, GenerationParams
+from vt_tui.core.store import Store, Turn
+from vt_tui.settings import Settings
+from vt_tui.ui.picker import PickerScreen
+from vt_tui.ui.widgets.chat_log import AssistantMessage, ChatLog, UserMessage, stats_line
+from vt_tui.ui.widgets.composer import Composer
+from vt_tui.ui.widgets.status_bar import StatusBar
+
+log = logging.getLogger("vt_tui")
+SIDE_MIN_WIDTH = 110  # below this the side column starts hidden (F3 shows it)
+
+
+class VtApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "vt-tui"
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", priority=True),
+        Binding("ctrl+r", "retry", "Retry"),
+        Binding("ctrl+n", "new_conversation", "New"),
+        Binding("ctrl+o", "open_conversation", "Open"),
+        Binding("ctrl+l", "clear_context", "Clear ctx"),
+        Binding("f2", "switch_model", "Model"),
+        Binding("ctrl+y", "copy_reply", "Copy reply", priority=True),
+        Binding("ctrl+b", "copy_code", "Copy code", priority=True),
+        Binding("f6", "export('md')", "Export .md"),
+        Binding("f7", "export('json')", "Export .json"),
+        Binding("f3", "toggle_side", "Panels"),
+        Binding("ctrl+home", "scroll_chat('top')", "Top", show=False, priority=True),
+        Binding("ctrl+end", "scroll_chat('bottom')", "Bottom", show=False, priority=True),
+        Binding("alt+up", "jump(-1)", "Prev msg", show=False, priority=True),
+        Binding("alt+down", "jump(1)", "Next msg", show=False, priority=True),
+        Binding("pageup", "scroll_chat('pageup')", "Page up", show=False, priority=True),
+        Binding("pagedown", "scroll_chat('pagedown')", "Page down", show=False, priority=True),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        resume: bool = False,
+        conversation_id: int | None = None,
+        store: Store | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.store = store or Store(settings.database_path())
+        self.start_conversation = self.store.last_conversation_id() if resume else conversation_id
+        self.connection = None
+        self.session: ChatSession | None = None
+        self.ready = asyncio.Event()
+        self._turn_worker = None
+
+    # layout
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            with Vertical(id="chat-column"):
+                yield ChatLog(id="chat-log")
+                yield Composer(id="composer", placeholder="Ask anything — Enter sends, Ctrl+J newline")
+            yield Vertical(id="side")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    @property
+    def chat(self) -> ChatLog:
+        return self.query_one(ChatLog)
+
+    @property
+    def status(self) -> StatusBar:
+        return self.query_one(StatusBar)
+
+    def on_mount(self) -> None:
+        side = self.query_one("#side")
+        side.display = bool(side.children) and self.size.width >= SIDE_MIN_WIDTH
+        self.status.endpoint = self.settings.base_url or "embedded"
+        self.query_one(Composer).focus()
+        self.connect()
+
+    # connecting
+    @work(group="connect", exclusive=True)
+    async def connect(self) -> None:
+        from vt_tui.engines.connect import connect
+
+        started = time.monotonic()
+        await asyncio.to_thread(importlib.import_module, "openai")  # heavy; keep it off the UI thread
+
+        def progress(elapsed: float) -> None:
+            self.status.message = f"starting embedded model… {elapsed:.0f} s"
+
+        self.status.state = "starting"
+        try:
+            self.connection = await connect(self.settings, progress)
+            endpoint = self.connection.endpoint
+            self.status.endpoint = endpoint.label
+            try:
+                await endpoint.list_models()
+            except EndpointError as exc:
+                if not self.settings.model:
+                    raise
+                log.warning("model list unavailable: %s", exc)
+        except EndpointError as exc:
+            self.show_error(exc)
+            return
+        self.open_session(self.start_conversation)
+        self.status.state, self.status.message = "idle", ""
+        log.info("connected to %s in %.2f s", endpoint.label, time.monotonic() - started)
+        self.ready.set()
+
+    def open_session(self, conversation_id: int | None) -> None:
+        """Start a session on the connected endpoint: a new conversation, or a stored one."""
+        assert self.connection is not None
+        info = self.store.conversation(conversation_id) if conversation_id else None
+        self.session = ChatSession(
+            self.connection.endpoint,
+            model=self.settings.model
+            or (info.model if info and info.model in self.connection.endpoint.models else None),
+            system=info.system if info else self.settings.system,
+            params=GenerationParams(
+                temperature=self.settings.temperature, top_p=self.settings.top_p, max_tokens=self.settings.max_tokens
+            ),
+            store=self.store,
+            conversation_id=info.id if info else None,
+        )
+        self.status.model = self.session.model or (self.connection.endpoint.models or [""])[0]
+        self.call_later(self.render_history, self.session.turns)
+
+    async def render_history(self, turns: list[Turn]) -> None:
+        chat = self.chat
+        await chat.remove_children()
+        widgets = []
+        for turn in turns:
+            failed = turn.status != "ok"
+            footer = self._failure_footer(turn.status, turn.error or "") if failed else stats_line(turn.stats)
+            widgets += [UserMessage(turn.user_text), AssistantMessage(turn.model, turn.assistant_text, footer, failed)]
+        await chat.mount_all(widgets)
+        self.update_context()
+        chat.anchor()
+
+    def show_error(self, exc: EndpointError) -> None:
+        log.error("%s", exc)
+        self.status.state, self.status.message = "error", str(exc)
+
+    def update_context(self) -> None:
+        if self.session:
+            self.status.context_tokens = self.session.context_chars() // 4
+
+    # turns
+    async def on_composer_submitted(self, message: Composer.Submitted) -> None:
+        if self._turn_worker is not None and self._turn_worker.is_running:
+            message.composer.load_text(message.text)
+            self.notify("A reply is still streaming — Esc cancels it.", severity="warning")
+            return
+        self._turn_worker = self.run_turn(message.text)
+
+    @work(group="turn")
+    async def run_turn(self, text: str) -> None:
+        chat = self.chat
+        await chat.add_user(text)
+        if not self.ready.is_set():
+            self.status.message = self.status.message or "waiting for the endpoint…"
+            await self.ready.wait()
+        assert self.session is not None
+        reply = await chat.add_assistant(self.session.model or "")
+        self.status.state, self.status.message = "streaming", ""
+        async for event in self.session.run_turn(text):
+            if isinstance(event, TextDelta):
+                await reply.append(event.text)
+            elif isinstance(event, ReasoningDelta):
+                reply.show_footer("thinking…")
+            elif isinstance(event, TurnStarted):
+                self.status.model = reply.model = event.model
+            elif isinstance(event, TurnFinished):
+                await reply.finish(event.text, stats_line(event.stats))
+                self.status.state, self.status.figures = "idle", stats_line(event.stats)
+            elif isinstance(event, TurnFailed):
+                status = "cancelled" if event.cancelled else "failed"
+                await reply.finish(event.partial_text, self._failure_footer(status, str(event.error)), failed=True)
+                if event.cancelled:
+                    self.status.state, self.status.message = "idle", "cancelled"
+                else:
+                    self.show_error(event.error)
+        self.update_context()
+
+    @staticmethod
+    def _failure_footer(status: str, error: str) -> str:
+        return f"✗ {status}: {error} — Ctrl+R retries"
+
+    # actions
+    def action_cancel(self) -> None:
+        if self.session is not None and self.session.busy:
+            self.session.cancel()
+        elif isinstance(self.screen, Screen) and len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def action_retry(self) -> None:
+        if self.session is None:
+            return
+        failed = [t for t in self.session.turns if t.status in ("failed", "cancelled")]
+        if not failed:
+            self.notify("Nothing to retry.")
+            return
+        if self._turn_worker is None or not self._turn_worker.is_running:
+            self._turn_worker = self.run_turn(failed[-1].user_text)
+
+    def action_new_conversation(self) -> None:
+        if self.connection is not None and not (self.session and self.session.busy):
+            self.open_session(None)
+            self.status.figures = ""
+
+    def action_open_conversation(self) -> None:
+        def rows(query: str):
+            for c in self.store.list_conversations(query):
+                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(c.updated))
+                yield c.id, f"{c.title or '(untitled)'}  ·  {c.model}  ·  {when}  ·  {c.turn_count} turns"
+
+        def opened(conversation_id: int | None) -> None:
+            if conversation_id is not None and self.connection is not None:
+                self.open_session(conversation_id)
+
+        self.push_screen(PickerScreen("Open conversation", lambda q: list(rows(q))), opened)
+
+    def action_clear_context(self) -> None:
+        if self.session:
+            self.session.clear_context()
+            self.chat.mount(Static(Text("── context cleared: earlier turns are no longer sent ──"), classes="divider"))
+            self.update_context()
+
+    def action_switch_model(self) -> None:
+        if self.connection is None:
+            return
+        models = self.connection.endpoint.models
+
+        def chosen(model: str | None) -> None:
+            if model and self.session:
+                self.session.model = self.status.model = model
+                self.notify(f"Model: {model}")
+
+        self.push_screen(
+            PickerScreen("Switch model", lambda q: [(m, m) for m in models if q.lower() in m.lower()]), chosen
+        )
+
+    def _last_reply(self) -> str:
+        replies = [w for w in self.chat.messages() if isinstance(w, AssistantMessage) and w.text]
+        return replies[-1].text if replies else ""
+
+    def action_copy_reply(self) -> None:
+        text = self._last_reply()
+        if text:
+            self.copy_to_clipboard(text)
+            self.notify(f"Copied the last reply ({len(text):,} chars)")
+
+    def action_copy_code(self) -> None:
+        code = export.last_code_block(self._last_reply())
+        if code is None:
+            self.notify("The last reply has no code block.")
+            return
+        self.copy_to_clipboard(code)
+        self.notify(f"Copied the last code block ({len(code.splitlines())} lines)")
+
+    def action_export(self, kind: str) -> Path | None:
+        if self.session is None or not self.session.turns:
+            self.notify("Nothing to export yet.")
+            return None
+        cid = self.session.conversation_id
+        info = self.store.conversation(cid) if cid else None
+        folder = paths.private_dir(paths.data_dir() / "exports")
+        path = folder / f"conversation-{cid}-{time.strftime('%Y%m%d-%H%M%S')}.{kind}"
+        if kind == "md":
+            body = export.to_markdown(info, self.session.turns)
+        else:
+            body = export.to_json(info, self.session.turns, self.store.tool_calls(cid) if cid else ())
+        path.write_text(body, encoding="utf-8")
+        self.notify(f"Exported to {path}")
+        return path
+
+    def action_toggle_side(self) -> None:
+        side = self.query_one("#side")
+        if side.children:
+            side.display = not side.display
+        else:
+            self.notify("No side panels yet.")
+
+    def action_scroll_chat(self, where: str) -> None:
+        chat = self.chat
+        if where == "top":
+            chat.release_anchor()
+            chat.scroll_home(animate=False)
+        elif where == "bottom":
+            chat.anchor()
+        elif where == "pageup":
+            chat.release_anchor()
+            chat.scroll_page_up(animate=False)
+        else:
+            chat.scroll_page_down(animate=False)
+
+    def action_jump(self, direction: int) -> None:
+        self.chat.jump(direction)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        commands = [
+            ("New conversation", "Start a fresh conversation (Ctrl+N)", self.action_new_conversation),
+            ("Open conversation", "Search stored conversations (Ctrl+O)", self.action_open_conversation),
+            ("Clear context", "Stop sending earlier turns to the model (Ctrl+L)", self.action_clear_context),
+            ("Switch model", "Pick a model from /v1/models (F2)", self.action_switch_model),
+            ("Copy last reply", "To the clipboard, over SSH too (Ctrl+Y)", self.action_copy_reply),
+            ("Copy last code block", "The last fenced block of the last reply (Ctrl+B)", self.action_copy_code),
+            ("Export conversation as Markdown", "Write a .md file (F6)", lambda: self.action_export("md")),
+            ("Export conversation as JSON", "Write a .json file (F7)", lambda: self.action_export("json")),
+            ("Toggle side panels", "Show or hide the right-hand column (F3)", self.action_toggle_side),
+            ("Retry", "Send the last failed prompt again (Ctrl+R)", self.action_retry),
+        ]
+        for title, help_text, callback in commands:
+            yield SystemCommand(title, help_text, callback)
+
+    async def on_unmount(self) -> None:
+        if self.connection is not None:
+            await self.connection.aclose()
+        self.store.close()
+
+
+def setup_logging() -> Path:
+    """Log to a file in the state dir; nothing is ever written to the terminal under the app."""
+    path = paths.private_dir(paths.state_dir()) / "vt-tui.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return path
+
+
+def run(settings: Settings, *, resume: bool = False, conversation_id: int | None = None) -> int:
+    setup_logging()
+    app = VtApp(settings, resume=resume, conversation_id=conversation_id)
+    try:
+        app.run()
+    finally:
+        if app.connection is not None and app.connection.server is not None:
+            app.connection.server.stop()
+    return 0

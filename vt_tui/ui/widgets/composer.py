@@ -1,0 +1,76 @@
+"""The composer: Enter sends, Ctrl+J adds a newline, Up/Down recall earlier prompts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import events
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import TextArea
+
+
+class Composer(TextArea):
+    """A multi-line prompt box. Terminals send Shift+Enter as Enter, so the newline key is Ctrl+J."""
+
+    BINDINGS = [
+        Binding("enter", "submit", "Send", show=True, priority=True),
+        Binding("ctrl+j", "newline", "Newline", show=True, priority=True),
+    ]
+
+    @dataclass
+    class Submitted(Message):
+        composer: Composer
+        text: str
+
+    def __init__(self, prompts: list[str] | None = None, **kwargs) -> None:
+        super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
+        self.prompts: list[str] = prompts or []
+        self._recall: int | None = None  # index into history while recalling
+        self._draft = ""
+
+    def action_submit(self) -> None:
+        text = self.text.strip()
+        if not text:
+            return
+        if not self.prompts or self.prompts[-1] != text:
+            self.prompts.append(text)
+        self._recall = None
+        self.post_message(self.Submitted(self, text))
+        self.clear()
+
+    def action_newline(self) -> None:
+        self.insert("\n")
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key == "up" and self.cursor_location[0] == 0 and self._step(-1):
+            event.prevent_default()
+            event.stop()
+            return
+        if event.key == "down" and self.cursor_location[0] == self.document.line_count - 1 and self._step(1):
+            event.prevent_default()
+            event.stop()
+            return
+        await super()._on_key(event)
+
+    def _step(self, direction: int) -> bool:
+        """Move through history; returns False when there is nowhere to go (the key then moves the cursor)."""
+        if not self.prompts:
+            return False
+        if self._recall is None:
+            if direction > 0:
+                return False
+            self._draft, self._recall = self.text, len(self.prompts) - 1
+        else:
+            target = self._recall + direction
+            if target < 0:
+                return False
+            if target >= len(self.prompts):
+                self._recall = None
+                self.load_text(self._draft)
+                self.move_cursor(self.document.end)
+                return True
+            self._recall = target
+        self.load_text(self.prompts[self._recall])
+        self.move_cursor(self.document.end)
+        return True
