@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from vt_tui.gpu.models import MIB, EngineMetrics, GpuSample
 
 FETCH_TIMEOUT_S = 1.0
+Series = dict[str, list[tuple[dict[str, str], float]]]  # sample name -> [(labels, value), ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +59,9 @@ class PrometheusReading(NamedTuple):
     engines: tuple[EngineMetrics, ...] = ()
 
 
-def _series(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+def _series(text: str) -> Series:
     """Gauge and counter samples by name: [(labels, value), ...]."""
-    series: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
+    series: Series = defaultdict(list)
     for family in text_string_to_metric_families(text):
         if family.type in ("gauge", "counter", "unknown"):
             for sample in family.samples:
@@ -74,7 +75,7 @@ def parse_dcgm(text: str) -> tuple[GpuSample, ...]:
     return _dcgm_gpus(_series(text))
 
 
-def _dcgm_gpus(series: dict[str, list[tuple[dict[str, str], float]]]) -> tuple[GpuSample, ...]:
+def _dcgm_gpus(series: Series) -> tuple[GpuSample, ...]:
     values: dict[int, dict[str, float]] = defaultdict(dict)
     labels: dict[int, dict[str, str]] = {}
     for name, points in series.items():
@@ -121,7 +122,7 @@ def parse_engine(
 
 def _engine(
     url: str,
-    series: dict[str, list[tuple[dict[str, str], float]]],
+    series: Series,
     now: float,
     previous: tuple[float, EngineMetrics] | None,
 ) -> EngineMetrics | None:

@@ -58,8 +58,10 @@ class _Output:
 
 
 async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sys.stdout) -> int:
+    show_progress = settings.embedded and not as_json and sys.stderr.isatty()
+
     def progress(elapsed: float) -> None:
-        if elapsed > 1.0 and not as_json:
+        if show_progress and elapsed > 0.5:
             print(f"\rstarting the embedded model… {elapsed:4.1f} s", end="", file=sys.stderr, flush=True)
 
     try:
@@ -67,7 +69,7 @@ async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sy
     except EndpointError as exc:
         print(f"vt-tui: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    if settings.embedded and not as_json and sys.stderr.isatty():
+    if show_progress:
         print("\r\x1b[K", end="", file=sys.stderr, flush=True)
     params = GenerationParams(temperature=settings.temperature, top_p=settings.top_p, max_tokens=settings.max_tokens)
     session = ChatSession(connection.endpoint, model=settings.model, system=settings.system, params=params)

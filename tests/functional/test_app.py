@@ -1,0 +1,276 @@
+"""The chat app driven with Pilot against the scripted loopback server (real HTTP and SSE)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import pytest
+from textual import events
+from textual.command import CommandPalette
+from textual.widgets import Markdown
+
+from tests.support.scripted_server import Reply, ScriptedServer, text_reply
+from vt_tui.core.store import Store
+from vt_tui.settings import Settings
+from vt_tui.ui.app import VtApp
+from vt_tui.ui.picker import PickerScreen
+from vt_tui.ui.widgets.chat_log import AssistantMessage, UserMessage
+from vt_tui.ui.widgets.composer import Composer
+
+SIZE = (100, 30)
+
+
+def make_app(server: ScriptedServer, data: Path, **kw) -> VtApp:
+    return VtApp(Settings(base_url=server.base_url, data_dir=data), **kw)
+
+
+async def ready(app: VtApp) -> None:
+    await asyncio.wait_for(app.ready.wait(), 10)
+
+
+async def send(app: VtApp, pilot, text: str) -> None:
+    app.query_one(Composer).load_text(text)
+    await pilot.press("enter")
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def replies(app: VtApp) -> list[AssistantMessage]:
+    return list(app.query(AssistantMessage))
+
+
+def screen_rows(app: VtApp) -> list:
+    """The strips the terminal would receive for the whole screen, one per row."""
+    return app.screen._compositor.render_strips()
+
+
+def screen_text(app: VtApp) -> str:
+    return "\n".join(strip.text for strip in screen_rows(app))
+
+
+async def test_send_streams_reply_and_shows_figures(scripted: ScriptedServer, tmp_path: Path) -> None:
+    scripted.queue(text_reply("Hello **world** from the model.", chunk_delay=0.01))
+    app = make_app(scripted, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await send(app, pilot, "hi there")
+        assert [w.text for w in app.query(UserMessage)] == ["hi there"]
+        reply = replies(app)[-1]
+        assert reply.text == "Hello **world** from the model."
+        assert "tok/s" in str(reply.footer.render()) and "TTFT" in str(reply.footer.render())
+        assert app.status.state == "idle" and "TTFT" in app.status.figures
+        assert scripted.chat_requests[-1]["messages"][-1] == {"role": "user", "content": "hi there"}
+    turns = Store(tmp_path / "conversations.sqlite3").turns(1)
+    assert turns[0].assistant_text == "Hello **world** from the model." and turns[0].status == "ok"
+
+
+async def test_escape_cancels_and_keeps_partial_then_retry(scripted: ScriptedServer, tmp_path: Path) -> None:
+    scripted.queue(text_reply(" ".join(f"word{i}" for i in range(300)), chunk_delay=0.02))
+    app = make_app(scripted, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        app.query_one(Composer).load_text("tell me a long story")
+        await pilot.press("enter")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if replies(app) and "word3" in replies(app)[-1].text:
+                break
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        reply = replies(app)[-1]
+        assert reply.text.startswith("word0 word1") and "word299" not in reply.text
+        assert "cancelled" in str(reply.footer.render()) and reply.has_class("failed")
+        assert [w.text for w in app.query(UserMessage)] == ["tell me a long story"]
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert replies(app)[-1].text == "You said: tell me a long story"
+        assert len(app.query(UserMessage)) == 2
+
+
+async def test_failure_keeps_typed_text_and_shows_one_line_error(scripted: ScriptedServer, tmp_path: Path) -> None:
+    scripted.queue(Reply(status=503, body={"detail": "model is loading"}))
+    app = make_app(scripted, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await send(app, pilot, "my precious prompt")
+        assert [w.text for w in app.query(UserMessage)] == ["my precious prompt"]
+        footer = str(replies(app)[-1].footer.render())
+        assert "model is loading" in footer and "Ctrl+R" in footer
+        assert app.status.state == "error" and "\n" not in app.status.message
+        assert "Traceback" not in screen_text(app)
+
+
+async def test_newline_key_and_history_recall(scripted: ScriptedServer, tmp_path: Path) -> None:
+    app = make_app(scripted, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        composer = app.query_one(Composer)
+        await pilot.press("f", "i", "r", "s", "t", "ctrl+j", "l", "i", "n", "e")
+        assert composer.text == "first\nline"
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        assert scripted.chat_requests[-1]["messages"][-1]["content"] == "first\nline"
+        await send(app, pilot, "second")
+        await pilot.press("d", "r", "a", "f", "t")
+        await pilot.press("up")
+        assert composer.text == "second"
+        await pilot.press("up")
+        assert composer.text == "first\nline"
+        await pilot.press("down")  # cursor is on the last line of the recalled text: go forward
+        assert composer.text == "second"
+        await pilot.press("down")
+        assert composer.text == "draft"
+
+
+async def test_megabyte_paste_is_accepted_quickly(scripted: ScriptedServer, tmp_path: Path) -> None:
+    app = make_app(scripted, tmp_path)
+    big = ("lorem ipsum dolor sit amet " * 40 + "\n") * 950  # ~1 MB
+    async with app.run_test(size=SIZE) as pilot:
+        composer = app.query_one(Composer)
+        started = time.perf_counter()
+        app.post_message(events.Paste(big))  # as the terminal driver delivers it
+        await pilot.pause()
+        elapsed = time.perf_counter() - started
+        assert len(composer.text) == len(big)
+        assert elapsed < 10, f"1 MB paste took {elapsed:.1f} s"
+
+
+async def test_switch_model_from_picker(scripted: ScriptedServer, tmp_path: Path) -> None:
+    scripted.models = ["alpha-7b", "beta-70b"]
+    app = make_app(scripted, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await pilot.press("f2")
+        await pilot.pause()
+        assert isinstance(app.screen, PickerScreen)
+        await pilot.press("b", "e", "t", "a", "enter")
+        await pilot.pause()
+        assert app.status.model == "beta-70b"
+        await send(app, pilot, "hello")
+        assert scripted.chat_requests[-1]["model"] == "beta-70b"
+
+
+async def test_palette_export_markdown_and_json(scripted: ScriptedServer, tmp_path: Path, xdg_home: Path) -> None:
+    scripted.queue(text_reply("Here:\n\n```python\nprint('hi')\n```\n"))
+    app = make_app(scripted, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await send(app, pilot, "show code")
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Export conversation as Markdown")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, CommandPalette)
+        await pilot.press("f7")
+        await pilot.pause()
+    exports = sorted((xdg_home / "data" / "vt-tui" / "exports").iterdir())
+    assert {p.suffix for p in exports} == {".md", ".json"}, exports
+    md = next(p for p in exports if p.suffix == ".md").read_text()
+    assert "## You\n\nshow code" in md and "print('hi')" in md
+    data = json.loads(next(p for p in exports if p.suffix == ".json").read_text())
+    assert data["turns"][0]["user_text"] == "show code" and data["conversation"]["model"] == "scripted-model"
+
+
+async def test_copy_last_code_block_and_reply(scripted: ScriptedServer, tmp_path: Path) -> None:
+    scripted.queue(text_reply("Try:\n\n```sh\nls -la\n```\n\nand\n\n```py\nx = 1\n```\n"))
+    app = make_app(scripted, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await send(app, pilot, "code please")
+        await pilot.press("ctrl+b")
+        assert app.clipboard == "x = 1"
+        await pilot.press("ctrl+y")
+        assert app.clipboard.startswith("Try:") and app.clipboard.endswith("```\n")
+
+
+async def test_resume_after_restart_sends_history(scripted: ScriptedServer, tmp_path: Path) -> None:
+    app = make_app(scripted, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await send(app, pilot, "remember 42")
+    app = make_app(scripted, tmp_path, resume=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await pilot.pause()
+        assert [w.text for w in app.query(UserMessage)] == ["remember 42"]
+        assert replies(app)[0].text == "You said: remember 42"
+        assert app.status.context_tokens > 0
+        await send(app, pilot, "what number?")
+    sent = [m["content"] for m in scripted.chat_requests[-1]["messages"]]
+    assert sent == ["remember 42", "You said: remember 42", "what number?"]
+
+
+async def test_open_conversation_and_new(scripted: ScriptedServer, tmp_path: Path) -> None:
+    app = make_app(scripted, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await send(app, pilot, "about penguins")
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert not app.query(UserMessage)
+        await send(app, pilot, "about volcanoes")
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        await pilot.press(*"penguin", "enter")
+        await pilot.pause(0.2)
+        assert [w.text for w in app.query(UserMessage)] == ["about penguins"]
+
+
+async def test_clear_context_stops_sending_history(scripted: ScriptedServer, tmp_path: Path) -> None:
+    app = make_app(scripted, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await send(app, pilot, "one")
+        await pilot.press("ctrl+l")
+        await send(app, pilot, "two")
+    assert [m["content"] for m in scripted.chat_requests[-1]["messages"]] == ["two"]
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "[bold red]not markup[/bold red] and [link=http://x]y[/link]",
+        "bell\x07 clear\x1b[2J title\x1b]0;pwned\x07 osc52\x1b]52;c;aGVsbG8=\x07 csi\x1b[31mred\x1b[0m",
+        "c1\x9b31m eight-bit\x9d0;x\x9c",
+    ],
+)
+async def test_model_output_is_inert(scripted: ScriptedServer, tmp_path: Path, hostile: str) -> None:
+    scripted.queue(text_reply(hostile, pieces=7))
+    app = make_app(scripted, tmp_path)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await ready(app)
+        await send(app, pilot, hostile)
+        screen = screen_text(app)
+        for widget in [*app.query(UserMessage), *app.query(Markdown)]:
+            shown = str(widget.render()) if isinstance(widget, UserMessage) else widget.source
+            assert not any(c in shown for c in "\x1b\x07\x9b\x9d\x9c"), repr(shown)
+        if hostile.startswith("[bold"):
+            assert "[bold red]not markup[/bold red]" in replies(app)[-1].text
+            assert screen.count("[bold red]not markup[/bold red]") >= 2  # user message and reply, verbatim
+        assert "pwned" not in app.title and "\x1b]52" not in screen
+
+
+async def test_emoji_and_cjk_keep_their_width(scripted: ScriptedServer, tmp_path: Path) -> None:
+    from rich.cells import cell_len
+
+    text = "宽字符测试 😀👍🏽 日本語テキスト العربية mixed"
+    scripted.queue(text_reply(text))
+    app = make_app(scripted, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        await send(app, pilot, "unicode")
+        lines = screen_rows(app)
+        widths = {strip.cell_length for strip in lines}
+        assert widths == {80}, f"every row must be exactly 80 cells, got {widths}"
+        row = next(s.text for s in lines if "宽字符测试" in s.text)
+        assert "😀👍🏽" in row and "日本語テキスト" in row
+        assert cell_len("宽字符测试") == 10
