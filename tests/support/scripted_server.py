@@ -9,6 +9,7 @@ exact body vt-tui sent and on keep-alive reuse. Also usable as a stand-alone ser
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import socket
 import threading
@@ -197,10 +198,8 @@ class ScriptedServer:
 
             def _drop(self) -> None:
                 self.close_connection = True
-                try:
+                with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
             def _completion(self, reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
                 message = reply.message or {

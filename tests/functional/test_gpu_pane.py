@@ -1,0 +1,158 @@
+"""GpuApp / GpuPane under Pilot, fed by the recorded H100 fixture and by made-up snapshots."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.containers import Horizontal
+from textual.pilot import Pilot
+from textual.widgets import Sparkline, Static
+
+from vt_tui.gpu.models import GIB, EngineMetrics, GpuProcess, Snapshot
+from vt_tui.gpu.prometheus import parse_dcgm
+from vt_tui.gpu.replay import ReplaySource, load_snapshots
+from vt_tui.gpu.sampler import GpuSampler
+from vt_tui.ui.gpu_app import GpuApp
+from vt_tui.ui.widgets.gpu_pane import GPU_PANE_TCSS, GpuCard, GpuPane
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+H100_ALLOC = FIXTURES / "nvml-h100-alloc.jsonl"
+UNAVAILABLE = "No NVIDIA driver found (NVML library missing)"
+MATMUL_AT = 9.0  # seconds into the recording: 8 GiB held, matmuls running
+
+
+def frozen_replay(start_at: float = MATMUL_AT) -> ReplaySource:
+    """The recording stopped at one moment: every read gives the same frame."""
+    return ReplaySource(H100_ALLOC, start_at=start_at, clock=lambda: 0.0)
+
+
+def screen_lines(app: App, path: Path) -> list[str]:
+    """Save an SVG screenshot and read its text back, one string per screen row."""
+    app.save_screenshot(path.name, str(path.parent))
+    rows: dict[int, str] = defaultdict(str)
+    pattern = r'<text [^>]*clip-path="url\(#terminal-\d+-line-(\d+)\)">([^<]*)</text>'
+    for row, text in re.findall(pattern, path.read_text()):
+        rows[int(row)] += html.unescape(text).replace("\xa0", " ")
+    return [rows[i] for i in range(max(rows) + 1)] if rows else []
+
+
+async def until(pilot: Pilot, condition, timeout: float = 5.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+async def test_replay_shows_the_recorded_gpu(size: tuple[int, int], tmp_path: Path) -> None:
+    expected = frozen_replay().current().gpus[0]
+    app = GpuApp(lambda: GpuSampler(frozen_replay()))
+    async with app.run_test(size=size) as pilot:
+        pane = app.query_one(GpuPane)
+        await until(pilot, lambda: pane.snapshot is not None and app.query(GpuCard))
+        await pilot.pause()
+        assert not pane.compact
+        text = "\n".join(screen_lines(app, tmp_path / f"gpu-app-{size[0]}x{size[1]}.svg"))
+    assert "GPU 0  NVIDIA H100 80GB HBM3" in text
+    assert f"{expected.mem_used / GIB:.1f} GiB/{expected.mem_total / GIB:.1f} GiB" in text
+    assert f"util {expected.util_gpu}%" in text and f"{expected.power_w:.0f} / 700 W" in text
+    (holder,) = expected.processes
+    assert re.search(rf"{holder.pid}\s+{holder.used_bytes / GIB:.1f}G\s+python3", text)
+    assert "GPU:" not in text
+
+
+async def test_unavailable_nvml_is_one_line(tmp_path: Path) -> None:
+    app = GpuApp(lambda: GpuSampler(ReplaySource([Snapshot(0.0, error=UNAVAILABLE)])))
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(GpuPane)
+        await until(pilot, lambda: pane.snapshot is not None)
+        await pilot.pause()
+        lines = screen_lines(app, tmp_path / "gpu-app-unavailable.svg")
+    assert [line.strip() for line in lines if "GPU:" in line] == [f"GPU: {UNAVAILABLE}"]
+    assert not app.query(GpuCard)
+
+
+async def test_updates_reuse_the_widgets() -> None:
+    app = GpuApp(lambda: GpuSampler(ReplaySource(H100_ALLOC), hz=20.0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: len(app.query(Sparkline)) == 2)
+        before = list(app.query(Static)) + list(app.query(Sparkline))
+        shown = app.query_one(GpuPane).snapshot
+        await until(pilot, lambda: app.query_one(GpuPane).snapshot is not shown)
+        assert list(app.query(Static)) + list(app.query(Sparkline)) == before
+
+
+async def test_quitting_stops_the_sampler() -> None:
+    app = GpuApp(lambda: GpuSampler(frozen_replay()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.query_one(GpuPane).snapshot is not None)
+        await pilot.press("q")
+    assert not app.sampler._thread.is_alive()
+
+
+async def test_the_whole_recording_draws_the_sparklines(tmp_path: Path) -> None:
+    app = GpuApp(lambda: GpuSampler(ReplaySource([Snapshot(0.0, error=UNAVAILABLE)]), hz=0.1))
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(GpuPane)
+        await until(pilot, lambda: pane.snapshot is not None)
+        for snapshot in load_snapshots(H100_ALLOC):
+            pane.show_snapshot(snapshot)
+        await pilot.pause()
+        (card,) = app.query(GpuCard)
+        assert max(card.util_spark.data) == 100 and min(card.util_spark.data) == 0
+        text = "\n".join(screen_lines(app, tmp_path / "gpu-app-recording-80x24.svg"))
+    assert "max 8.6G" in text and "max 100%" in text and "GPU:" not in text
+
+
+class SideColumn(App[None]):
+    """The pane as the chat screen has it: a right-hand column at 80×24."""
+
+    CSS_PATH = GPU_PANE_TCSS
+    CSS = "#chat { width: 1fr; } GpuPane { width: 36; }"
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield Static("chat", id="chat")
+            yield GpuPane()
+
+
+def two_gpu_snapshot() -> Snapshot:
+    first, second = parse_dcgm((FIXTURES / "prom-dcgm.txt").read_text())
+    server = GpuProcess(4242, "llama-server", "llama-server -m qwen.gguf --metrics", 70 * GIB, True)
+    odd = GpuProcess(4343, "[b]bold?[/b]", "python3 -c '[red]x[/red]'", GIB, False)
+    engines = (
+        EngineMetrics("http://127.0.0.1:8080/metrics", 0.42, 1, 2, 97.9, engine="llama.cpp"),
+        EngineMetrics("http://127.0.0.1:8000/metrics", error="Connection refused"),
+    )
+    return Snapshot(1000.0, (replace(first, processes=(server,)), replace(second, processes=(odd,))), engines)
+
+
+async def test_side_column_is_compact_and_text_is_inert(tmp_path: Path) -> None:
+    app = SideColumn()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(GpuPane)
+        pane.show_snapshot(two_gpu_snapshot())
+        await pilot.pause()
+        assert pane.compact and [card.size.height for card in app.query(GpuCard)] == [2, 2]
+        text = "\n".join(screen_lines(app, tmp_path / "gpu-pane-side-80x24.svg"))
+    assert "0 H100 80GB HBM3" in text and "87%" in text and "72.5G/79.6G" in text
+    assert "▶" in text and "llama-server" in text
+    assert "[b]bold?[/b]" in text
+    assert "llama.cpp 127.0.0.1:8080" in text and "KV 42%  run 1  wait 2  98 tok/s" in text
+    assert "127.0.0.1:8000: Connection refused" in text
+
+
+async def test_side_column_wraps_the_unavailable_message(tmp_path: Path) -> None:
+    app = SideColumn()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.query_one(GpuPane).show_snapshot(Snapshot(0.0, error=UNAVAILABLE))
+        await pilot.pause()
+        text = " ".join(line.strip() for line in screen_lines(app, tmp_path / "gpu-pane-side-unavailable.svg"))
+    assert f"GPU: {UNAVAILABLE}" in text
