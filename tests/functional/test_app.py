@@ -170,7 +170,7 @@ async def test_palette_export_markdown_and_json(scripted: ScriptedServer, tmp_pa
         await pilot.press("enter")
         await pilot.pause(0.3)
         assert not isinstance(app.screen, CommandPalette)
-        await pilot.press("f7")
+        await pilot.press("f9")
         await pilot.pause()
     exports = sorted((xdg_home / "data" / "vt-tui" / "exports").iterdir())
     assert {p.suffix for p in exports} == {".md", ".json"}, exports
@@ -186,9 +186,9 @@ async def test_copy_last_code_block_and_reply(scripted: ScriptedServer, tmp_path
     async with app.run_test(size=SIZE) as pilot:
         await ready(app)
         await send(app, pilot, "code please")
-        await pilot.press("ctrl+b")
+        await pilot.press("f5")
         assert app.clipboard == "x = 1"
-        await pilot.press("ctrl+y")
+        await pilot.press("f4")
         assert app.clipboard.startswith("Try:") and app.clipboard.endswith("```\n")
 
 
@@ -274,3 +274,36 @@ async def test_emoji_and_cjk_keep_their_width(scripted: ScriptedServer, tmp_path
         row = next(s.text for s in lines if "宽字符测试" in s.text)
         assert "😀👍🏽" in row and "日本語テキスト" in row
         assert cell_len("宽字符测试") == 10
+
+
+async def test_gpu_pane_and_joules_per_token_from_recorded_h100(scripted: ScriptedServer, tmp_path: Path) -> None:
+    from vt_tui.gpu.replay import ReplaySource
+    from vt_tui.gpu.sampler import GpuSampler
+
+    fixture = Path(__file__).parent.parent / "fixtures" / "nvml-h100-alloc.jsonl"
+    scripted.queue(text_reply(" ".join(["token"] * 20), chunk_delay=0.05))
+    app = VtApp(
+        Settings(base_url=scripted.base_url, data_dir=tmp_path),
+        sampler_factory=lambda: GpuSampler(ReplaySource(fixture, start_at=8.0), hz=10),
+    )
+    async with app.run_test(size=(160, 48)) as pilot:
+        await ready(app)
+        await pilot.pause(0.5)
+        assert app.query_one("#side").display
+        assert "H100" in screen_text(app)
+        await send(app, pilot, "burn some joules")
+        footer = str(replies(app)[-1].footer.render())
+        assert "J/tok" in footer, footer
+    stats = Store(tmp_path / "conversations.sqlite3").turns(1)[0].stats
+    assert stats["energy_j"] > 0 and stats["peak_vram_bytes"] > 0
+
+
+async def test_side_column_hidden_at_80_columns_and_toggled(scripted: ScriptedServer, tmp_path: Path) -> None:
+    app = make_app(scripted, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        side = app.query_one("#side")
+        assert not side.display
+        await pilot.press("f3")
+        assert side.display
+        assert app.query_one(Composer).size.width >= 38

@@ -82,6 +82,12 @@ class GpuSampler:
         self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback)
 
+    def mark_server(self, pid: int) -> None:
+        """Highlight ``pid`` as the inference server in process lists (for sources that list processes)."""
+        pids = getattr(self.source, "server_pids", None)
+        if pids is not None:
+            pids.add(pid)
+
     def start(self) -> None:
         """Start sampling; the first sample is taken at once."""
         self._thread = threading.Thread(target=asyncio.run, args=(self._main(),), name="gpu-sampler")

@@ -6,7 +6,8 @@ import asyncio
 import importlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import suppress
 from pathlib import Path
 
 from rich.text import Text
@@ -23,18 +24,22 @@ from vt_tui.core.errors import EndpointError
 from vt_tui.core.events import ReasoningDelta, TextDelta, TurnFailed, TurnFinished, TurnStarted
 from vt_tui.core.session import ChatSession, GenerationParams
 from vt_tui.core.store import Store, Turn
+from vt_tui.gpu.factory import make_sampler
+from vt_tui.gpu.sampler import GpuSampler
 from vt_tui.settings import Settings
 from vt_tui.ui.picker import PickerScreen
 from vt_tui.ui.widgets.chat_log import AssistantMessage, ChatLog, UserMessage, stats_line
 from vt_tui.ui.widgets.composer import Composer
+from vt_tui.ui.widgets.gpu_pane import GPU_PANE_TCSS, GpuPane
 from vt_tui.ui.widgets.status_bar import StatusBar
 
 log = logging.getLogger("vt_tui")
-SIDE_MIN_WIDTH = 110  # below this the side column starts hidden (F3 shows it)
+WIDE_WIDTH = 150  # from here the side column widens and the GPU pane shows its sparklines
+SIDE_MIN_WIDTH = 100  # below this the side column starts hidden (F3 shows it)
 
 
 class VtApp(App[None]):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = ["app.tcss", GPU_PANE_TCSS]
     TITLE = "vt-tui"
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", priority=True),
@@ -43,10 +48,10 @@ class VtApp(App[None]):
         Binding("ctrl+o", "open_conversation", "Open"),
         Binding("ctrl+l", "clear_context", "Clear ctx"),
         Binding("f2", "switch_model", "Model"),
-        Binding("ctrl+y", "copy_reply", "Copy reply", priority=True),
-        Binding("ctrl+b", "copy_code", "Copy code", priority=True),
-        Binding("f6", "export('md')", "Export .md", priority=True),
-        Binding("f7", "export('json')", "Export .json", priority=True),
+        Binding("f4", "copy_reply", "Copy reply"),
+        Binding("f5", "copy_code", "Copy code"),
+        Binding("f8", "export('md')", "Export .md"),
+        Binding("f9", "export('json')", "Export .json"),
         Binding("f3", "toggle_side", "Panels"),
         Binding("ctrl+home", "scroll_chat('top')", "Top", show=False, priority=True),
         Binding("ctrl+end", "scroll_chat('bottom')", "Bottom", show=False, priority=True),
@@ -63,9 +68,12 @@ class VtApp(App[None]):
         resume: bool = False,
         conversation_id: int | None = None,
         store: Store | None = None,
+        sampler_factory: Callable[[], GpuSampler] | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
+        self.sampler_factory = sampler_factory or (lambda: make_sampler(settings.gpu_rate, settings.metrics_urls))
+        self.sampler: GpuSampler | None = None
         self.store = store or Store(settings.database_path())
         self.start_conversation = self.store.last_conversation_id() if resume else conversation_id
         self.connection = None
@@ -79,7 +87,8 @@ class VtApp(App[None]):
             with Vertical(id="chat-column"):
                 yield ChatLog(id="chat-log")
                 yield Composer(id="composer", placeholder="Ask anything — Enter sends, Ctrl+J newline")
-            yield Vertical(id="side")
+            with Vertical(id="side"):
+                yield GpuPane(id="gpu-pane")
         yield StatusBar(id="status")
         yield Footer()
 
@@ -91,12 +100,45 @@ class VtApp(App[None]):
     def status(self) -> StatusBar:
         return self.query_one(StatusBar)
 
+    def on_resize(self) -> None:
+        self.query_one("#side").set_class(self.size.width >= WIDE_WIDTH, "wide")
+
     def on_mount(self) -> None:
         side = self.query_one("#side")
         side.display = bool(side.children) and self.size.width >= SIDE_MIN_WIDTH
         self.status.endpoint = self.settings.base_url or "embedded"
         self.query_one(Composer).focus()
         self.connect()
+        self.start_gpu()
+
+    # GPU pane
+    @work(thread=True, group="gpu")
+    def start_gpu(self) -> None:
+        """NVML initialisation blocks for a moment: do it on a thread, after the first frame."""
+        pane = self.query_one(GpuPane)
+        sampler = self.sampler_factory()
+
+        def deliver(snapshot) -> None:
+            with suppress(RuntimeError):  # the app has stopped
+                self.call_from_thread(pane.show_snapshot, snapshot)
+
+        sampler.subscribe(deliver)
+        sampler.start()
+        self.sampler = sampler
+        self.call_from_thread(self.mark_server)
+
+    def mark_server(self) -> None:
+        """Pick out the embedded server in the GPU process list (whichever of GPU and server came up last)."""
+        server = self.connection.server if self.connection else None
+        if server is not None and server.pid and self.sampler is not None:
+            self.sampler.mark_server(server.pid)
+
+    def gpu_cost(self, t0: float, t1: float) -> tuple[float | None, int | None]:
+        """Energy and peak VRAM of the local GPUs over a turn; (None, None) without GPUs."""
+        sampler = self.sampler
+        if sampler is None or not any(s.gpus for s in sampler.history()):
+            return None, None
+        return sampler.energy_joules(t0, t1), sampler.peak_vram(t0, t1)
 
     # connecting
     @work(group="connect", exclusive=True)
@@ -113,6 +155,7 @@ class VtApp(App[None]):
         try:
             self.connection = await connect(self.settings, progress)
             endpoint = self.connection.endpoint
+            self.mark_server()
             self.status.endpoint = endpoint.label
             try:
                 await endpoint.list_models()
@@ -142,6 +185,7 @@ class VtApp(App[None]):
             ),
             store=self.store,
             conversation_id=info.id if info else None,
+            gpu_cost=self.gpu_cost,
         )
         self.status.model = self.session.model or (self.connection.endpoint.models or [""])[0]
         self.call_later(self.render_history, self.session.turns)
@@ -325,10 +369,10 @@ class VtApp(App[None]):
             ("Open conversation", "Search stored conversations (Ctrl+O)", self.action_open_conversation),
             ("Clear context", "Stop sending earlier turns to the model (Ctrl+L)", self.action_clear_context),
             ("Switch model", "Pick a model from /v1/models (F2)", self.action_switch_model),
-            ("Copy last reply", "To the clipboard, over SSH too (Ctrl+Y)", self.action_copy_reply),
-            ("Copy last code block", "The last fenced block of the last reply (Ctrl+B)", self.action_copy_code),
-            ("Export conversation as Markdown", "Write a .md file (F6)", lambda: self.action_export("md")),
-            ("Export conversation as JSON", "Write a .json file (F7)", lambda: self.action_export("json")),
+            ("Copy last reply", "To the clipboard, over SSH too (F4)", self.action_copy_reply),
+            ("Copy last code block", "The last fenced block of the last reply (F5)", self.action_copy_code),
+            ("Export conversation as Markdown", "Write a .md file (F8)", lambda: self.action_export("md")),
+            ("Export conversation as JSON", "Write a .json file (F9)", lambda: self.action_export("json")),
             ("Toggle side panels", "Show or hide the right-hand column (F3)", self.action_toggle_side),
             ("Retry", "Send the last failed prompt again (Ctrl+R)", self.action_retry),
         ]
@@ -336,6 +380,9 @@ class VtApp(App[None]):
             yield SystemCommand(title, help_text, callback)
 
     async def on_unmount(self) -> None:
+        if self.sampler is not None:
+            # Off the UI thread: the sampler may be waiting in call_from_thread for this loop.
+            await asyncio.to_thread(self.sampler.stop)
         if self.connection is not None:
             await self.connection.aclose()
         self.store.close()

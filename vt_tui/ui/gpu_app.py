@@ -46,3 +46,11 @@ class GpuApp(App[None]):
         if self.sampler is not None:
             # Off the UI thread: the sampler may be waiting in call_from_thread for this loop.
             await asyncio.to_thread(self.sampler.stop)
+
+
+def run(settings, replay=None) -> int:
+    """`vt-tui gpu [--replay FILE]`."""
+    from vt_tui.gpu.factory import make_sampler
+
+    GpuApp(lambda: make_sampler(settings.gpu_rate, settings.metrics_urls, replay)).run()
+    return 0

@@ -23,9 +23,9 @@ class StatusBar(Static):
         if self.message:
             text.append(f" {self.message}", style=STATE_STYLES.get(self.state, ""))
         text.append(f" {self.model or '…'}", style="bold")
-        text.append(f" @ {self.endpoint}", style="dim")
         if self.figures:
             text.append(f" │ {self.figures}")
         if self.context_tokens:
             text.append(f" │ ctx ~{self.context_tokens:,} tok", style="dim")
+        text.append(f" │ {self.endpoint}", style="dim")
         return text
