@@ -1,0 +1,221 @@
+"""Smoke test of the real LLaMA-Factory API server itself, with the `openai` package directly (no vt_tui code).
+
+The server (llamafactory 0.9.5, Hugging Face backend, CPU, SmolLM2-135M-Instruct) is built by
+scripts/llamafactory/setup.sh; these tests skip when it has not been built. Run with `-s` to see the
+timings and the table of protocol facts observed, next to what shared/endpoints-facts.md says.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import openai
+import pytest
+from openai import OpenAI
+
+from tests.support.llamafactory import default_cache_dir, llamafactory_available, run_llamafactory
+
+pytestmark = pytest.mark.e2e
+
+API_KEY = "vt-tui-e2e-key"
+QUESTION = "What is the capital of France?"
+# Read at import: the autouse xdg_home fixture in tests/conftest.py clears VT_TUI_* variables (VT_TUI_CI_CACHE).
+CACHE_DIR = default_cache_dir()
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    cache_dir = llamafactory_available(CACHE_DIR)
+    if cache_dir is None:
+        pytest.skip(f"LLaMA-Factory server not built in {CACHE_DIR}: run scripts/llamafactory/setup.sh (make does)")
+    log = tmp_path_factory.mktemp("llamafactory") / "api.log"
+    t0 = time.monotonic()
+    with run_llamafactory(API_KEY, cache_dir, log_path=log) as url:
+        print(f"\n[llamafactory] {url} ready in {time.monotonic() - t0:.1f} s (start to /v1/models 200); log {log}")
+        yield url
+
+
+@pytest.fixture(scope="module")
+def client(base_url: str) -> OpenAI:
+    # max_retries=0: the SDK would otherwise retry the server's 500s twice and hide them.
+    return OpenAI(base_url=base_url, api_key=API_KEY, max_retries=0, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def facts() -> Iterator[list[tuple[str, str, str]]]:
+    """(probe, observed, what shared/endpoints-facts.md says); printed as a table after the module."""
+    rows: list[tuple[str, str, str]] = []
+    yield rows
+    if rows:
+        width = max(len(r[0]) for r in rows)
+        print("\n\nLLaMA-Factory 0.9.5 protocol facts observed (probe | observed | shared notes)")
+        for probe, observed, noted in rows:
+            print(f"  {probe:<{width}} | {observed} | {noted}")
+
+
+def raw(base_url: str, path: str, body: dict | None = None, key: str | None = API_KEY) -> tuple[int, str]:
+    """One request on a fresh connection (a 500 drops keep-alive); (status, body text)."""
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    data = json.dumps(body).encode() if body is not None else None
+    url = (
+        base_url.removesuffix("/v1") + path
+        if path.startswith("/health") or path.startswith("/metrics")
+        else (base_url + path)
+    )
+    req = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            try:
+                return resp.status, resp.read().decode(errors="replace")
+            except http.client.IncompleteRead as e:  # the server dropped the connection mid-body
+                return resp.status, e.partial.decode(errors="replace") + " <connection dropped mid-body>"
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+
+
+def sse_events(text: str) -> list[dict | str]:
+    out: list[dict | str] = []
+    for line in text.splitlines():
+        if line.startswith("data:"):
+            payload = line[5:].strip()
+            out.append(payload if payload == "[DONE]" else json.loads(payload))
+    return out
+
+
+def chat(**extra) -> dict:
+    return {"model": "any", "messages": [{"role": "user", "content": QUESTION}], **extra}
+
+
+def test_models_list(client: OpenAI, facts) -> None:
+    models = client.models.list().data
+    assert models, "no models listed"
+    facts.append(("GET /v1/models ids", repr([m.id for m in models]), "(not noted; set by API_MODEL_NAME)"))
+
+
+def test_chat_non_stream_answers_paris(client: OpenAI, facts) -> None:
+    t0 = time.monotonic()
+    resp = client.chat.completions.create(
+        model="smollm2",
+        messages=[{"role": "user", "content": QUESTION}],
+        temperature=0,
+        max_tokens=32,
+    )
+    latency = time.monotonic() - t0
+    text = resp.choices[0].message.content or ""
+    print(f"\n[llamafactory] non-stream answer in {latency:.2f} s: {text!r} usage={resp.usage}")
+    assert "paris" in text.lower()
+    assert resp.choices[0].finish_reason == "stop"
+    facts.append(("non-stream answer latency", f"{latency:.2f} s, {text!r}", "0.83 s"))
+    facts.append(("non-stream model field", repr(resp.model), "(not noted)"))
+    facts.append(("non-stream usage", repr(resp.usage and resp.usage.model_dump()), "(not noted)"))
+
+
+def test_chat_stream_yields_deltas(client: OpenAI, facts) -> None:
+    t0 = time.monotonic()
+    first_token_s = None
+    chunks = []
+    stream = client.chat.completions.create(
+        model="smollm2",
+        messages=[{"role": "user", "content": QUESTION}],
+        temperature=0,
+        max_tokens=32,
+        stream=True,
+    )
+    for chunk in stream:
+        chunks.append(chunk)
+        if first_token_s is None and chunk.choices and chunk.choices[0].delta.content:
+            first_token_s = time.monotonic() - t0
+    total_s = time.monotonic() - t0
+    contents = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    text = "".join(contents)
+    print(
+        f"\n[llamafactory] stream: {len(chunks)} chunks, {len(contents)} with content, first token "
+        f"{first_token_s:.2f} s, total {total_s:.2f} s: {text!r}"
+    )
+    assert len(contents) >= 2, "expected several content deltas"
+    assert "paris" in text.lower()
+    first, last = chunks[0].choices[0], chunks[-1].choices[0]
+    facts.append(
+        ("stream first delta", repr(first.delta.model_dump(exclude_none=True)), "{'role':'assistant','content':''}")
+    )
+    facts.append(
+        (
+            "stream last chunk",
+            f"delta={last.delta.model_dump(exclude_none=True)} finish_reason={last.finish_reason!r}",
+            "delta {} with finish_reason 'stop'",
+        )
+    )
+    facts.append(("stream usage", repr([c.usage for c in chunks if c.usage]), "no usage"))
+
+
+def test_wrong_api_key_is_401(base_url: str, facts) -> None:
+    bad = OpenAI(base_url=base_url, api_key="wrong-key", max_retries=0, timeout=30)
+    with pytest.raises(openai.AuthenticationError) as err:
+        bad.models.list()
+    assert err.value.status_code == 401
+    with pytest.raises(openai.AuthenticationError):
+        bad.chat.completions.create(model="x", messages=[{"role": "user", "content": "hi"}], max_tokens=4)
+    facts.append(("wrong key -> /v1/models", f"{err.value.status_code} {err.value.body!r}", '401 "Invalid API key."'))
+    status, body = raw(base_url, "/models", key=None)
+    facts.append(("no Authorization header", f"{status} {body}", "401 (Bearer required)"))
+    assert status == 401
+
+
+def test_protocol_probes(base_url: str, facts) -> None:
+    """Record (not assert) what the server does at the edges the client must handle."""
+    probes: list[tuple[str, str, dict | None, str]] = [
+        ("GET /health", "/health", None, "no /health"),
+        ("GET /metrics", "/metrics", None, "no /metrics"),
+        ("empty messages", "/chat/completions", {"model": "x", "messages": [], "max_tokens": 4}, "400"),
+        (
+            "system after user",
+            "/chat/completions",
+            {
+                "model": "x",
+                "max_tokens": 4,
+                "messages": [{"role": "user", "content": "hi"}, {"role": "system", "content": "s"}],
+            },
+            '400 "Only supports u/a/u/a/u..." or "Invalid role"',
+        ),
+        (
+            "role developer",
+            "/chat/completions",
+            {"model": "x", "max_tokens": 4, "messages": [{"role": "developer", "content": "s"}]},
+            "422",
+        ),
+        ("presence_penalty: 0", "/chat/completions", chat(max_tokens=4, presence_penalty=0), "500, plain text"),
+        ("user content null", "/chat/completions", chat(max_tokens=4) | {"messages": [{"role": "user"}]}, "500"),
+    ]
+    for name, path, body, noted in probes:
+        status, text = raw(base_url, path, body)
+        facts.append((name, f"{status} {text[:120]!r}", noted))
+
+    status, text = raw(base_url, "/chat/completions", chat(max_tokens=3, temperature=0))
+    resp = json.loads(text)
+    facts.append(("non-stream max_tokens=3 finish_reason", repr(resp["choices"][0]["finish_reason"]), "(not noted)"))
+
+    status, text = raw(
+        base_url,
+        "/chat/completions",
+        chat(max_tokens=3, temperature=0, stream=True, stream_options={"include_usage": True}),
+    )
+    events = sse_events(text)
+    finishes = [e["choices"][0].get("finish_reason") for e in events if isinstance(e, dict) and e.get("choices")]
+    usage = [e.get("usage") for e in events if isinstance(e, dict) and e.get("usage")]
+    facts.append(
+        ("stream max_tokens=3 finish_reasons", repr([f for f in finishes if f]), "always 'stop' (even on length)")
+    )
+    facts.append(("stream include_usage", f"usage chunks {usage!r}; ends {events[-1]!r}", "ignored, no usage"))
+
+    status, text = raw(base_url, "/chat/completions", chat(max_tokens=12, temperature=0, stop=["Paris"], stream=False))
+    facts.append(("stop=['Paris']", f"{status} {json.loads(text)['choices'][0]['message']['content']!r}", "ignored"))
+
+    status, text = raw(base_url, "/chat/completions", chat(max_tokens=4, stream=True) | {"n": 2})
+    facts.append(("stream with n=2", f"{status} {text[:120]!r}", "200 then empty stream"))
