@@ -307,3 +307,27 @@ async def test_side_column_hidden_at_80_columns_and_toggled(scripted: ScriptedSe
         await pilot.press("f3")
         assert side.display
         assert app.query_one(Composer).size.width >= 38
+
+
+async def test_long_conversation_opens_with_a_page_and_loads_earlier(scripted: ScriptedServer, tmp_path: Path) -> None:
+    from vt_tui.ui.app import HISTORY_PAGE
+    from vt_tui.ui.widgets.chat_log import EarlierMarker
+
+    store = Store(tmp_path / "conversations.sqlite3")
+    cid = store.create_conversation(model="scripted-model")
+    for i in range(HISTORY_PAGE * 2 + 3):
+        store.finish_turn(store.add_turn(cid, f"question {i}", "scripted-model", {}), f"answer {i}", "ok", None)
+    app = make_app(scripted, tmp_path, conversation_id=cid)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        shown = [w.text for w in app.query(UserMessage)]
+        assert len(shown) == HISTORY_PAGE and shown[-1] == f"question {HISTORY_PAGE * 2 + 2}"
+        assert app.query_one(EarlierMarker).count == HISTORY_PAGE + 3
+        await pilot.press("ctrl+home")
+        await pilot.pause()
+        assert len(app.query(UserMessage)) >= HISTORY_PAGE * 2
+        for _ in range(3):
+            await pilot.press("ctrl+end", "ctrl+home")
+            await pilot.pause()
+        assert [w.text for w in app.query(UserMessage)][0] == "question 0"
+        assert not app.query(EarlierMarker)

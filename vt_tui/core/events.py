@@ -25,22 +25,31 @@ class ReasoningDelta:
     text: str
 
 
+ToolStatus = Literal["ok", "error", "denied", "cancelled"]
+
+
 @dataclass(frozen=True, slots=True)
 class ToolCallStarted:
+    """The model asked for a tool. ``step`` is the 1-based model request (agent step) that asked for it."""
+
     call_id: str
     name: str
     args: dict[str, Any]
     step: int = 0
+    risky: bool = False  # the call needs the user's approval (unless already allowed)
 
 
 @dataclass(frozen=True, slots=True)
 class ToolCallFinished:
+    """``status``: ok, error (bad arguments, unknown tool, the tool failed or timed out), denied (by the user or,
+    headless, for want of an approver), cancelled (the turn was cancelled while the tool ran)."""
+
     call_id: str
     name: str
     result: str | None
     error: str | None
     duration_s: float
-    status: Literal["ok", "error", "denied"] = "ok"
+    status: ToolStatus = "ok"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +64,8 @@ class TurnStats:
     finish_reason: str | None = None
     energy_j: float | None = None
     peak_vram_bytes: int | None = None
+    steps: int | None = None  # agent turns: model requests made
+    tool_calls: int | None = None  # agent turns: tool calls made
 
     @property
     def tok_per_s(self) -> float | None:

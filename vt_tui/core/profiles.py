@@ -1,4 +1,29 @@
-"""Engine profiles: what each OpenAI-compatible server does differently, and how to tell them apart."""
+"""Engine profiles: what each OpenAI-compatible server does differently, and how to tell them apart.
+
+Detection reads what the server already sent with ``GET /v1/models`` (each model's ``owned_by`` and ``id``, the
+``Server`` header) and, only when that leaves the engine open, one or two cheap ``GET`` probes of routes that one
+engine alone answers. Every signal below was read in the engine's own source, not guessed:
+
+=================  ===========================================================  ==============================
+engine             ``/v1/models`` and headers                                   distinguishing route
+=================  ===========================================================  ==============================
+LLaMA-Factory      ``owned_by: "owner"`` (a ``Literal`` in its ``ModelCard``),  ``POST /v1/score/evaluation``
+                   id from ``API_MODEL_NAME`` (default ``gpt-3.5-turbo``),      (``GET`` → 405); FastAPI
+                   ``Server: uvicorn``                                          ``/openapi.json`` lists it
+vLLM               ``owned_by: "vllm"``, ``root``/``max_model_len`` fields      ``GET /version`` →
+                                                                                ``{"version": …}``
+llama-server       ``owned_by: "llamacpp"``, ``meta`` (n_ctx_train, …),          ``/props``, ``/health``,
+                   ``Server: llama.cpp``                                        ``/slots``, ``/metrics``
+llama-cpp-python   ``owned_by: "me"``, ``Server: uvicorn``                      ``/openapi.json`` title
+                                                                                "🦙 llama.cpp Python API"
+Ollama             ``owned_by`` = the model's namespace (``library`` for        ``GET /api/version``,
+                   official models), ids with a tag (``llama3.2:latest``),     ``GET /`` "Ollama is running"
+                   no ``Server`` header (Go)
+LMDeploy           ``owned_by: "lmdeploy"``, ``root``, ``permission``            ``/openapi.json`` lists
+                                                                                ``/generate``, ``/get_ppl``
+OpenAI             ``owned_by`` ``openai`` / ``system`` / ``openai-internal``
+=================  ===========================================================  ==============================
+"""
 
 from __future__ import annotations
 
@@ -8,58 +33,226 @@ from typing import Any, Literal
 
 ToolCalling = Literal["native", "text", "off"]
 
+# What the engine generates when a request has no max_tokens: None means "until the context is full". vt-tui
+# always sends max_tokens; this is recorded so doctor and the docs can say why.
+UNTIL_CONTEXT_END = None
+
 
 @dataclass(frozen=True)
 class EngineProfile:
     """Quirks of one engine. ``tool_calling`` is the default; the user's ``tools`` setting overrides it."""
 
-    name: str
+    name: str  # the --engine value
+    title: str = ""  # the server, for people: "vLLM", "llama.cpp (llama-server)"
     tool_calling: ToolCalling = "native"
-    stream_tool_calls: bool = True
-    usage_in_stream: bool = True
-    strict_alternation: bool = False  # one leading system message, then user/assistant/user/…
-    metrics_path: str | None = None
-    vision: bool = False
-    drop_zero_penalties: bool = False  # presence/frequency_penalty 0 breaks some servers
-    ignored_params: tuple[str, ...] = ()
+    stream_tool_calls: bool = True  # tool calls arrive in a streamed reply (else: only non-streamed)
+    usage_in_stream: bool = True  # honours stream_options.include_usage
+    metrics_path: str | None = None  # Prometheus text, relative to the server root (not /v1)
+    max_tokens_default: int | None = UNTIL_CONTEXT_END  # what it does when max_tokens is omitted
+    strict_alternation: bool = False  # one leading system message, then user/assistant/user/… ending on user
+    vision: bool = False  # accepts image_url parts (with a vision model loaded)
+    drop_zero_penalties: bool = False  # presence_penalty 0 breaks some servers
+    ignored_params: tuple[str, ...] = ()  # accepted and silently ignored
+    notes: tuple[str, ...] = ()  # what vt-tui does about this engine, said by doctor
 
+    @property
+    def role_rules(self) -> str:
+        if self.strict_alternation:
+            return "one leading system message, then strict user/assistant alternation ending on user"
+        return "any order (the model's chat template decides)"
+
+
+LLAMA_FACTORY = EngineProfile(
+    "llama-factory",
+    "LLaMA-Factory",
+    tool_calling="native",
+    stream_tool_calls=False,
+    usage_in_stream=False,
+    max_tokens_default=1024,
+    strict_alternation=True,
+    drop_zero_penalties=True,
+    ignored_params=("stop", "seed", "tool_choice", "response_format", "stream_options"),
+    notes=(
+        "history merged into strict user/assistant alternation (logged)",
+        "presence_penalty 0 not sent (the server 500s on it)",
+        "max_tokens always sent (server default 1024)",
+        "tool calls only in non-streamed replies",
+        "one reconnect when a 500 dropped the kept-alive connection",
+    ),
+)
+VLLM = EngineProfile(
+    "vllm",
+    "vLLM",
+    metrics_path="/metrics",
+    vision=True,
+    notes=("native tool calls need --enable-auto-tool-choice --tool-call-parser on the server",),
+)
+LLAMA_SERVER = EngineProfile(
+    "llama-cpp",
+    "llama.cpp (llama-server)",
+    tool_calling="native",
+    metrics_path="/metrics",
+    notes=("native tool calls need --jinja; /metrics needs --metrics; max_tokens always sent (default: no limit)",),
+)
+LLAMA_CPP_PYTHON = EngineProfile(
+    "llama-cpp",
+    "llama-cpp-python",
+    tool_calling="text",
+    stream_tool_calls=False,
+    usage_in_stream=False,
+    notes=("tool calls as text: its native ones need a forced tool_choice and stream nothing with 'auto'",),
+)
+OLLAMA = EngineProfile(
+    "ollama",
+    "Ollama",
+    vision=True,
+    notes=("max_tokens always sent; the context length is the model's num_ctx (Ollama trims silently)",),
+)
+LMDEPLOY = EngineProfile(
+    "lmdeploy",
+    "LMDeploy",
+    metrics_path="/metrics",
+    vision=True,
+    notes=("native tool calls need --tool-call-parser on the server",),
+)
+OPENAI = EngineProfile("openai", "OpenAI API", vision=True)
+GENERIC = EngineProfile(
+    "generic", "OpenAI-compatible server", tool_calling="text", notes=("unknown engine: tool calls as text",)
+)
 
 PROFILES: dict[str, EngineProfile] = {
-    p.name: p
-    for p in (
-        EngineProfile("openai", vision=True),
-        EngineProfile("vllm", metrics_path="/metrics", vision=True),
-        EngineProfile(
-            "llama-factory",
-            stream_tool_calls=False,
-            usage_in_stream=False,
-            strict_alternation=True,
-            drop_zero_penalties=True,
-            ignored_params=("stop", "seed", "tool_choice", "response_format"),
-        ),
-        EngineProfile("llama-cpp", tool_calling="text", usage_in_stream=False, metrics_path="/metrics"),
-        EngineProfile("ollama", vision=True),
-        EngineProfile("lmdeploy", vision=True),
-    )
+    p.name: p for p in (OPENAI, VLLM, LLAMA_FACTORY, LLAMA_SERVER, OLLAMA, LMDEPLOY, GENERIC)
 }
-GENERIC = EngineProfile("generic", tool_calling="text")
+VARIANTS: tuple[EngineProfile, ...] = (*PROFILES.values(), LLAMA_CPP_PYTHON)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Which profile, and the signals that chose it (for the log and ``vt-tui doctor``)."""
+
+    profile: EngineProfile
+    reasons: tuple[str, ...]
+    probed: tuple[str, ...] = ()  # routes fetched beyond /v1/models
+
+    def describe(self) -> str:
+        return f"{self.profile.name} ({self.profile.title}): {'; '.join(self.reasons)}"
+
+
+def _owners(models: Sequence[Mapping[str, Any]]) -> set[str]:
+    return {str(m.get("owned_by", "")).lower() for m in models}
+
+
+def _ids(models: Sequence[Mapping[str, Any]]) -> list[str]:
+    return [str(m.get("id", "")) for m in models]
+
+
+def _server(headers: Mapping[str, str]) -> str:
+    return (headers.get("server") or headers.get("Server") or "").lower()
+
+
+def from_listing(models: Sequence[Mapping[str, Any]], headers: Mapping[str, str]) -> Detection | None:
+    """The engine when ``/v1/models`` and its headers say it plainly; None when a probe is needed."""
+    server, owners, ids = _server(headers), _owners(models), _ids(models)
+    if "llama.cpp" in server:
+        return Detection(LLAMA_SERVER, ("Server: llama.cpp header",))
+    if "llamacpp" in owners:
+        return Detection(LLAMA_SERVER, ('owned_by "llamacpp"',))
+    if "vllm" in owners:
+        return Detection(VLLM, ('owned_by "vllm"',))
+    if "lmdeploy" in owners:
+        return Detection(LMDEPLOY, ('owned_by "lmdeploy"',))
+    if "owner" in owners:  # LLaMA-Factory's ModelCard: owned_by is Literal["owner"]
+        why = 'owned_by "owner"' + (", Server: uvicorn" if "uvicorn" in server else "")
+        return Detection(LLAMA_FACTORY, (why,))
+    if "me" in owners and "uvicorn" in server:  # llama-cpp-python's get_models
+        return Detection(LLAMA_CPP_PYTHON, ('owned_by "me", Server: uvicorn',))
+    if owners & {"openai", "system", "openai-internal"}:
+        return Detection(OPENAI, (f"owned_by {sorted(owners & {'openai', 'system', 'openai-internal'})[0]!r}",))
+    return None
+
+
+def guess(models: Sequence[Mapping[str, Any]], headers: Mapping[str, str]) -> Detection:
+    """Weaker hints when no probe settled it: GGUF file ids, Ollama's ``name:tag`` ids."""
+    server, owners, ids = _server(headers), _owners(models), _ids(models)
+    if any(i.lower().endswith(".gguf") for i in ids):
+        if "uvicorn" in server:
+            return Detection(LLAMA_CPP_PYTHON, ("model ids are .gguf files, Server: uvicorn",))
+        return Detection(LLAMA_SERVER, ("model ids are .gguf files",))
+    if ids and not server and ("library" in owners or all(":" in i for i in ids)):
+        return Detection(OLLAMA, ('ids with a ":tag", owned_by "library", no Server header',))
+    return Detection(GENERIC, ("no engine signature in /v1/models or its headers",))
+
+
+def probe_plan(headers: Mapping[str, str]) -> tuple[str, ...]:
+    """Routes (relative to the server root) worth one GET each when the listing did not settle it, in order.
+
+    FastAPI servers (uvicorn) describe themselves in ``/openapi.json``; a Go server with no ``Server`` header
+    is most likely Ollama, which answers ``/api/version``; ``/version`` is vLLM's.
+    """
+    if "uvicorn" in _server(headers):
+        return ("/openapi.json", "/version")
+    return ("/api/version", "/version")
+
+
+def from_probe(path: str, status: int, body: Any) -> Detection | None:
+    """Read one probe's answer (``body`` parsed JSON, or text)."""
+    if status != 200:
+        return None
+    if path == "/api/version" and isinstance(body, dict) and "version" in body:
+        return Detection(OLLAMA, (f"GET /api/version answered version {body['version']}",), (path,))
+    if path == "/version" and isinstance(body, dict) and "version" in body:
+        return Detection(VLLM, (f"GET /version answered version {body['version']}",), (path,))
+    if path == "/openapi.json" and isinstance(body, dict):
+        title = str((body.get("info") or {}).get("title", ""))
+        routes = set(body.get("paths") or ())
+        if "/v1/score/evaluation" in routes:
+            return Detection(LLAMA_FACTORY, ("/openapi.json lists /v1/score/evaluation",), (path,))
+        if "llama.cpp python" in title.lower() or "/extras/tokenize" in routes:
+            return Detection(LLAMA_CPP_PYTHON, (f"/openapi.json title {title!r}",), (path,))
+        if "/get_ppl" in routes:
+            return Detection(LMDEPLOY, ("/openapi.json lists /get_ppl",), (path,))
+        if "/version" in routes and "/tokenize" in routes:
+            return Detection(VLLM, ("/openapi.json lists /version and /tokenize",), (path,))
+    return None
 
 
 def detect(models: Sequence[Mapping[str, Any]], headers: Mapping[str, str]) -> EngineProfile:
-    """Guess the engine from a ``/v1/models`` listing and the response headers."""
-    server = headers.get("server", "").lower()
-    owners = {str(m.get("owned_by", "")).lower() for m in models}
-    ids = [str(m.get("id", "")) for m in models]
-    if "llama.cpp" in server or any(i.endswith(".gguf") for i in ids) or "llamacpp" in owners:
-        return PROFILES["llama-cpp"]
-    if "vllm" in owners:
-        return PROFILES["vllm"]
-    if "lmdeploy" in owners:
-        return PROFILES["lmdeploy"]
-    if "library" in owners or "ollama" in server:
-        return PROFILES["ollama"]
-    if "owner" in owners and "uvicorn" in server:  # LLaMA-Factory's ModelCard default
-        return PROFILES["llama-factory"]
-    if "openai" in owners or "system" in owners:
-        return PROFILES["openai"]
-    return GENERIC
+    """The profile from ``/v1/models`` alone (no probes)."""
+    return (from_listing(models, headers) or guess(models, headers)).profile
+
+
+def refine(chosen: EngineProfile, models: Sequence[Mapping[str, Any]], headers: Mapping[str, str]) -> EngineProfile:
+    """For a profile set with ``--engine``: pick the variant the listing shows (llama-server or llama-cpp-python)."""
+    if chosen.name != "llama-cpp":
+        return chosen
+    seen = from_listing(models, headers)
+    return seen.profile if seen is not None and seen.profile.name == "llama-cpp" else chosen
+
+
+def metrics_url(base_url: str, profile: EngineProfile) -> str | None:
+    """The engine's own Prometheus URL for an endpoint, e.g. http://host:8000/metrics for …:8000/v1."""
+    if profile.metrics_path is None:
+        return None
+    return server_root(base_url) + profile.metrics_path
+
+
+def server_root(base_url: str) -> str:
+    """``http://host:port/v1`` → ``http://host:port`` (routes like /metrics and /version live there)."""
+    root = base_url.rstrip("/")
+    return root[: -len("/v1")] if root.endswith("/v1") else root
+
+
+def tool_mode(setting: str, profile: EngineProfile) -> tuple[ToolCalling, bool, str]:
+    """(mode, whether tool calls may be streamed, why) for the ``tools`` setting on this engine."""
+    if setting in ("native", "text", "off"):
+        mode: ToolCalling = setting  # type: ignore[assignment]
+        return mode, mode == "native" and profile.stream_tool_calls, f"tools = {setting} (your setting)"
+    mode = profile.tool_calling
+    streamed = mode == "native" and profile.stream_tool_calls
+    if mode == "native" and not streamed:
+        why = f"{profile.title} returns tool_calls only in non-streamed replies"
+    elif mode == "native":
+        why = f"{profile.title} streams OpenAI tool_calls"
+    else:
+        why = profile.notes[0] if profile.notes else f"{profile.title}: tool calls as text"
+    return mode, streamed, f"auto: {why}"

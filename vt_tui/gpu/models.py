@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 GIB = 1024**3
 MIB = 1024**2
@@ -86,3 +86,10 @@ class Snapshot:
             engines=tuple(EngineMetrics.from_dict(e) for e in data.get("engines", ())),
             error=data.get("error"),
         )
+
+
+class PrometheusReading(NamedTuple):
+    """What one round of Prometheus scrapes found."""
+
+    gpus: tuple[GpuSample, ...] = ()
+    engines: tuple[EngineMetrics, ...] = ()

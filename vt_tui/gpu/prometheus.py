@@ -8,12 +8,11 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from vt_tui.gpu.models import MIB, EngineMetrics, GpuSample
+from vt_tui.gpu.models import MIB, EngineMetrics, GpuSample, PrometheusReading
 
 FETCH_TIMEOUT_S = 1.0
 Series = dict[str, list[tuple[dict[str, str], float]]]  # sample name -> [(labels, value), ...]
@@ -52,11 +51,6 @@ ENGINES = (
         gen_gauge="llamacpp:predicted_tokens_seconds",
     ),
 )
-
-
-class PrometheusReading(NamedTuple):
-    gpus: tuple[GpuSample, ...] = ()
-    engines: tuple[EngineMetrics, ...] = ()
 
 
 def _series(text: str) -> Series:

@@ -12,10 +12,12 @@ from collections.abc import Callable, Collection, Iterable
 from contextlib import suppress
 from itertools import pairwise
 from math import ceil
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from vt_tui.gpu.models import GpuSample, Snapshot
-from vt_tui.gpu.prometheus import PrometheusReading, PrometheusSource
+from vt_tui.gpu.models import GpuSample, PrometheusReading, Snapshot
+
+if TYPE_CHECKING:  # httpx and prometheus_client cost ~100 ms: not on the start-up path
+    from vt_tui.gpu.prometheus import PrometheusSource
 
 log = logging.getLogger(__name__)
 

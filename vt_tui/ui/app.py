@@ -28,13 +28,14 @@ from vt_tui.gpu.factory import make_sampler
 from vt_tui.gpu.sampler import GpuSampler
 from vt_tui.settings import Settings
 from vt_tui.ui.picker import PickerScreen
-from vt_tui.ui.widgets.chat_log import AssistantMessage, ChatLog, UserMessage, stats_line
+from vt_tui.ui.widgets.chat_log import AssistantMessage, ChatLog, EarlierMarker, UserMessage, stats_line
 from vt_tui.ui.widgets.composer import Composer
 from vt_tui.ui.widgets.gpu_pane import GPU_PANE_TCSS, GpuPane
 from vt_tui.ui.widgets.status_bar import StatusBar
 
 log = logging.getLogger("vt_tui")
 WIDE_WIDTH = 150  # from here the side column widens and the GPU pane shows its sparklines
+HISTORY_PAGE = 6  # turns mounted per page of history: a screenful, so long conversations open fast
 SIDE_MIN_WIDTH = 100  # below this the side column starts hidden (F3 shows it)
 
 
@@ -80,6 +81,7 @@ class VtApp(App[None]):
         self.session: ChatSession | None = None
         self.ready = asyncio.Event()
         self._turn_worker = None
+        self._unrendered: list[Turn] = []
 
     # layout
     def compose(self) -> ComposeResult:
@@ -108,6 +110,8 @@ class VtApp(App[None]):
         side.display = bool(side.children) and self.size.width >= SIDE_MIN_WIDTH
         self.status.endpoint = self.settings.base_url or "embedded"
         self.query_one(Composer).focus()
+        if self.start_conversation:  # show the history at once; the endpoint may take seconds
+            self.call_later(self.render_history, self.store.turns(self.start_conversation))
         self.connect()
         self.start_gpu()
 
@@ -166,12 +170,12 @@ class VtApp(App[None]):
         except EndpointError as exc:
             self.show_error(exc)
             return
-        self.open_session(self.start_conversation)
+        self.open_session(self.start_conversation, render=False)
         self.status.state, self.status.message = "idle", ""
         log.info("connected to %s in %.2f s", endpoint.label, time.monotonic() - started)
         self.ready.set()
 
-    def open_session(self, conversation_id: int | None) -> None:
+    def open_session(self, conversation_id: int | None, render: bool = True) -> None:
         """Start a session on the connected endpoint: a new conversation, or a stored one."""
         assert self.connection is not None
         info = self.store.conversation(conversation_id) if conversation_id else None
@@ -188,19 +192,48 @@ class VtApp(App[None]):
             gpu_cost=self.gpu_cost,
         )
         self.status.model = self.session.model or (self.connection.endpoint.models or [""])[0]
-        self.call_later(self.render_history, self.session.turns)
+        if render:
+            self.call_later(self.render_history, self.session.turns)
 
     async def render_history(self, turns: list[Turn]) -> None:
+        """Show the latest turns; older ones wait above until the user goes to the top (Ctrl+Home)."""
         chat = self.chat
         await chat.remove_children()
+        self._unrendered = turns[:-HISTORY_PAGE]
+        await chat.mount_all(self._turn_widgets(turns[-HISTORY_PAGE:]))
+        await self._update_earlier_marker()
+        self.update_context()
+        chat.anchor()
+
+    def _turn_widgets(self, turns: list[Turn]) -> list:
         widgets = []
         for turn in turns:
             failed = turn.status != "ok"
             footer = self._failure_footer(turn.status, turn.error or "") if failed else stats_line(turn.stats)
             widgets += [UserMessage(turn.user_text), AssistantMessage(turn.model, turn.assistant_text, footer, failed)]
-        await chat.mount_all(widgets)
-        self.update_context()
-        chat.anchor()
+        return widgets
+
+    async def _update_earlier_marker(self) -> None:
+        markers = self.chat.query(EarlierMarker)
+        if not self._unrendered:
+            await markers.remove()
+        elif markers:
+            markers.first().count = len(self._unrendered)
+        else:
+            await self.chat.mount(EarlierMarker(len(self._unrendered)), before=0)
+
+    async def on_chat_log_reached_top(self) -> None:
+        if self._unrendered:
+            await self.load_earlier()
+
+    async def load_earlier(self) -> None:
+        page, self._unrendered = self._unrendered[-HISTORY_PAGE:], self._unrendered[:-HISTORY_PAGE]
+        marker = self.chat.query_one(EarlierMarker)
+        old_first = next(iter(self.chat.messages()), None)
+        await self.chat.mount_all(self._turn_widgets(page), after=marker)
+        await self._update_earlier_marker()
+        if old_first is not None:  # keep the user's place: the new page sits above it
+            self.chat.scroll_to_widget(old_first, top=True, animate=False, immediate=True)
 
     def show_error(self, exc: EndpointError) -> None:
         log.error("%s", exc)
@@ -346,11 +379,13 @@ class VtApp(App[None]):
         else:
             self.notify("No side panels yet.")
 
-    def action_scroll_chat(self, where: str) -> None:
+    async def action_scroll_chat(self, where: str) -> None:
         chat = self.chat
         if where == "top":
             chat.release_anchor()
-            chat.scroll_home(animate=False)
+            if chat.scroll_y == 0 and self._unrendered:  # already at the top: no scroll event will come
+                await self.load_earlier()
+            chat.scroll_home(animate=False)  # reaching the top loads the next page (on_chat_log_reached_top)
         elif where == "bottom":
             chat.anchor()
         elif where == "pageup":

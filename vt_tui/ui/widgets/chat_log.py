@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
 from textual.widgets import Markdown, Static
 from textual.widgets._markdown import MarkdownStream
 
@@ -80,10 +82,31 @@ class AssistantMessage(Vertical):
         self.footer.display = bool(footer)
 
 
+class EarlierMarker(Static):
+    """Stands for the turns not mounted yet (long conversations open fast)."""
+
+    count: reactive[int] = reactive(0)
+
+    def __init__(self, count: int) -> None:
+        super().__init__(classes="divider")
+        self.count = count
+
+    def render(self) -> Text:
+        return Text(f"▲ {self.count:,} earlier turns — Ctrl+Home loads more")
+
+
 class ChatLog(VerticalScroll):
     """Follows the stream while at the bottom; scrolling up releases it until the user returns."""
 
     can_focus = True
+
+    class ReachedTop(Message):
+        """The user scrolled to the top: time to show earlier turns, if any are held back."""
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if new <= 0 < old and self.query(EarlierMarker):
+            self.post_message(self.ReachedTop())
 
     def on_mount(self) -> None:
         self.anchor()
