@@ -10,14 +10,13 @@ from pathlib import Path
 import pytest
 from textual import events
 from textual.command import CommandPalette
-from textual.widgets import Markdown
 
 from tests.support.scripted_server import Reply, ScriptedServer, text_reply
 from vt_tui.core.store import Store
 from vt_tui.settings import Settings
 from vt_tui.ui.app import VtApp
 from vt_tui.ui.picker import PickerScreen
-from vt_tui.ui.widgets.chat_log import AssistantMessage, UserMessage
+from vt_tui.ui.widgets.chat_log import AssistantMessage, MarkdownView, UserMessage
 from vt_tui.ui.widgets.composer import Composer
 
 SIZE = (100, 30)
@@ -250,7 +249,7 @@ async def test_model_output_is_inert(scripted: ScriptedServer, tmp_path: Path, h
         await ready(app)
         await send(app, pilot, hostile)
         screen = screen_text(app)
-        for widget in [*app.query(UserMessage), *app.query(Markdown)]:
+        for widget in [*app.query(UserMessage), *app.query(MarkdownView)]:
             shown = str(widget.render()) if isinstance(widget, UserMessage) else widget.source
             assert not any(c in shown for c in "\x1b\x07\x9b\x9d\x9c"), repr(shown)
         if hostile.startswith("[bold"):
@@ -329,5 +328,5 @@ async def test_long_conversation_opens_with_a_page_and_loads_earlier(scripted: S
         for _ in range(3):
             await pilot.press("ctrl+end", "ctrl+home")
             await pilot.pause()
-        assert [w.text for w in app.query(UserMessage)][0] == "question 0"
+        assert next(w.text for w in app.query(UserMessage)) == "question 0"
         assert not app.query(EarlierMarker)

@@ -112,8 +112,9 @@ class VtApp(App[None]):
         self.query_one(Composer).focus()
         if self.start_conversation:  # show the history at once; the endpoint may take seconds
             self.call_later(self.render_history, self.store.turns(self.start_conversation))
-        self.connect()
-        self.start_gpu()
+        # Heavy work (openai's import, NVML) starts after the first frame is on screen, so it can't delay it.
+        self.call_after_refresh(self.connect)
+        self.call_after_refresh(self.start_gpu)
 
     # GPU pane
     @work(thread=True, group="gpu")
@@ -192,6 +193,7 @@ class VtApp(App[None]):
             gpu_cost=self.gpu_cost,
         )
         self.status.model = self.session.model or (self.connection.endpoint.models or [""])[0]
+        self.update_context()
         if render:
             self.call_later(self.render_history, self.session.turns)
 
@@ -263,17 +265,17 @@ class VtApp(App[None]):
         self.status.state, self.status.message = "streaming", ""
         async for event in self.session.run_turn(text):
             if isinstance(event, TextDelta):
-                await reply.append(event.text)
+                reply.append(event.text)
             elif isinstance(event, ReasoningDelta):
                 reply.show_footer("thinking…")
             elif isinstance(event, TurnStarted):
                 self.status.model = reply.model = event.model
             elif isinstance(event, TurnFinished):
-                await reply.finish(event.text, stats_line(event.stats))
+                reply.finish(event.text, stats_line(event.stats))
                 self.status.state, self.status.figures = "idle", stats_line(event.stats)
             elif isinstance(event, TurnFailed):
                 status = "cancelled" if event.cancelled else "failed"
-                await reply.finish(event.partial_text, self._failure_footer(status, str(event.error)), failed=True)
+                reply.finish(event.partial_text, self._failure_footer(status, str(event.error)), failed=True)
                 if event.cancelled:
                     self.status.state, self.status.message = "idle", "cancelled"
                 else:

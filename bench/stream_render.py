@@ -1,0 +1,141 @@
+"""A long Markdown answer streamed fast: does the chat log keep up?
+
+A 20,000-token answer (prose, code, tables, lists) at 2,000 tok/s from the scripted server in its own process.
+Figures: lag from the server's last byte to the last token drawn in the chat log (goal ≤ 50 ms) and to the
+final full render; the app's CPU seconds during the stream; time per 1k tokens drawn at the start vs the end
+(must stay flat). Baseline, same run: raw httpx reading the same stream without rendering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing as mp
+import time
+
+import httpx
+from _common import table
+
+from tests.support.scripted_server import Reply, ScriptedServer
+from vt_tui.settings import Settings
+from vt_tui.ui.app import VtApp
+from vt_tui.ui.widgets.composer import Composer
+
+TOKENS = 20_000
+RATE = 2_000.0
+BLOCKS = [
+    "The quick brown fox jumps over the lazy dog while the **engine** streams tokens at speed. ",
+    "\n\n```python\ndef tokens(stream):\n    for chunk in stream:\n        yield chunk.text\n```\n\n",
+    "\n\n| engine | tok/s | VRAM |\n|---|---|---|\n| vLLM | 2000 | 38 GiB |\n| llama.cpp | 120 | 6 GiB |\n\n",
+    "- first point with `code`\n- second point with *emphasis*\n- third point 🚀 and 中文\n\n",
+]
+
+
+def answer_pieces(n: int) -> list[str]:
+    """``n`` small pieces (~4 characters each, like real tokens) of a Markdown answer."""
+    text, pieces = "", []
+    while len(pieces) < n:
+        text = "".join(BLOCKS[i % len(BLOCKS)] for i in range(len(pieces) // 20 + 8))
+        pieces = [text[i : i + 4] for i in range(0, len(text), 4)]
+    return pieces[:n]
+
+
+def serve(conn, pieces: list[str], replies: int) -> None:
+    server = ScriptedServer().start()
+    for _ in range(replies):
+        server.queue(Reply(chunks=[{"content": p} for p in pieces], rate=RATE))
+    conn.send(server.base_url)
+    while True:
+        conn.recv()
+        conn.send(server.last_byte_at)
+
+
+async def raw_baseline(base_url: str) -> float:
+    async with httpx.AsyncClient(timeout=60) as client:
+        body = {"model": "m", "messages": [{"role": "user", "content": "go"}], "stream": True}
+        async with client.stream("POST", base_url + "/chat/completions", json=body) as response:
+            async for line in response.aiter_lines():
+                if line.startswith("data:") and line[5:].strip() != "[DONE]":
+                    json.loads(line[5:])
+    return time.time()
+
+
+async def through_app(base_url: str, drawn: list[tuple[float, int]]) -> tuple[float, float, float]:
+    from vt_tui.ui.widgets.chat_log import MarkdownView
+
+    original = MarkdownView.set_source
+
+    def timed_set_source(self, source: str) -> None:  # what the chat log has drawn, and when
+        original(self, source)
+        drawn.append((time.time(), getattr(self.parent, "_tail_start", 0) + len(source)))  # + frozen segments
+
+    MarkdownView.set_source = timed_set_source
+    app = VtApp(Settings(base_url=base_url, data_dir=None))
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await asyncio.wait_for(app.ready.wait(), 30)
+            app.query_one(Composer).load_text("a long answer please")
+            cpu0 = time.process_time()
+            await pilot.press("enter")
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            final = time.time()
+            cpu = time.process_time() - cpu0
+    finally:
+        MarkdownView.set_source = original
+    return final, cpu, 0.0
+
+
+def main() -> None:
+    import os
+    import tempfile
+
+    os.environ.setdefault("XDG_DATA_HOME", tempfile.mkdtemp())
+    os.environ.setdefault("XDG_STATE_HOME", tempfile.mkdtemp())
+    pieces = answer_pieces(TOKENS)
+    total_chars = len("".join(pieces))
+    parent, child = mp.get_context("fork").Pipe()
+    proc = mp.get_context("fork").Process(target=serve, args=(child, pieces, 2), daemon=True)
+    proc.start()
+    base_url = parent.recv()
+
+    cpu0 = time.process_time()
+    raw_done = asyncio.run(raw_baseline(base_url))
+    raw_cpu = time.process_time() - cpu0
+    parent.send("?")
+    raw_lag = raw_done - parent.recv()
+
+    drawn: list[tuple[float, int]] = []
+    final, app_cpu, _ = asyncio.run(through_app(base_url, drawn))
+    parent.send("?")
+    last_byte = parent.recv()
+    proc.kill()
+
+    last_drawn = next(t for t, n in drawn if n >= total_chars * 0.999)
+    chars_per_k = total_chars / (TOKENS / 1000)
+
+    def time_for(lo: float, hi: float) -> float:
+        start = next(t for t, n in drawn if n >= lo)
+        end = next(t for t, n in drawn if n >= hi)
+        return end - start
+
+    first_k = time_for(chars_per_k, 2 * chars_per_k)
+    last_k = time_for(total_chars - chars_per_k * 1.5, total_chars * 0.999)
+    table(
+        f"{TOKENS:,}-token Markdown answer at {RATE:,.0f} tok/s (server in its own process)",
+        ("figure", "raw httpx (baseline)", "vt-tui"),
+        [
+            ("lag: server's last byte → last token drawn, ms", raw_lag * 1000, (last_drawn - last_byte) * 1000),
+            ("lag: server's last byte → final full render, ms", "–", (final - last_byte) * 1000),
+            ("CPU seconds of the client during the stream", raw_cpu, app_cpu),
+            ("seconds per 1k tokens drawn: 2nd k", "–", first_k),
+            ("seconds per 1k tokens drawn: last k", "–", last_k),
+            ("frames drawn", "–", len(drawn)),
+        ],
+    )
+    print(f"\nideal: {TOKENS / RATE:.1f} s of streaming; 1k tokens every {1000 / RATE:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
