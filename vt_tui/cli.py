@@ -34,7 +34,9 @@ def _settings_flags() -> argparse.ArgumentParser:
             choices=f.metadata.get("choices"),
             help=f"{f.metadata['help']} (${env}){shown}",
         )
-    parent.add_argument("--config", type=Path, default=None, help=f"config file [default: {paths.config_file()}]")
+    parent.add_argument(
+        "--config", type=Path, default=argparse.SUPPRESS, help=f"config file [default: {paths.config_file()}]"
+    )
     return parent
 
 
@@ -61,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from(args: argparse.Namespace) -> Any:
     given = {name: coerce(name, getattr(args, name), f"--{name.replace('_', '-')}") for name in FIELDS if name in args}
-    return load(cli=given, config_path=args.config)
+    return load(cli=given, config_path=getattr(args, "config", None))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "doctor":
         from vt_tui.headless.doctor import run as doctor
 
-        return doctor(settings, args.config)
+        return doctor(settings, getattr(args, "config", None))
     if args.command == "gpu":
         from vt_tui.ui.gpu_app import run as gpu_app
 

@@ -1,0 +1,72 @@
+"""`vt-tui ask` as a user runs it: a subprocess against the scripted loopback server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.support.ports import closed_port
+from tests.support.scripted_server import Reply, ScriptedServer, text_reply
+
+
+def ask(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vt_tui", "ask", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ.copy(),
+    )
+
+
+def test_plain_text_on_a_pipe_with_flags_in_the_request(scripted: ScriptedServer) -> None:
+    scripted.queue(text_reply("Paris is the capital."))
+    result = ask("--base-url", scripted.base_url, "--system", "Be brief.", "--temperature", "0", "--max-tokens",
+                 "33", "What", "is", "the", "capital?")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Paris is the capital.\n"
+    body = scripted.chat_requests[-1]
+    assert body["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "What is the capital?"},
+    ]
+    assert body["temperature"] == 0 and body["max_tokens"] == 33
+
+
+def test_question_from_stdin_and_json_events(scripted: ScriptedServer) -> None:
+    scripted.queue(text_reply("one two three"))
+    result = ask("--base-url", scripted.base_url, "--json", stdin="count please\n")
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [e["type"] for e in events][0] == "TurnStarted" and events[-1]["type"] == "TurnFinished"
+    assert events[-1]["text"] == "one two three" and events[-1]["stats"]["tokens_source"] == "counted"
+    assert scripted.chat_requests[-1]["messages"][-1]["content"] == "count please"
+
+
+def test_failure_is_one_line_and_non_zero(scripted: ScriptedServer) -> None:
+    scripted.queue(Reply(status=401, body={"detail": "Invalid API key."}))
+    result = ask("--base-url", scripted.base_url, "--api-key", "sk-wrong-key", "hi")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "Invalid API key." in result.stderr
+    assert "sk-wrong-key" not in result.stderr + result.stdout, "the key must never be shown"
+
+
+def test_connection_refused_says_how_to_fix() -> None:
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    result = ask("--base-url", url, "hi")
+    assert result.returncode == 1 and url in result.stderr and "--base-url" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_partial_reply_is_kept_on_a_cut_stream(scripted: ScriptedServer) -> None:
+    scripted.queue(text_reply("half of an answer that never ends", cut_after=4))
+    result = ask("--base-url", scripted.base_url, "go")
+    assert result.returncode == 1 and result.stdout.startswith("half of an ")
+    assert "cut mid-reply" in result.stderr
+
+
+def test_no_question_is_a_usage_error() -> None:
+    result = ask(stdin="")
+    assert result.returncode == 2 and "no question" in result.stderr
