@@ -40,7 +40,7 @@ def test_question_from_stdin_and_json_events(scripted: ScriptedServer) -> None:
     scripted.queue(text_reply("one two three"))
     result = ask("--base-url", scripted.base_url, "--json", stdin="count please\n")
     events = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [e["type"] for e in events][0] == "TurnStarted" and events[-1]["type"] == "TurnFinished"
+    assert events[0]["type"] == "TurnStarted" and events[-1]["type"] == "TurnFinished"
     assert events[-1]["text"] == "one two three" and events[-1]["stats"]["tokens_source"] == "counted"
     assert scripted.chat_requests[-1]["messages"][-1]["content"] == "count please"
 
