@@ -1,0 +1,54 @@
+"""What the main screen looks like, at 80×24 and 160×48 (pytest-textual-snapshot; SVGs in __snapshots__)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tests.support.scripted_server import ScriptedServer
+from vt_tui.core.store import Store
+from vt_tui.gpu.replay import ReplaySource
+from vt_tui.gpu.sampler import GpuSampler
+from vt_tui.settings import Settings
+from vt_tui.ui.app import VtApp
+from vt_tui.ui.widgets.composer import Composer
+
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "nvml-h100-alloc.jsonl"
+REPLY = (
+    "Sure — a greeting function 🐍 (中文 too):\n\n```python\ndef greet(name: str) -> str:\n"
+    '    return f"Hello, {name}!"\n```\n\n| engine | tok/s |\n|---|---|\n| vLLM | 2,000 |\n| llama.cpp | 120 |\n'
+)
+STATS = {"ttft_s": 0.08, "duration_s": 1.9, "tokens": 64, "tokens_source": "server", "energy_j": 96.0}
+
+
+def stored_conversation(data: Path) -> int:
+    store = Store(data / "conversations.sqlite3")
+    cid = store.create_conversation(title="greeting", model="Qwen2.5-7B-Instruct", endpoint="bench")
+    turn = store.add_turn(cid, "Show me a Python greeting function and a table", "Qwen2.5-7B-Instruct", {})
+    store.finish_turn(turn, REPLY, "ok", STATS)
+    store.close()
+    return cid
+
+
+def frozen_gpu() -> GpuSampler:
+    """The recorded H100 at one instant (the allocation held): the same picture on every run."""
+    return GpuSampler(ReplaySource(FIXTURE, start_at=9.0, clock=lambda: 0.0), hz=20)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_main_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
+    with ScriptedServer(models=["Qwen2.5-7B-Instruct"]) as server:
+        cid = stored_conversation(tmp_path)
+        app = VtApp(Settings(base_url=server.base_url, data_dir=tmp_path), conversation_id=cid,
+                    sampler_factory=frozen_gpu)  # fmt: skip
+
+        async def settle(pilot) -> None:
+            await asyncio.wait_for(app.ready.wait(), 10)
+            await pilot.pause(0.3)
+            app.status.endpoint = "http://127.0.0.1:8000/v1"  # the scripted server's port changes per run
+            app.query_one(Composer).cursor_blink = False  # a blinking cursor would make the picture random
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=size, run_before=settle)
