@@ -38,18 +38,14 @@ async def test_streams_text_and_finishes_with_stats(scripted: ScriptedServer) ->
 
 
 async def test_server_usage_is_preferred_and_said_so(scripted: ScriptedServer) -> None:
-    scripted.queue(
-        text_reply("a b c", usage={"prompt_tokens": 7, "completion_tokens": 42, "total_tokens": 49})
-    )
+    scripted.queue(text_reply("a b c", usage={"prompt_tokens": 7, "completion_tokens": 42, "total_tokens": 49}))
     done = (await run(session_for(scripted)))[-1]
     assert done.stats.tokens == 42 and done.stats.tokens_source == "server" and done.stats.prompt_tokens == 7
     assert scripted.chat_requests[0]["stream_options"] == {"include_usage": True}
 
 
 async def test_request_carries_params_history_and_system(scripted: ScriptedServer) -> None:
-    session = session_for(
-        scripted, system="Be brief.", params=GenerationParams(temperature=0.2, max_tokens=77)
-    )
+    session = session_for(scripted, system="Be brief.", params=GenerationParams(temperature=0.2, max_tokens=77))
     await run(session, "one")
     await run(session, "two")
     body = scripted.chat_requests[1]
@@ -101,9 +97,7 @@ async def test_cancel_stops_within_100ms_and_keeps_partial(scripted: ScriptedSer
         (text_reply("a b c d e f", malformed_at=2), ErrorKind.MALFORMED, "malformed"),
     ],
 )
-async def test_failures_are_typed_and_human(
-    scripted: ScriptedServer, reply: Reply, kind: ErrorKind, words: str
-):
+async def test_failures_are_typed_and_human(scripted: ScriptedServer, reply: Reply, kind: ErrorKind, words: str):
     scripted.queue(reply)
     failed = (await run(session_for(scripted)))[-1]
     assert isinstance(failed, TurnFailed) and not failed.cancelled

@@ -4,6 +4,11 @@ Tests queue :class:`Reply` objects; each chat request takes the next one (or, wi
 last user message). Every request is recorded, and so is every TCP connection, so tests can assert on the
 exact body vt-tui sent and on keep-alive reuse. Also usable as a stand-alone server for benches and demos:
 ``python -m tests.support.scripted_server --port 8011``.
+
+To play a particular engine (tests/functional/test_profiles.py does), set its ``/v1/models`` fields
+(``owned_by``, ``model_fields``), headers (``server_header``, ``None`` for none; ``extra_headers``), extra GET
+routes (``get_routes``), its 401/404 bodies, whether it honours ``stream_options.include_usage``, and a
+``validate`` hook that answers a request the way that engine rejects it (its role rules, its errors).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -32,9 +38,11 @@ class Reply:
     headers_delay: float = 0.0  # before the status line
     first_byte_delay: float = 0.0  # after the headers, before the first event
     chunk_delay: float = 0.0  # between events
+    rate: float | None = None  # events per second on a fixed schedule (for benches: no drift from sleep)
     cut_after: int | None = None  # close the socket after this many events, no [DONE]
     malformed_at: int | None = None  # send broken JSON as this event
     close: bool = False  # drop the connection after the reply without saying so (LLaMA-Factory's 500s)
+    drop_next: bool = False  # keep the connection, then drop the next request on it unanswered (stale keep-alive)
     message: dict[str, Any] | None = None  # for non-streamed requests: the assistant message
     extra_events: list[str] = field(default_factory=list)  # raw `data:` payloads sent before [DONE]
 
@@ -50,9 +58,20 @@ def text_reply(text: str, *, pieces: int | None = None, **kw: Any) -> Reply:
     return Reply(chunks=[{"content": p} for p in parts], message={"role": "assistant", "content": text}, **kw)
 
 
-def tool_call_reply(calls: list[tuple[str, str, str]], *, split: int = 1, repeat_id: bool = False) -> Reply:
-    """Stream tool calls ``(id, name, json_args)``; arguments split into ``split`` pieces per call."""
-    chunks: list[dict[str, Any]] = []
+def tool_call_reply(
+    calls: list[tuple[str, str, str]],
+    *,
+    split: int = 1,
+    repeat_id: bool = False,
+    content: str | None = None,
+    **kw: Any,
+) -> Reply:
+    """Stream tool calls ``(id, name, json_args)``; arguments split into ``split`` pieces per call.
+
+    ``repeat_id``: every delta repeats id, type and name (llama.cpp does). ``content``: prose streamed before the
+    calls. Other keywords go to :class:`Reply` (``chunk_delay``, ``usage``, …).
+    """
+    chunks: list[dict[str, Any]] = [{"content": content}] if content else []
     for index, (call_id, name, args) in enumerate(calls):
         step = max(1, -(-len(args) // split))
         for n, i in enumerate(range(0, max(len(args), 1), step)):
@@ -64,12 +83,10 @@ def tool_call_reply(calls: list[tuple[str, str, str]], *, split: int = 1, repeat
             chunks.append({"tool_calls": [call]})
     message = {
         "role": "assistant",
-        "content": None,
-        "tool_calls": [
-            {"id": c, "type": "function", "function": {"name": n, "arguments": a}} for c, n, a in calls
-        ],
+        "content": content,
+        "tool_calls": [{"id": c, "type": "function", "function": {"name": n, "arguments": a}} for c, n, a in calls],
     }
-    return Reply(chunks=chunks, finish_reason="tool_calls", message=message)
+    return Reply(chunks=chunks, finish_reason="tool_calls", message=message, **kw)
 
 
 class ScriptedServer:
@@ -79,7 +96,16 @@ class ScriptedServer:
         self.replies: deque[Reply] = deque()
         self.requests: list[dict[str, Any]] = []
         self.connections = 0
-        self.server_header = "scripted"
+        self.last_byte_at = 0.0  # wall clock of the last byte of the last streamed reply
+        self.server_header: str | None = "scripted"  # None: no Server header at all (Go servers send none)
+        self.extra_headers: dict[str, str] = {}  # on every response
+        self.model_fields: dict[str, Any] = {}  # merged into each /v1/models entry
+        self.get_routes: dict[str, tuple[int, Any]] = {}  # path -> (status, JSON payload or text)
+        self.auth_error: Any = {"error": {"message": "Invalid API key.", "type": "invalid_request_error"}}
+        self.not_found: Any = None  # 404 body for unknown routes (default: OpenAI-style error)
+        self.usage_in_stream = True  # False: ignore stream_options.include_usage, like servers that send no usage
+        self.validate: Callable[[dict[str, Any]], Reply | None] | None = None  # an error Reply rejects the request
+        self.dropped = 0  # requests dropped unanswered (Reply.drop_next)
         self.api_key: str | None = None
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
@@ -120,6 +146,21 @@ class ScriptedServer:
         text = content if isinstance(content, str) else json.dumps(content)
         return text_reply(f"You said: {text}")
 
+    def _refusal(self, body: dict[str, Any]) -> str | None:
+        if self.refuse_streamed_tools and body.get("stream") and body.get("tools"):
+            return "Cannot stream function calls."
+        if self.strict_alternation:
+            messages = list(body.get("messages") or [])
+            if messages and messages[0].get("role") == "system":
+                messages.pop(0)
+            if len(messages) % 2 == 0:
+                return "Only supports u/a/u/a/u..."
+            for i, message in enumerate(messages):
+                allowed = ("user", "tool") if i % 2 == 0 else ("assistant", "function")
+                if message.get("role") not in allowed:
+                    return "Invalid role"
+        return None
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
@@ -128,6 +169,8 @@ class ScriptedServer:
 
             def setup(self) -> None:
                 super().setup()
+                # As real servers (uvicorn) do: without it Nagle + delayed ACK add ~40 ms to small SSE writes.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 with server._lock:
                     server.connections += 1
 
@@ -135,7 +178,24 @@ class ScriptedServer:
                 pass
 
             def version_string(self) -> str:
-                return server.server_header
+                return server.server_header or ""
+
+            def send_response(self, code: int, message: str | None = None) -> None:
+                self.send_response_only(code, message)
+                if server.server_header is not None:
+                    self.send_header("Server", self.version_string())
+                self.send_header("Date", self.date_time_string())
+                for name, value in server.extra_headers.items():
+                    self.send_header(name, value)
+
+            def _stale(self) -> bool:
+                """The previous reply on this connection asked for this request to be dropped unanswered."""
+                if not getattr(self, "drop_pending", False):
+                    return False
+                with server._lock:
+                    server.dropped += 1
+                self._drop()
+                return True
 
             def _record(self, body: Any) -> None:
                 with server._lock:
@@ -144,7 +204,7 @@ class ScriptedServer:
             def _authorized(self) -> bool:
                 if server.api_key is None or self.headers.get("Authorization") == f"Bearer {server.api_key}":
                     return True
-                self._json(401, {"error": {"message": "Invalid API key.", "type": "invalid_request_error"}})
+                self._json(401, server.auth_error)
                 return False
 
             def _json(self, status: int, payload: Any, close: bool = False) -> None:
@@ -159,18 +219,29 @@ class ScriptedServer:
                     self.close_connection = True
 
             def do_GET(self) -> None:
+                if self._stale():
+                    return
                 self._record(None)
+                if self.path in server.get_routes:  # engine routes answer before auth, as most engines' do
+                    status, payload = server.get_routes[self.path]
+                    self._json(status, payload if not isinstance(payload, str) else payload.encode())
+                    return
                 if not self._authorized():
                     return
                 if self.path.rstrip("/").endswith("/models"):
-                    data = [{"id": m, "object": "model", "owned_by": server.owned_by} for m in server.models]
+                    data = [
+                        {"id": m, "object": "model", "owned_by": server.owned_by, **server.model_fields}
+                        for m in server.models
+                    ]
                     self._json(200, {"object": "list", "data": data})
                 else:
-                    self._json(404, {"error": {"message": f"no route {self.path}"}})
+                    self._json(404, server.not_found or {"error": {"message": f"no route {self.path}"}})
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 raw = self.rfile.read(length)
+                if self._stale():
+                    return
                 try:
                     body = json.loads(raw)
                 except ValueError:
@@ -181,7 +252,9 @@ class ScriptedServer:
                 if not self.path.endswith("/chat/completions") or not isinstance(body, dict):
                     self._json(404, {"error": {"message": f"no route {self.path}"}})
                     return
-                reply = server._next_reply(body)
+                rejected = server.validate(body) if server.validate else None
+                reply = rejected or server._next_reply(body)
+                self.drop_pending = reply.drop_next
                 time.sleep(reply.headers_delay)
                 if reply.status != 200:
                     payload = reply.body if not isinstance(reply.body, str) else reply.body.encode()
@@ -235,8 +308,11 @@ class ScriptedServer:
                     "model": model,
                 }
                 events = [{"role": "assistant", "content": ""}, *reply.chunks]
+                started = time.perf_counter()
                 try:
                     for n, delta in enumerate(events):
+                        if reply.rate and (ahead := started + n / reply.rate - time.perf_counter()) > 0.001:
+                            time.sleep(ahead)
                         if reply.cut_after is not None and n >= reply.cut_after:
                             self._drop()
                             return
@@ -249,13 +325,15 @@ class ScriptedServer:
                             time.sleep(reply.chunk_delay)
                     final = {"index": 0, "delta": {}, "finish_reason": reply.finish_reason}
                     self._event(json.dumps({**base, "choices": [final]}))
-                    if reply.usage and (body.get("stream_options") or {}).get("include_usage"):
+                    wants_usage = (body.get("stream_options") or {}).get("include_usage")
+                    if reply.usage and wants_usage and server.usage_in_stream:
                         self._event(json.dumps({**base, "choices": [], "usage": reply.usage}))
                     for raw in reply.extra_events:
                         self._event(raw)
                     self._event("[DONE]")
                     self.wfile.write(b"0\r\n\r\n")
                     self.wfile.flush()
+                    server.last_byte_at = time.time()
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True
 

@@ -3,24 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vt_tui.core import messages as msgs
 from vt_tui.core.endpoint import Endpoint
-from vt_tui.core.errors import EndpointError, cancelled, classify
+from vt_tui.core.errors import EndpointError, ErrorKind, cancelled, classify
 from vt_tui.core.events import (
     Event,
     ReasoningDelta,
     TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
     TurnFailed,
     TurnFinished,
     TurnStarted,
     TurnStats,
 )
 from vt_tui.core.store import Store, Turn
+
+if TYPE_CHECKING:
+    from vt_tui.core.agent import AgentConfig, Mode
+    from vt_tui.core.agent.runner import AgentRunner
+
+log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 1.0  # a kill -9 mid-stream loses at most this much text
 # (t0, t1) wall-clock seconds -> (joules, peak VRAM bytes) over that window
@@ -41,19 +51,61 @@ class GenerationParams:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
+class _Text(list):
+    """Text pieces that arrived together (joined into one TextDelta)."""
+
+
+class _Reasoning(list):
+    """Reasoning pieces that arrived together (joined into one ReasoningDelta)."""
+
+
 @dataclass
 class _Pipe:
-    """Hands chunks from the reading task to ``run_turn``; text piles up while the consumer is busy."""
+    """Hands output from the reading task to ``run_turn``, in order; text piles up while the consumer is busy."""
 
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    text: list[str] = field(default_factory=list)
-    reasoning: list[str] = field(default_factory=list)
+    items: list[Any] = field(default_factory=list)  # _Text, _Reasoning and tool events
     first_token_at: float | None = None
     chunks: int = 0
     usage: dict[str, Any] | None = None
+    usage_complete: bool = True  # every step of an agent turn reported usage
     finish_reason: str | None = None
+    steps: int | None = None
+    tool_calls: int | None = None
     done: bool = False
     error: EndpointError | None = None
+
+    def _put(self, kind: type[list], text: str) -> None:
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+        self.chunks += 1
+        items = self.items
+        if items and type(items[-1]) is kind:
+            items[-1].append(text)
+        else:
+            items.append(kind((text,)))
+        self.wake.set()
+
+    def text(self, text: str) -> None:
+        self._put(_Text, text)
+
+    def reasoning(self, text: str) -> None:
+        self._put(_Reasoning, text)
+
+    def event(self, event: Event) -> None:
+        self.items.append(event)
+        self.wake.set()
+
+    def step_done(self, usage: dict[str, Any] | None, finish_reason: str | None) -> None:
+        """An agent step ended: add up the server's token counts (used only if every step had them)."""
+        self.finish_reason = finish_reason or self.finish_reason
+        if not usage or not usage.get("completion_tokens"):
+            self.usage_complete = False
+            return
+        total = dict(self.usage or {})
+        total["completion_tokens"] = total.get("completion_tokens", 0) + usage["completion_tokens"]
+        total["prompt_tokens"] = usage.get("prompt_tokens")  # the last request's: the context it carried
+        self.usage = total
 
 
 class ChatSession:
@@ -69,7 +121,9 @@ class ChatSession:
         store: Store | None = None,
         conversation_id: int | None = None,
         gpu_cost: GpuCost | None = None,
+        agent: AgentConfig | None = None,
     ) -> None:
+        """``agent``: run turns with tools (see :mod:`vt_tui.core.agent`); None keeps every turn plain chat."""
         self.endpoint = endpoint
         self.model = model
         self.system = system
@@ -77,6 +131,8 @@ class ChatSession:
         self.store = store
         self.conversation_id = conversation_id
         self.gpu_cost = gpu_cost
+        self.agent = agent
+        self._runner: AgentRunner | None = None
         self.turns: list[Turn] = store.turns(conversation_id) if store and conversation_id else []
         self._reader: asyncio.Task[None] | None = None
         self._cancel_requested = False
@@ -105,8 +161,14 @@ class ChatSession:
         if self.store and self.conversation_id:
             self.store.clear_context(self.conversation_id)
 
+    def tool_mode(self) -> Mode:
+        """How the next turn calls tools: native, text or off (plain streaming, no LangChain)."""
+        if self.agent is None:
+            return "off"
+        return self.agent.resolve_mode(self.endpoint.profile)
+
     def cancel(self) -> None:
-        """Stop the running turn: the HTTP response is closed at once, the partial text kept."""
+        """Stop the running turn (a request, a tool, an approval prompt), keeping the partial text."""
         self._cancel_requested = True
         if self._reader is not None and not self._reader.done():
             self._reader.cancel()
@@ -131,7 +193,10 @@ class ChatSession:
             self.store.finish_turn(turn.id, text, status, turn.stats, error)
 
     async def run_turn(self, user_text: str) -> AsyncIterator[Event]:
-        """Send ``user_text`` and yield events until TurnFinished or TurnFailed (always one of the two)."""
+        """Send ``user_text`` and yield events until TurnFinished or TurnFailed (always one of the two).
+
+        With an agent config and tools, tool events come in between: ToolCallStarted, then ToolCallFinished.
+        """
         self._cancel_requested = False
         try:
             model = self.model = await self.endpoint.resolve_model(self.model)
@@ -141,32 +206,41 @@ class ChatSession:
         request = msgs.build(
             self.system, [*self.history(), {"role": "user", "content": user_text}], self.endpoint.profile
         )
+        mode = self.tool_mode()  # after resolve_model: listing the models may have picked the profile
         turn = self._start_turn(user_text, model)
         yield TurnStarted(turn.id, model, self.endpoint.label)
 
         pipe = _Pipe()
         started = time.perf_counter()
         wall_started = time.time()
-        self._reader = asyncio.create_task(self._read(model, request, pipe))
+        reader = self._read(model, request, pipe) if mode == "off" else self._read_agent(model, mode, request, pipe)
+        self._reader = asyncio.create_task(reader)
         parts: list[str] = []
+        open_calls: set[str] = set()
         last_flush = started
         outcome: Event | None = None
         try:
             while True:
                 await pipe.wake.wait()
                 pipe.wake.clear()
-                if pipe.reasoning:
-                    chunk, pipe.reasoning = "".join(pipe.reasoning), []
-                    yield ReasoningDelta(chunk)
-                if pipe.text:
-                    chunk, pipe.text = "".join(pipe.text), []
-                    parts.append(chunk)
-                    now = time.perf_counter()
-                    if self.store and now - last_flush >= FLUSH_INTERVAL_S:
-                        self.store.save_text(turn.id, "".join(parts))
-                        last_flush = now
-                    yield TextDelta(chunk)
-                if pipe.done or pipe.error:
+                finished = pipe.done or pipe.error is not None  # read first: nothing is added after either
+                items, pipe.items = pipe.items, []
+                for item in items:
+                    kind = type(item)
+                    if kind is _Text:
+                        chunk = "".join(item)
+                        parts.append(chunk)
+                        now = time.perf_counter()
+                        if self.store and now - last_flush >= FLUSH_INTERVAL_S:
+                            self.store.save_text(turn.id, "".join(parts))
+                            last_flush = now
+                        yield TextDelta(chunk)
+                    elif kind is _Reasoning:
+                        yield ReasoningDelta("".join(item))
+                    else:
+                        self._record_tool_event(turn, item, open_calls)
+                        yield item
+                if finished:
                     break
             stats = self._stats(pipe, started, wall_started)
             text = "".join(parts)
@@ -182,19 +256,61 @@ class ChatSession:
             if outcome is None:  # the consumer stopped listening (closed or cancelled the iterator)
                 self.cancel()
                 self._finish(turn, "".join(parts), "cancelled", None, str(cancelled()))
+            if open_calls and self.store:
+                for call_id in open_calls:
+                    self.store.finish_tool_call(turn.id, call_id, "cancelled", None, "cancelled", 0.0)
+
+    def _record_tool_event(self, turn: Turn, event: Event, open_calls: set[str]) -> None:
+        if isinstance(event, ToolCallStarted):
+            open_calls.add(event.call_id)
+            if self.store:
+                self.store.add_tool_call(turn.id, event.call_id, event.name, event.args)
+        elif isinstance(event, ToolCallFinished):
+            open_calls.discard(event.call_id)
+            if self.store:
+                self.store.finish_tool_call(
+                    turn.id, event.call_id, event.status, event.result, event.error, event.duration_s
+                )
+
+    async def _agent_runner(self) -> AgentRunner:
+        if self._runner is None:
+            assert self.agent is not None
+            module = await asyncio.to_thread(importlib.import_module, "vt_tui.core.agent.runner")
+            self._runner = module.AgentRunner(self.endpoint, self.agent)
+        return self._runner
+
+    async def _read_agent(self, model: str, mode: Mode, request: list[dict[str, Any]], pipe: _Pipe) -> None:
+        """The agent path; the plain one when no tool is enabled. LangChain is imported here, off the loop."""
+        assert self.agent is not None
+        try:
+            registry = await self.agent.registry.aload()
+            if not registry.tools:
+                await self._read(model, request, pipe)
+                return
+            runner = await self._agent_runner()
+            result = await runner.run(
+                model=model, mode=mode, messages=request, params=self.params.as_request(), sink=pipe
+            )
+            pipe.steps, pipe.tool_calls = result.steps, result.tool_calls
+            pipe.finish_reason = result.finish_reason or pipe.finish_reason
+            pipe.done = True
+        except asyncio.CancelledError:
+            pipe.error = cancelled()
+        except Exception as exc:
+            error = classify(exc, self.endpoint.base_url, model)
+            if error.kind is ErrorKind.OTHER:
+                log.warning("agent turn failed", exc_info=True)
+            pipe.error = error
+        finally:
+            pipe.wake.set()
 
     async def _read(self, model: str, request: list[dict[str, Any]], pipe: _Pipe) -> None:
         try:
             async for chunk in self.endpoint.stream_chat(model, request, self.params.as_request()):
-                if chunk.content or chunk.reasoning:
-                    if pipe.first_token_at is None:
-                        pipe.first_token_at = time.perf_counter()
-                    pipe.chunks += 1
-                    if chunk.content:
-                        pipe.text.append(chunk.content)
-                    if chunk.reasoning:
-                        pipe.reasoning.append(chunk.reasoning)
-                    pipe.wake.set()
+                if chunk.reasoning:
+                    pipe.reasoning(chunk.reasoning)
+                if chunk.content:
+                    pipe.text(chunk.content)
                 pipe.usage = chunk.usage or pipe.usage
                 pipe.finish_reason = chunk.finish_reason or pipe.finish_reason
             pipe.done = True
@@ -208,7 +324,7 @@ class ChatSession:
     def _stats(self, pipe: _Pipe, started: float, wall_started: float) -> TurnStats:
         ended = time.perf_counter()
         usage = pipe.usage or {}
-        from_server = bool(usage.get("completion_tokens"))
+        from_server = bool(usage.get("completion_tokens")) and pipe.usage_complete
         energy = peak = None
         if self.gpu_cost is not None:
             energy, peak = self.gpu_cost(wall_started, time.time())
@@ -221,4 +337,6 @@ class ChatSession:
             finish_reason=pipe.finish_reason,
             energy_j=energy,
             peak_vram_bytes=peak,
+            steps=pipe.steps,
+            tool_calls=pipe.tool_calls,
         )

@@ -28,7 +28,6 @@ from typing import Any
 
 TOOL_FENCES = ("tool", "tool_call", "tool_code")
 _FENCE_OPEN = re.compile(r"```[ \t]*(tool_call|tool_code|tool)[ \t]*\r?\n")
-_FENCE_OPEN_PARTIAL = re.compile(r"`{1,3}(?:[ \t]*(?:t(?:o(?:o(?:l(?:_(?:c(?:a(?:l(?:l)?)?|o(?:d(?:e)?)?)?)?)?)?)?)?)?[ \t]*\r?)?")
 _FENCE_CLOSE = re.compile(r"(?:^|\n)[ \t]*```[ \t]*(?:\r?\n|$)")
 _TAG_OPEN, _TAG_CLOSE = "<tool_call>", "</tool_call>"
 _JSON_BLOCK = re.compile(r"(?:^|\n)[ \t]*```[ \t]*json[ \t]*\r?\n(.*?)\n[ \t]*```", re.DOTALL)
@@ -54,6 +53,7 @@ class ParsedCall:
     args: dict[str, Any] | None
     error: str | None = None
     raw: str = ""
+    has_args: bool = False  # the object had an "arguments" (or alias) key
 
 
 @dataclass
@@ -68,13 +68,34 @@ class BlockScanner:
     _buf: str = ""
     _block: str | None = None  # "fence" / "tag" while inside a block
     _mid_line: bool = False  # part of the current line was already shown: it cannot open a block
+    _eat_newline: bool = False  # a </tool_call> just closed: drop the line break that follows it
 
     def feed(self, chunk: str) -> str:
         self._buf += chunk
+        return self._scan(final=False)
+
+    def finish(self) -> str:
+        """The text still held back; an unclosed block at the end becomes a block."""
+        shown = self._scan(final=True)
+        if self._block is not None:
+            self.blocks.append(Block(self._block, self._buf, closed=False))
+            self._buf, self._block = "", None
+        return shown
+
+    def _scan(self, final: bool) -> str:
         out: list[str] = []
         while self._buf:
+            if self._eat_newline:
+                if self._buf == "\r" and not final:
+                    break
+                self._eat_newline = False
+                for ending in ("\r\n", "\n"):
+                    if self._buf.startswith(ending):
+                        self._buf = self._buf[len(ending) :]
+                        break
+                continue
             if self._block is not None:
-                if not self._close_block():
+                if not self._close_block(final):
                     break
                 continue
             if self._mid_line:
@@ -95,25 +116,16 @@ class BlockScanner:
             if rest.startswith(_TAG_OPEN):
                 self._open("tag", indent + len(_TAG_OPEN))
                 continue
-            if not rest or _could_open(rest):
+            if not final and (not rest or _could_open(rest)):
                 break  # wait for more text to decide
             self._mid_line = True
         return "".join(out)
-
-    def finish(self) -> str:
-        """The text still held back; an unclosed block becomes a block."""
-        if self._block is not None:
-            self.blocks.append(Block(self._block, self._buf, closed=False))
-            self._buf, self._block = "", None
-            return ""
-        rest, self._buf = self._buf, ""
-        return rest
 
     def _open(self, kind: str, end: int) -> None:
         self._block = kind
         self._buf = self._buf[end:]
 
-    def _close_block(self) -> bool:
+    def _close_block(self, final: bool) -> bool:
         if self._block == "tag":
             end = self._buf.find(_TAG_CLOSE)
             if end < 0:
@@ -122,14 +134,14 @@ class BlockScanner:
         else:
             match = _FENCE_CLOSE.search(self._buf)
             # "```" at the very end may still grow into "```python": wait unless a newline followed it
-            if match is None or (match.end() == len(self._buf) and not match.group().endswith("\n")):
+            at_end = match is not None and match.end() == len(self._buf) and not match.group().endswith("\n")
+            if match is None or (at_end and not final):
                 return False
             text, after = self._buf[: match.start()], match.end()
         self.blocks.append(Block(self._block or "fence", text, closed=True))
+        self._eat_newline = self._block == "tag"  # the line break after </tool_call> goes with it
         self._block = None
-        self._buf = self._buf[after:].lstrip("\r")
-        if self._buf.startswith("\n"):
-            self._buf = self._buf[1:]
+        self._buf = self._buf[after:]
         self._mid_line = False
         return True
 
@@ -140,8 +152,11 @@ def _could_open(rest: str) -> bool:
         return False
     if _TAG_OPEN.startswith(rest):
         return True
-    match = _FENCE_OPEN_PARTIAL.fullmatch(rest)
-    return match is not None
+    ticks = len(rest) - len(rest.lstrip("`"))
+    if ticks < 3:
+        return ticks == len(rest) and ticks > 0
+    word = rest[3:].strip(" \t\r")
+    return ticks == 3 and " " not in word and any(fence.startswith(word) for fence in TOOL_FENCES)
 
 
 def scan(text: str) -> tuple[str, list[Block]]:
@@ -159,7 +174,7 @@ def parse_calls(text: str, known: Iterable[str] = ()) -> tuple[str, list[ParsedC
     if names:
         for match in _JSON_BLOCK.finditer(visible):
             call = _parse_block(match.group(1))
-            if call.error is None and call.name in names and call.raw_has_args:  # type: ignore[attr-defined]
+            if call.error is None and call.name in names and call.has_args:
                 calls.append(call)
     return visible, calls
 
@@ -167,7 +182,6 @@ def parse_calls(text: str, known: Iterable[str] = ()) -> tuple[str, list[ParsedC
 def _parse_block(raw: str) -> ParsedCall:
     text = raw.strip()
     call = ParsedCall("", None, raw=text)
-    call.raw_has_args = False  # type: ignore[attr-defined]
     if len(text) > MAX_CALL_CHARS:
         call.error = f"the tool call is too long ({len(text):,} characters)"
         return call
@@ -190,7 +204,7 @@ def _parse_block(raw: str) -> ParsedCall:
         return call
     call.name = name.strip()
     key = next((k for k in ARG_KEYS if k in obj), None)
-    call.raw_has_args = key is not None  # type: ignore[attr-defined]
+    call.has_args = key is not None
     args: Any = obj.get(key, {}) if key else {}
     if isinstance(args, str):
         try:

@@ -1,0 +1,609 @@
+"""The agent path of a turn: LangChain's ``create_agent`` over ``ChatOpenAI`` on the endpoint's own client.
+
+Importing this module imports LangChain (1–2 s): the session does it in a worker thread, on first use.
+
+One :class:`AgentRunner` per session. It builds (and caches, per model and parameters) an agent whose model is
+a :class:`LocalChatOpenAI` sharing the endpoint's ``AsyncOpenAI`` client, so there is one HTTP connection pool
+per endpoint. Everything vt-tui adds sits in one middleware, which delegates to the per-turn :class:`_Run`:
+
+* ``awrap_model_call`` counts steps; makes the last allowed step tool-less (so a turn always ends in an answer);
+  for engines that cannot stream tool calls (LLaMA-Factory) leaves the tool steps non-streamed and sends the
+  request that follows tool results streamed and without tools; merges consecutive tool results for engines
+  that need strict alternation; for the text protocol swaps the tools for a system prompt, rewrites the history
+  (tool results become user messages) and parses the reply's tool blocks into tool calls. It gives every call a
+  turn-unique id, turns unparseable calls into calls that fail cleanly, and announces them (``ToolCallStarted``).
+* ``awrap_tool_call`` validates the arguments against the tool's schema, asks for approval (risky tools), runs
+  the tool under a timeout and reports ``ToolCallFinished``. Every failure goes back to the model as a tool
+  error ("Error: …") and never escapes as an exception.
+
+Events travel in LangGraph's own stream (``stream_mode=["messages", "custom"]``), so text and tool events reach
+the session in the order they happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from langchain.agents import create_agent
+from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+    convert_to_messages,
+)
+from langchain_core.outputs import ChatGenerationChunk
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from langchain_openai import ChatOpenAI
+from pydantic import BaseModel, ValidationError
+
+from vt_tui.core.agent import text_protocol as tp
+from vt_tui.core.agent.config import AgentConfig, ApprovalRequest, Mode, approval_scope
+from vt_tui.core.endpoint import Endpoint
+from vt_tui.core.events import Event, ToolCallFinished, ToolCallStarted
+
+log = logging.getLogger(__name__)
+MODEL_RESULT_CHARS = 16_000  # a tool result longer than this is cut before the model reads it
+EVENT_RESULT_CHARS = 100_000  # ... and before it is shown and stored
+ERROR_PREFIX = "Error: "
+
+
+class Sink(Protocol):
+    """Where a turn's output goes (the session's pipe)."""
+
+    def text(self, text: str) -> None: ...
+    def reasoning(self, text: str) -> None: ...
+    def event(self, event: Event) -> None: ...
+    def step_done(self, usage: dict[str, Any] | None, finish_reason: str | None) -> None: ...
+
+
+@dataclass
+class AgentResult:
+    steps: int
+    tool_calls: int
+    finish_reason: str | None  # the last step's, or "max_steps" when the model still wanted tools at the end
+
+
+# --- the chat model ----------------------------------------------------------------------------------
+
+
+class LocalChatOpenAI(ChatOpenAI):
+    """``ChatOpenAI`` for local OpenAI-compatible servers.
+
+    * sends ``max_tokens`` (ChatOpenAI renames it ``max_completion_tokens``, which llama.cpp, LLaMA-Factory and
+      older vLLM ignore);
+    * merges streamed tool-call deltas that repeat ``id`` and ``name`` in every chunk (llama.cpp does): LangChain
+      would concatenate the names ("calculatorcalculator…");
+    * keeps streamed ``reasoning_content`` (ChatOpenAI drops it) in ``additional_kwargs``; it is not sent back.
+    """
+
+    def _get_request_payload(self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any) -> dict:
+        payload = super()._get_request_payload(input_, stop=stop, **kwargs)
+        if "max_completion_tokens" in payload:
+            payload["max_tokens"] = payload.pop("max_completion_tokens")
+        return payload
+
+    def _convert_chunk_to_generation_chunk(
+        self, chunk: dict, default_chunk_class: type, base_generation_info: dict | None
+    ) -> ChatGenerationChunk | None:
+        generation = super()._convert_chunk_to_generation_chunk(chunk, default_chunk_class, base_generation_info)
+        choices = chunk.get("choices") or ()
+        if generation is not None and choices and isinstance(generation.message, AIMessageChunk):
+            delta = choices[0].get("delta") or {}
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if isinstance(reasoning, str) and reasoning:  # ChatOpenAI drops it; vt-tui shows "thinking…"
+                generation.message.additional_kwargs["reasoning_content"] = reasoning
+        return generation
+
+    async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        seen: dict[Any, tuple[str | None, str | None]] = {}
+        async for generation in super()._astream(*args, **kwargs):
+            message = generation.message
+            if isinstance(message, AIMessageChunk) and message.tool_call_chunks:
+                fixed = _dedupe_tool_chunks(message.tool_call_chunks, seen)
+                if fixed is not None:
+                    generation = ChatGenerationChunk(
+                        message=AIMessageChunk(
+                            content=message.content,
+                            id=message.id,
+                            tool_call_chunks=fixed,
+                            additional_kwargs=message.additional_kwargs,
+                            response_metadata=message.response_metadata,
+                            usage_metadata=message.usage_metadata,
+                        ),
+                        generation_info=generation.generation_info,
+                    )
+            yield generation
+
+
+def _dedupe_tool_chunks(chunks: list[Any], seen: dict[Any, tuple[str | None, str | None]]) -> list[Any] | None:
+    """The chunks with repeated id/name dropped (None when nothing repeated)."""
+    out, changed = [], False
+    for chunk in chunks:
+        index, name, call_id = chunk.get("index"), chunk.get("name"), chunk.get("id")
+        if index in seen:
+            first_name, first_id = seen[index]
+            if name and name == first_name:
+                name, changed = None, True
+            if call_id and call_id == first_id:
+                call_id, changed = None, True
+        else:
+            seen[index] = (name, call_id)
+        out.append({**chunk, "name": name, "id": call_id})
+    return out if changed else None
+
+
+def chat_model(endpoint: Endpoint, model: str, params: dict[str, Any]) -> LocalChatOpenAI:
+    """A chat model on the endpoint's own ``AsyncOpenAI`` client (one client, one pool per endpoint)."""
+    client = endpoint.client
+    profile = endpoint.profile
+    known = {"temperature", "top_p", "max_tokens", "stop", "seed", "presence_penalty", "frequency_penalty"}
+    sent = endpoint.request_params(params)
+    fields = {k: v for k, v in sent.items() if k in known}
+    extra = {k: v for k, v in sent.items() if k not in known}
+    return LocalChatOpenAI(
+        model=model,
+        base_url=str(client.base_url),
+        api_key=client.api_key,
+        async_client=client.chat.completions,
+        root_async_client=client,
+        max_retries=0,
+        stream_usage=profile.usage_in_stream and "stream_options" not in profile.ignored_params,
+        disable_streaming=False if profile.stream_tool_calls else "tool_calling",
+        stream_chunk_timeout=None,  # the client's read timeout applies, as on the plain path
+        model_kwargs=extra,
+        **fields,
+    )
+
+
+# --- the runner --------------------------------------------------------------------------------------
+
+
+class AgentRunner:
+    """Runs agent turns for one session ("always" approvals live in the shared :class:`AgentConfig`)."""
+
+    def __init__(self, endpoint: Endpoint, config: AgentConfig) -> None:
+        self.endpoint = endpoint
+        self.config = config
+        self._agents: dict[tuple[Any, ...], Any] = {}
+        self._approval_lock: asyncio.Lock | None = None
+        self._specs: list[tp.ToolSpec] | None = None
+
+    def specs(self) -> list[tp.ToolSpec]:
+        """The tools as the text protocol's system prompt describes them."""
+        if self._specs is None:
+            self._specs = [_spec(t) for t in self.tools]
+        return self._specs
+
+    @property
+    def tools(self) -> list[BaseTool]:
+        return self.config.registry.tools
+
+    async def agent(self, model: str, params: dict[str, Any]) -> Any:
+        key = (model, json.dumps(params, sort_keys=True, default=str), self.endpoint.profile.name, id(self.tools))
+        agent = self._agents.get(key)
+        if agent is None:
+            # The first ChatOpenAI builds lazily-imported parts of the SDK: keep that off the event loop.
+            agent = await asyncio.to_thread(self._build, model, params)
+            self._agents = {key: agent}  # one at a time: a new model or new parameters replace it
+        return agent
+
+    def _build(self, model: str, params: dict[str, Any]) -> Any:
+        return create_agent(chat_model(self.endpoint, model, params), self.tools, middleware=[_VtMiddleware()])
+
+    async def run(
+        self, *, model: str, mode: Mode, messages: list[dict[str, Any]], params: dict[str, Any], sink: Sink
+    ) -> AgentResult:
+        """Run one turn. ``messages`` is the request as the plain path builds it (system first, if any)."""
+        agent = await self.agent(model, params)
+        system = messages[0]["content"] if messages and messages[0]["role"] == "system" else None
+        body = convert_to_messages(messages[1:] if system is not None else messages)
+        run = _Run(self, mode, system, sink)
+        try:
+            async for kind, payload in agent.astream(
+                {"messages": body}, context=run, stream_mode=["messages", "custom"]
+            ):
+                if kind == "messages":
+                    chunk, meta = payload
+                    # AIMessageChunk while streaming; a whole AIMessage from a non-streamed request
+                    if isinstance(chunk, AIMessage | AIMessageChunk) and meta.get("langgraph_node") == "model":
+                        if reasoning := chunk.additional_kwargs.get("reasoning_content"):
+                            sink.reasoning(reasoning)
+                        content = chunk.content
+                        text = content if isinstance(content, str) else str(chunk.text)
+                        if text:
+                            run.text(text)
+                elif isinstance(payload, _StepDone):
+                    run.end_step(payload)
+                elif isinstance(payload, ToolCallStarted | ToolCallFinished):
+                    sink.event(payload)
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                run.abandon_open_calls("cancelled", "cancelled")
+            else:
+                run.abandon_open_calls("error", "the turn failed before the tool finished")
+            cause = exc.__cause__
+            if type(exc).__module__.startswith("langchain_openai") and isinstance(cause, Exception):
+                raise cause from cause.__cause__  # the SDK's own error: classify() reads its cause
+            raise
+        run.flush()
+        if run.limited and not run.any_text:
+            sink.text(f"(Stopped after {run.step} steps, the max_steps limit, before the model gave an answer.)")
+        return AgentResult(run.step, run.calls, "max_steps" if run.limited else run.finish_reason)
+
+    async def approve(self, request: ApprovalRequest) -> str:
+        """ "once" / "always" (allowed), "deny", or "headless" (denied for want of an approver)."""
+        key = (request.name, request.scope)
+        if self.config.allowed(request.scope, request.name):
+            return "always"
+        approver = self.config.approver
+        if approver is None:
+            return "headless"
+        if self._approval_lock is None:
+            self._approval_lock = asyncio.Lock()
+        async with self._approval_lock:  # one prompt at a time when the model asked for several calls
+            if key in self.config.approved:
+                return "always"
+            try:
+                decision = await approver(request)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("the approver failed; denying %s", request.name)
+                decision = "deny"
+        if decision == "always":
+            self.config.approved.add(key)
+        return decision if decision in ("once", "always") else "deny"
+
+
+# --- one turn ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _StepDone:
+    usage: dict[str, Any] | None
+    finish_reason: str | None
+
+
+@dataclass
+class _Run:
+    """State of one turn, shared by the middleware (as LangGraph's run context) and the stream loop."""
+
+    runner: AgentRunner
+    mode: Mode
+    system: str | None
+    sink: Sink
+    step: int = 0
+    calls: int = 0
+    limited: bool = False
+    finish_reason: str | None = None
+    any_text: bool = False
+    _step_text: bool = False
+    _ws: str = ""  # trailing whitespace held back until more text follows in the same step
+    _ids: set[str] = field(default_factory=set)
+    _invalid: dict[str, str] = field(default_factory=dict)  # call id -> why it cannot run
+    _open: dict[str, tuple[str, float]] = field(default_factory=dict)  # call id -> (name, started)
+    _scanner: tp.BlockScanner | None = None
+
+    @property
+    def config(self) -> AgentConfig:
+        return self.runner.config
+
+    # text ---------------------------------------------------------------------------------------
+    def text(self, text: str) -> None:
+        if self.mode == "text":
+            if self._scanner is None:
+                self._scanner = tp.BlockScanner()
+            text = self._scanner.feed(text)
+        self._show(text)
+
+    def _show(self, text: str) -> None:
+        """Show ``text``: each step's text starts on a new paragraph; whitespace at a step's ends is dropped."""
+        if not text:
+            return
+        if not self._step_text:
+            text = text.lstrip()
+            if not text:
+                return
+            lead = "\n\n" if self.any_text else ""
+            self._step_text = True
+        else:
+            lead = self._ws
+        body = text.rstrip()
+        if not body:
+            self._ws = lead + text
+            return
+        self._ws = text[len(body) :]
+        self.any_text = True
+        self.sink.text(lead + body)
+
+    def flush(self) -> None:
+        if self._scanner is not None:
+            self._show(self._scanner.finish())
+            self._scanner = None
+
+    def end_step(self, done: _StepDone) -> None:
+        self.flush()
+        self._step_text, self._ws = False, ""
+        self.finish_reason = done.finish_reason
+        self.sink.step_done(done.usage, done.finish_reason)
+
+    def abandon_open_calls(self, status: str, why: str) -> None:
+        now = time.perf_counter()
+        for call_id, (name, started) in list(self._open.items()):
+            self.sink.event(ToolCallFinished(call_id, name, None, why, now - started, status))  # type: ignore[arg-type]
+        self._open.clear()
+
+    # model calls --------------------------------------------------------------------------------
+    async def model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], Any]) -> Any:
+        self.step += 1
+        last = self.step >= self.config.max_steps
+        write = request.runtime.stream_writer
+        response = await handler(self._prepare(request, last))
+        messages = list(response.result)
+        index = next((i for i in range(len(messages) - 1, -1, -1) if isinstance(messages[i], AIMessage)), None)
+        if index is None:
+            write(_StepDone(None, None))
+            return response
+        message: AIMessage = messages[index]
+        calls = self._calls_of(message)
+        if calls and last:
+            self.limited = True
+            calls = []
+        messages[index] = message.model_copy(update={"tool_calls": calls, "invalid_tool_calls": []})
+        write(_StepDone(_usage(message), message.response_metadata.get("finish_reason")))
+        tools = {t.name: t for t in self.runner.tools}
+        for call in calls:
+            tool = tools.get(call["name"])
+            risky = bool(tool is not None and (tool.metadata or {}).get("risky"))
+            self._open[call["id"]] = (call["name"], time.perf_counter())
+            self.calls += 1
+            write(ToolCallStarted(call["id"], call["name"], call["args"], self.step, risky))
+        return ModelResponse(result=messages, structured_response=response.structured_response)
+
+    def _prepare(self, request: ModelRequest, last: bool) -> ModelRequest:
+        profile = self.runner.endpoint.profile
+        messages = list(request.messages)
+        system = self.system
+        if self.mode == "text":
+            system = tp.system_prompt(self.runner.specs(), base=system, last_step=last)
+            return request.override(
+                messages=_text_history(messages),
+                tools=[],
+                system_message=SystemMessage(system) if system else None,
+            )
+        after_results = bool(messages) and isinstance(messages[-1], ToolMessage)
+        tools = request.tools
+        if last or (after_results and not profile.stream_tool_calls):
+            tools = []  # the answer, streamed: no more tool calls in this turn
+        if last:
+            note = "You cannot call tools any more in this reply: answer now with what you have."
+            system = f"{system}\n\n{note}" if system else note
+        if profile.strict_alternation:
+            messages = _merge_tool_results(messages)
+        return request.override(
+            messages=messages, tools=tools, system_message=SystemMessage(system) if system else None
+        )
+
+    def _calls_of(self, message: AIMessage) -> list[dict[str, Any]]:
+        """The message's tool calls with turn-unique ids; unreadable ones kept as calls that fail cleanly."""
+        calls: list[dict[str, Any]] = []
+        if self.mode == "text":
+            content = message.content if isinstance(message.content, str) else str(message.text)
+            _, parsed = tp.parse_calls(content, (t.name for t in self.runner.tools))
+            for n, call in enumerate(parsed, 1):
+                call_id = self._unique_id(None, n)
+                if call.error is not None:
+                    self._invalid[call_id] = call.error + _raw_excerpt(call.raw)
+                calls.append(_call(call.name, call.args or {}, call_id))
+            return calls
+        for n, call in enumerate(message.tool_calls, 1):
+            calls.append(_call(call["name"], call["args"], self._unique_id(call.get("id"), n)))
+        for n, bad in enumerate(message.invalid_tool_calls, len(calls) + 1):
+            call_id = self._unique_id(bad.get("id"), n)
+            raw = bad.get("args") or ""
+            self._invalid[call_id] = "the arguments are not valid JSON" + _raw_excerpt(raw)
+            calls.append(_call(bad.get("name") or "", {}, call_id))
+        return calls
+
+    def _unique_id(self, call_id: str | None, n: int) -> str:
+        base = call_id or (f"text_{self.step}_{n}" if self.mode == "text" else f"call_{self.step}_{n}")
+        unique, k = base, 1
+        while unique in self._ids:
+            k += 1
+            unique = f"{base}~{k}"
+        self._ids.add(unique)
+        return unique
+
+    # tool calls ---------------------------------------------------------------------------------
+    async def tool_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
+        call = request.tool_call
+        call_id, name, args = call["id"], call["name"], call.get("args") or {}
+        write = request.runtime.stream_writer
+        _, started = self._open.get(call_id, (name, time.perf_counter()))
+
+        def finish(status: str, result: str | None = None, error: str | None = None, tell: str | None = None):
+            self._open.pop(call_id, None)
+            duration = time.perf_counter() - started
+            shown_result = _cut(result, EVENT_RESULT_CHARS) if result is not None else None
+            write(ToolCallFinished(call_id, name, shown_result, error, duration, status))  # type: ignore[arg-type]
+            content = _cut(result or "", MODEL_RESULT_CHARS) if status == "ok" else (tell or ERROR_PREFIX + str(error))
+            return ToolMessage(
+                content=content, name=name, tool_call_id=call_id, status="success" if status == "ok" else "error"
+            )
+
+        if call_id in self._invalid:
+            return finish("error", error=self._invalid.pop(call_id))
+        tool: BaseTool | None = request.tool
+        if tool is None:
+            known = ", ".join(t.name for t in self.runner.tools)
+            what = f"unknown tool {name!r}" if name else "the tool call has no tool name"
+            return finish("error", error=f"{what}; the tools are: {known}")
+        if problem := _validate(tool, args):
+            return finish("error", error=f"invalid arguments for {name}: {problem}")
+        if (tool.metadata or {}).get("risky"):
+            scope = approval_scope(name, args)
+            description = (tool.description or "").strip().splitlines()[0] if tool.description else ""
+            decision = await self.runner.approve(ApprovalRequest(call_id, name, args, scope, description))
+            if decision == "headless":
+                return finish(
+                    "denied",
+                    error=f"not run: {name} needs approval and nobody can be asked here ({scope} is not allowed)",
+                    tell=f"The call to {name} was not run: it needs the user's approval, which cannot be given "
+                    "here. Answer without it.",
+                )
+            if decision == "deny":
+                return finish(
+                    "denied",
+                    error="denied by the user",
+                    tell=f"The user denied the call to {name}. Do not call it again for this request; answer "
+                    "without it.",
+                )
+            started = time.perf_counter()  # the tool's time starts once it may run
+        timeout_s = float((tool.metadata or {}).get("timeout_s") or self.config.tool_timeout_s)
+        try:
+            async with asyncio.timeout(timeout_s) as limit:
+                result = await handler(request)
+        except TimeoutError:
+            if limit.expired():
+                return finish("error", error=f"{name} timed out after {timeout_s:g} s")
+            return finish("error", error=f"{name} failed: TimeoutError")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the tool raised (ToolException-less tools, bugs in plugins)
+            log.info("tool %s raised", name, exc_info=True)
+            return finish("error", error=f"{name} failed: {_exc_line(exc)}")
+        if isinstance(result, ToolMessage):
+            content = result.content if isinstance(result.content, str) else str(result.text)
+            if result.status == "error":
+                return finish("error", error=_strip_error(content))
+            return finish("ok", result=content)
+        return finish("ok", result=str(result))  # a Command: nothing vt-tui's tools return
+
+
+class _VtMiddleware(AgentMiddleware):
+    """Hands model and tool calls to the turn's :class:`_Run` (the run context)."""
+
+    async def awrap_model_call(self, request: ModelRequest, handler: Any) -> Any:
+        return await request.runtime.context.model_call(request, handler)
+
+    async def awrap_tool_call(self, request: Any, handler: Any) -> Any:
+        return await request.runtime.context.tool_call(request, handler)
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+
+
+def _call(name: str, args: dict[str, Any], call_id: str) -> dict[str, Any]:
+    return {"name": name, "args": args, "id": call_id, "type": "tool_call"}
+
+
+def _spec(tool: BaseTool) -> tp.ToolSpec:
+    function = convert_to_openai_tool(tool)["function"]
+    return tp.ToolSpec(tool.name, function.get("description", ""), function.get("parameters", {}))
+
+
+def _usage(message: AIMessage) -> dict[str, Any] | None:
+    usage = message.usage_metadata
+    if usage and usage.get("output_tokens"):
+        return {"completion_tokens": usage["output_tokens"], "prompt_tokens": usage.get("input_tokens")}
+    token_usage = message.response_metadata.get("token_usage")
+    if isinstance(token_usage, dict) and token_usage.get("completion_tokens"):
+        return token_usage
+    return None
+
+
+def _validate(tool: BaseTool, args: Any) -> str | None:
+    if not isinstance(args, dict):
+        return f"expected a JSON object, got {type(args).__name__}"
+    schema = tool.tool_call_schema
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        try:
+            schema.model_validate(args)
+        except ValidationError as exc:
+            return "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}" for err in exc.errors()[:5]
+            )
+    elif isinstance(schema, dict):
+        missing = [k for k in schema.get("required", ()) if k not in args]
+        if missing:
+            return "missing " + ", ".join(missing)
+    return None
+
+
+def _text_history(messages: list[BaseMessage]) -> list[BaseMessage]:
+    """The history for a text-protocol model: no tool calls; tool results as user messages (consecutive ones
+    merged into one, which strict-alternation engines need anyway)."""
+    out: list[BaseMessage] = []
+    merge_next = False  # the last message in ``out`` is a tool result
+    for message in messages:
+        if isinstance(message, ToolMessage):
+            content = message.content if isinstance(message.content, str) else str(message.text)
+            text = tp.result_message(message.name or "tool", content)
+            if merge_next:
+                out[-1] = HumanMessage(f"{out[-1].content}\n\n{text}")
+            else:
+                out.append(HumanMessage(text))
+            merge_next = True
+            continue
+        if isinstance(message, AIMessage) and (message.tool_calls or message.invalid_tool_calls):
+            message = AIMessage(content=message.content or "")
+        out.append(message)
+        merge_next = False
+    return out
+
+
+def _merge_tool_results(messages: list[BaseMessage]) -> list[BaseMessage]:
+    """Consecutive tool results as one (engines that need strict alternation reject two in a row)."""
+    out: list[BaseMessage] = []
+    run: list[ToolMessage] = []
+
+    def close() -> None:
+        if len(run) == 1:
+            out.append(run[0])
+        elif run:
+            text = "\n\n".join(f"{m.name}: {m.content}" for m in run)
+            out.append(ToolMessage(content=text, tool_call_id=run[0].tool_call_id, name=run[0].name))
+        run.clear()
+
+    for message in messages:
+        if isinstance(message, ToolMessage):
+            run.append(message)
+            continue
+        close()
+        out.append(message)
+    close()
+    return out
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n[… cut: {len(text) - limit:,} more characters]"
+
+
+def _raw_excerpt(raw: str) -> str:
+    raw = " ".join(str(raw).split())
+    if not raw:
+        return ""
+    return f": {raw[:200]}{'…' if len(raw) > 200 else ''}"
+
+
+def _strip_error(text: str) -> str:
+    text = text.strip()
+    return text[len(ERROR_PREFIX) :] if text.startswith(ERROR_PREFIX) else text
+
+
+def _exc_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}"[:500] if text else type(exc).__name__
