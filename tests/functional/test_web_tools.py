@@ -50,9 +50,7 @@ birds ride tailwinds and stop to feed in rich waters off the coast of West Afric
 <script>window.tracker = "do-not-show-this-script";</script>
 </body></html>
 """
-TINY_HTML = (
-    "<html><head><title>Tiny</title><script>var hidden = 1;</script></head><body><p>hi</p></body></html>"
-)
+TINY_HTML = "<html><head><title>Tiny</title><script>var hidden = 1;</script></head><body><p>hi</p></body></html>"
 
 
 @dataclass
@@ -94,9 +92,7 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/tiny":
             self.send(200, "text/html", TINY_HTML.encode())
         elif path == "/text":
-            self.send(
-                200, "text/plain; charset=iso-8859-1", "Plain café text.\nSecond line.".encode("latin-1")
-            )
+            self.send(200, "text/plain; charset=iso-8859-1", "Plain café text.\nSecond line.".encode("latin-1"))
         elif path == "/json":
             self.send(200, "application/json", b'{"answer": 42}')
         elif path == "/binary":
@@ -288,9 +284,7 @@ async def test_redirect_loop_stops(server: LocalServer, cfg: WebConfig) -> None:
         ("not a url", "only http:// and https:// URLs"),
     ],
 )
-async def test_disallowed_targets_are_refused_before_connecting(
-    server: LocalServer, url: str, reason: str
-) -> None:
+async def test_disallowed_targets_are_refused_before_connecting(server: LocalServer, url: str, reason: str) -> None:
     seen = len(server.paths)
     start = time.perf_counter()
     with pytest.raises(WebError, match=f"refused: .*{re.escape(reason)}"):
