@@ -12,8 +12,9 @@ from tests.support.scripted_server import Reply, ScriptedServer, text_reply
 
 
 def ask(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Plain chat: with tools on, the scripted (generic) server would get the text protocol's system prompt."""
     return subprocess.run(
-        [sys.executable, "-m", "vt_tui", "ask", *args],
+        [sys.executable, "-m", "vt_tui", "ask", "--tools", "off", *args],
         input=stdin,
         capture_output=True,
         text=True,

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import TextIO
 
+from vt_tui.core.agent import AgentConfig
 from vt_tui.core.errors import EndpointError
 from vt_tui.core.events import Event, TextDelta, TurnFailed, TurnFinished, event_to_json
 from vt_tui.core.sanitize import inert
@@ -72,7 +73,8 @@ async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sy
     if show_progress:
         print("\r\x1b[K", end="", file=sys.stderr, flush=True)
     params = GenerationParams(temperature=settings.temperature, top_p=settings.top_p, max_tokens=settings.max_tokens)
-    session = ChatSession(connection.endpoint, model=settings.model, system=settings.system, params=params)
+    agent = AgentConfig.from_settings(settings)  # no approver: risky tools run only on allowlisted hosts
+    session = ChatSession(connection.endpoint, model=settings.model, system=settings.system, params=params, agent=agent)
     code = EXIT_OK
     try:
         with _Output(out, as_json) as output:

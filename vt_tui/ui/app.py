@@ -20,8 +20,18 @@ from textual.widgets import Footer, Static
 
 from vt_tui import paths
 from vt_tui.core import export
+from vt_tui.core.agent import AgentConfig, preload
+from vt_tui.core.agent.registry import summary
 from vt_tui.core.errors import EndpointError
-from vt_tui.core.events import ReasoningDelta, TextDelta, TurnFailed, TurnFinished, TurnStarted
+from vt_tui.core.events import (
+    ReasoningDelta,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnFailed,
+    TurnFinished,
+    TurnStarted,
+)
 from vt_tui.core.session import ChatSession, GenerationParams
 from vt_tui.core.store import Store, Turn
 from vt_tui.gpu.factory import make_sampler
@@ -32,6 +42,7 @@ from vt_tui.ui.widgets.chat_log import AssistantMessage, ChatLog, EarlierMarker,
 from vt_tui.ui.widgets.composer import Composer
 from vt_tui.ui.widgets.gpu_pane import GPU_PANE_TCSS, GpuPane
 from vt_tui.ui.widgets.status_bar import StatusBar
+from vt_tui.ui.widgets.tool_panel import TOOL_PANEL_TCSS, ApprovalScreen, ToolPanel, approver_for
 
 log = logging.getLogger("vt_tui")
 WIDE_WIDTH = 150  # from here the side column widens and the GPU pane shows its sparklines
@@ -40,7 +51,7 @@ SIDE_MIN_WIDTH = 100  # below this the side column starts hidden (F3 shows it)
 
 
 class VtApp(App[None]):
-    CSS_PATH = ["app.tcss", GPU_PANE_TCSS]
+    CSS_PATH = ["app.tcss", TOOL_PANEL_TCSS, GPU_PANE_TCSS]
     TITLE = "vt-tui"
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", priority=True),
@@ -75,6 +86,7 @@ class VtApp(App[None]):
         self.settings = settings
         self.sampler_factory = sampler_factory or (lambda: make_sampler(settings.gpu_rate, settings.metrics_urls))
         self.sampler: GpuSampler | None = None
+        self.agent = AgentConfig.from_settings(settings, approver=approver_for(self))
         self.store = store or Store(settings.database_path())
         self.start_conversation = self.store.last_conversation_id() if resume else conversation_id
         self.connection = None
@@ -90,6 +102,7 @@ class VtApp(App[None]):
                 yield ChatLog(id="chat-log")
                 yield Composer(id="composer", placeholder="Ask anything — Enter sends, Ctrl+J newline")
             with Vertical(id="side"):
+                yield ToolPanel(id="tool-panel")
                 yield GpuPane(id="gpu-pane")
         yield StatusBar(id="status")
         yield Footer()
@@ -173,6 +186,9 @@ class VtApp(App[None]):
             return
         self.open_session(self.start_conversation, render=False)
         self.status.state, self.status.message = "idle", ""
+        registry = await preload(self.agent)  # tools and LangChain, in threads, before the first agent turn
+        if registry.errors:
+            self.notify(summary(registry.errors), severity="warning", timeout=10)
         log.info("connected to %s in %.2f s", endpoint.label, time.monotonic() - started)
         self.ready.set()
 
@@ -191,7 +207,13 @@ class VtApp(App[None]):
             store=self.store,
             conversation_id=info.id if info else None,
             gpu_cost=self.gpu_cost,
+            agent=self.agent,
         )
+        panel = self.query_one(ToolPanel)
+        if info:
+            panel.load(self.store.tool_calls(info.id))
+        else:
+            panel.clear()
         self.status.model = self.session.model or (self.connection.endpoint.models or [""])[0]
         self.update_context()
         if render:
@@ -266,6 +288,10 @@ class VtApp(App[None]):
         async for event in self.session.run_turn(text):
             if isinstance(event, TextDelta):
                 reply.append(event.text)
+            elif isinstance(event, ToolCallStarted):
+                self.query_one(ToolPanel).add_call(event)
+            elif isinstance(event, ToolCallFinished):
+                self.query_one(ToolPanel).finish_call(event)
             elif isinstance(event, ReasoningDelta):
                 reply.show_footer("thinking…")
             elif isinstance(event, TurnStarted):
@@ -288,6 +314,9 @@ class VtApp(App[None]):
 
     # actions
     def action_cancel(self) -> None:
+        if isinstance(self.screen, ApprovalScreen):  # Esc in the approval prompt denies the call
+            self.screen.dismiss("deny")
+            return
         if self.session is not None and self.session.busy:
             self.session.cancel()
         elif isinstance(self.screen, Screen) and len(self.screen_stack) > 1:
