@@ -331,3 +331,25 @@ async def test_long_conversation_opens_with_a_page_and_loads_earlier(scripted: S
             await pilot.pause()
         assert next(w.text for w in app.query(UserMessage)) == "question 0"
         assert not app.query(EarlierMarker)
+
+
+async def test_tool_call_shows_in_panel_and_survives_resume(scripted: ScriptedServer, tmp_path: Path) -> None:
+    from tests.support.scripted_server import tool_call_reply
+    from vt_tui.ui.widgets.tool_panel import ToolPanel
+
+    scripted.queue(tool_call_reply([("call_1", "calculator", '{"expression": "17*23"}')]), text_reply("It is 391."))
+    settings = Settings(base_url=scripted.base_url, data_dir=tmp_path, tools="native")
+    app = VtApp(settings)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await ready(app)
+        await send(app, pilot, "what is 17*23?")
+        calls = app.query_one(ToolPanel).calls
+        assert [(c.name, c.status) for c in calls] == [("calculator", "ok")] and "391" in (calls[0].result or "")
+        assert replies(app)[-1].text == "It is 391."
+        tool_message = scripted.chat_requests[-1]["messages"][-1]
+        assert tool_message["role"] == "tool" and "391" in tool_message["content"]
+    app = VtApp(settings, resume=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await ready(app)
+        await pilot.pause()
+        assert [c.name for c in app.query_one(ToolPanel).calls] == ["calculator"]
