@@ -60,7 +60,7 @@ async def raw_baseline(base_url: str) -> float:
     return time.time()
 
 
-async def through_app(base_url: str, drawn: list[tuple[float, int]]) -> tuple[float, float, float]:
+async def through_app(base_url: str, drawn: list[tuple[float, int]], tools: str = "off") -> tuple[float, float, float]:
     from vt_tui.ui.widgets.chat_log import MarkdownView
 
     original = MarkdownView.set_source
@@ -70,7 +70,7 @@ async def through_app(base_url: str, drawn: list[tuple[float, int]]) -> tuple[fl
         drawn.append((time.time(), getattr(self.parent, "_tail_start", 0) + len(source)))  # + frozen segments
 
     MarkdownView.set_source = timed_set_source
-    app = VtApp(Settings(base_url=base_url, data_dir=None))
+    app = VtApp(Settings(base_url=base_url, data_dir=None, tools=tools))
     try:
         async with app.run_test(size=(120, 40)) as pilot:
             await asyncio.wait_for(app.ready.wait(), 30)
@@ -87,6 +87,33 @@ async def through_app(base_url: str, drawn: list[tuple[float, int]]) -> tuple[fl
     return final, cpu, 0.0
 
 
+FIGURES = (
+    "lag: server's last byte → last token drawn, ms",
+    "lag: server's last byte → final full render, ms",
+    "CPU seconds of the client during the stream",
+    "seconds per 1k tokens drawn: 2nd k",
+    "seconds per 1k tokens drawn: last k",
+    "frames drawn",
+)
+
+
+def figures(drawn: list[tuple[float, int]], total_chars: int, last_byte: float, final: float, cpu: float) -> tuple:
+    chars_per_k = total_chars / (TOKENS / 1000)
+
+    def at(chars: float) -> float:
+        return next(t for t, n in drawn if n >= chars)
+
+    last_drawn = at(total_chars * 0.999)
+    return (
+        (last_drawn - last_byte) * 1000,
+        (final - last_byte) * 1000,
+        cpu,
+        at(2 * chars_per_k) - at(chars_per_k),
+        at(total_chars * 0.999) - at(total_chars - chars_per_k * 1.5),
+        len(drawn),
+    )
+
+
 def main() -> None:
     import os
     import tempfile
@@ -96,7 +123,7 @@ def main() -> None:
     pieces = answer_pieces(TOKENS)
     total_chars = len("".join(pieces))
     parent, child = mp.get_context("fork").Pipe()
-    proc = mp.get_context("fork").Process(target=serve, args=(child, pieces, 2), daemon=True)
+    proc = mp.get_context("fork").Process(target=serve, args=(child, pieces, 3), daemon=True)
     proc.start()
     base_url = parent.recv()
 
@@ -106,33 +133,22 @@ def main() -> None:
     parent.send("?")
     raw_lag = raw_done - parent.recv()
 
-    drawn: list[tuple[float, int]] = []
-    final, app_cpu, _ = asyncio.run(through_app(base_url, drawn))
-    parent.send("?")
-    last_byte = parent.recv()
+    columns = {}
+    for label, tools in (("vt-tui, plain chat", "off"), ("vt-tui, tools on (agent)", "text")):
+        drawn: list[tuple[float, int]] = []
+        final, app_cpu, _ = asyncio.run(through_app(base_url, drawn, tools))
+        parent.send("?")
+        last_byte = parent.recv()
+        columns[label] = figures(drawn, total_chars, last_byte, final, app_cpu)
     proc.kill()
-
-    last_drawn = next(t for t, n in drawn if n >= total_chars * 0.999)
-    chars_per_k = total_chars / (TOKENS / 1000)
-
-    def time_for(lo: float, hi: float) -> float:
-        start = next(t for t, n in drawn if n >= lo)
-        end = next(t for t, n in drawn if n >= hi)
-        return end - start
-
-    first_k = time_for(chars_per_k, 2 * chars_per_k)
-    last_k = time_for(total_chars - chars_per_k * 1.5, total_chars * 0.999)
+    rows = []
+    for i, name in enumerate(FIGURES):
+        baseline = (raw_lag * 1000, "–", raw_cpu, "–", "–", "–")[i]
+        rows.append((name, baseline, *(column[i] for column in columns.values())))
     table(
         f"{TOKENS:,}-token Markdown answer at {RATE:,.0f} tok/s (server in its own process)",
-        ("figure", "raw httpx (baseline)", "vt-tui"),
-        [
-            ("lag: server's last byte → last token drawn, ms", raw_lag * 1000, (last_drawn - last_byte) * 1000),
-            ("lag: server's last byte → final full render, ms", "–", (final - last_byte) * 1000),
-            ("CPU seconds of the client during the stream", raw_cpu, app_cpu),
-            ("seconds per 1k tokens drawn: 2nd k", "–", first_k),
-            ("seconds per 1k tokens drawn: last k", "–", last_k),
-            ("frames drawn", "–", len(drawn)),
-        ],
+        ("figure", "raw httpx (baseline)", *columns),
+        rows,
     )
     print(f"\nideal: {TOKENS / RATE:.1f} s of streaming; 1k tokens every {1000 / RATE:.2f} s")
 

@@ -237,3 +237,21 @@ def test_doctor_on_it(base_url: str, tmp_path: Path) -> None:
     assert done.returncode == 0
     assert "llama-factory (LLaMA-Factory)" in done.stdout and "non-streamed" in done.stdout
     assert API_KEY not in done.stdout
+
+
+@pytest.mark.parametrize("mode", ["native", "text"])
+async def test_agent_turn_with_tools_on_the_real_server(endpoint: Recording, mode: str, tmp_path: Path) -> None:
+    """Tools offered to LLaMA-Factory: the tool step goes out non-streamed (it refuses tools + stream), any call
+    the model makes runs, and the turn ends cleanly. SmolLM2-135M rarely calls a tool: content is best effort,
+    handling is strict."""
+    from vt_tui.core.agent import AgentConfig
+    from vt_tui.core.events import ToolCallFinished
+    from vt_tui.settings import Settings
+
+    agent = AgentConfig.from_settings(Settings(tools=mode, max_steps=3))
+    session = ChatSession(endpoint, params=params(64), agent=agent)
+    events = [e async for e in session.run_turn("Use the calculator: what is 17 * 23?")]
+    assert isinstance(events[-1], TurnFinished), events[-1]
+    for finished in (e for e in events if isinstance(e, ToolCallFinished)):
+        assert finished.status in ("ok", "error") and (finished.result or finished.error)
+    assert endpoint.profile.name == "llama-factory"
