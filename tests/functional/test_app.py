@@ -205,7 +205,7 @@ async def test_resume_after_restart_sends_history(scripted: ScriptedServer, tmp_
         assert replies(app)[0].text == "You said: remember 42"
         assert app.status.context_tokens > 0
         await send(app, pilot, "what number?")
-    sent = [m["content"] for m in scripted.chat_requests[-1]["messages"]]
+    sent = [m["content"] for m in scripted.chat_requests[-1]["messages"] if m["role"] != "system"]
     assert sent == ["remember 42", "You said: remember 42", "what number?"]
 
 
@@ -232,7 +232,7 @@ async def test_clear_context_stops_sending_history(scripted: ScriptedServer, tmp
         await send(app, pilot, "one")
         await pilot.press("ctrl+l")
         await send(app, pilot, "two")
-    assert [m["content"] for m in scripted.chat_requests[-1]["messages"]] == ["two"]
+    assert [m["content"] for m in scripted.chat_requests[-1]["messages"] if m["role"] != "system"] == ["two"]
 
 
 @pytest.mark.parametrize(
@@ -353,3 +353,46 @@ async def test_tool_call_shows_in_panel_and_survives_resume(scripted: ScriptedSe
         await ready(app)
         await pilot.pause()
         assert [c.name for c in app.query_one(ToolPanel).calls] == ["calculator"]
+
+
+async def test_persona_sets_system_params_greeting_and_quick_prompts(scripted: ScriptedServer, tmp_path: Path) -> None:
+    from vt_tui.core.personas import load_personas
+
+    coder = load_personas().get("coder")
+    app = VtApp(Settings(base_url=scripted.base_url, data_dir=tmp_path, tools="off", persona="coder"))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await pilot.pause()
+        assert coder.greeting in screen_text(app).replace("\n", " ") or coder.greeting[:20] in screen_text(app)
+        await pilot.press("1")  # the persona's first example prompt, sent while the composer is empty
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        body = scripted.chat_requests[-1]
+        assert body["messages"][0] == {"role": "system", "content": coder.system}
+        assert body["messages"][-1]["content"] == coder.examples[0]
+        assert body["temperature"] == coder.temperature
+        await pilot.press("f10")
+        await pilot.pause()
+        await pilot.press(*"translator", "enter")
+        await pilot.pause()
+        await send(app, pilot, "Bonjour")
+        assert scripted.chat_requests[-1]["messages"][0]["content"] == load_personas().get("translator").system
+    info = Store(tmp_path / "conversations.sqlite3").list_conversations()
+    assert {c.persona for c in info} == {"coder", "translator"}
+
+
+async def test_params_dialog_changes_the_request(scripted: ScriptedServer, tmp_path: Path) -> None:
+    from textual.widgets import Input
+
+    app = make_app(scripted, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await pilot.press("f11")
+        await pilot.pause()
+        inputs = list(app.screen.query(Input))
+        assert inputs, "the parameters dialog should be open"
+        inputs[0].value = "0.25"  # temperature
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await send(app, pilot, "hi")
+        assert scripted.chat_requests[-1]["temperature"] == 0.25

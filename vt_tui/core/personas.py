@@ -36,6 +36,7 @@ from typing import Any
 from vt_tui import paths
 from vt_tui.core import params as gen
 from vt_tui.core.session import GenerationParams
+from vt_tui.settings import Settings
 
 DEFAULT = "assistant"
 MAX_FILE_BYTES = 256 * 1024
@@ -436,3 +437,15 @@ def _home_short(path: Path) -> str:
         return "~/" + str(path.relative_to(Path.home()))
     except (ValueError, RuntimeError):
         return str(path)
+
+
+def session_setup(persona: Persona | None, settings: Settings) -> tuple[str | None, GenerationParams]:
+    """System prompt and parameters for a session: the user's flags win over the persona, the persona over
+    the defaults (``max_tokens`` from the persona replaces the default one)."""
+    base = GenerationParams(max_tokens=settings.max_tokens)
+    params = persona.params(base) if persona else base
+    if settings.temperature is not None:
+        params.temperature = settings.temperature
+    if settings.top_p is not None:
+        params.top_p = settings.top_p
+    return settings.system or (persona.system if persona else None), params

@@ -122,6 +122,7 @@ class ChatSession:
         conversation_id: int | None = None,
         gpu_cost: GpuCost | None = None,
         agent: AgentConfig | None = None,
+        persona: str | None = None,
     ) -> None:
         """``agent``: run turns with tools (see :mod:`vt_tui.core.agent`); None keeps every turn plain chat."""
         self.endpoint = endpoint
@@ -132,6 +133,7 @@ class ChatSession:
         self.conversation_id = conversation_id
         self.gpu_cost = gpu_cost
         self.agent = agent
+        self.persona = persona
         self._runner: AgentRunner | None = None
         self.turns: list[Turn] = store.turns(conversation_id) if store and conversation_id else []
         self._reader: asyncio.Task[None] | None = None
@@ -179,7 +181,7 @@ class ChatSession:
         if self.store:
             if self.conversation_id is None:
                 self.conversation_id = self.store.create_conversation(
-                    model=model, endpoint=self.endpoint.label, system=self.system
+                    model=model, endpoint=self.endpoint.label, system=self.system, persona=self.persona
                 )
             turn_id = self.store.add_turn(self.conversation_id, user_text, model, params)
         turn = Turn(id=turn_id, user_text=user_text, model=model, params=params, created=time.time())

@@ -10,8 +10,9 @@ from typing import TextIO
 from vt_tui.core.agent import AgentConfig
 from vt_tui.core.errors import EndpointError
 from vt_tui.core.events import Event, TextDelta, TurnFailed, TurnFinished, event_to_json
+from vt_tui.core.personas import DEFAULT, load_personas, session_setup
 from vt_tui.core.sanitize import inert
-from vt_tui.core.session import ChatSession, GenerationParams
+from vt_tui.core.session import ChatSession
 from vt_tui.engines.connect import connect
 from vt_tui.settings import Settings
 
@@ -72,9 +73,17 @@ async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sy
         return EXIT_FAILED
     if show_progress:
         print("\r\x1b[K", end="", file=sys.stderr, flush=True)
-    params = GenerationParams(temperature=settings.temperature, top_p=settings.top_p, max_tokens=settings.max_tokens)
+    personas = load_personas()
+    persona = personas.get(settings.persona or DEFAULT)
+    if settings.persona and persona is None:
+        print(f"vt-tui: no persona {settings.persona!r} (have: {', '.join(personas.names())})", file=sys.stderr)
+        await connection.aclose()
+        return EXIT_FAILED
+    system, params = session_setup(persona, settings)
     agent = AgentConfig.from_settings(settings)  # no approver: risky tools run only on allowlisted hosts
-    session = ChatSession(connection.endpoint, model=settings.model, system=settings.system, params=params, agent=agent)
+    if persona and persona.tools is False:
+        agent = None
+    session = ChatSession(connection.endpoint, model=settings.model, system=system, params=params, agent=agent)
     code = EXIT_OK
     try:
         with _Output(out, as_json) as output:

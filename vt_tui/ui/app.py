@@ -15,11 +15,12 @@ from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
 from vt_tui import paths
 from vt_tui.core import export
+from vt_tui.core import params as gen
 from vt_tui.core.agent import AgentConfig, preload
 from vt_tui.core.agent.registry import summary
 from vt_tui.core.errors import EndpointError
@@ -32,11 +33,13 @@ from vt_tui.core.events import (
     TurnFinished,
     TurnStarted,
 )
+from vt_tui.core.personas import DEFAULT, load_personas, session_setup
 from vt_tui.core.session import ChatSession, GenerationParams
 from vt_tui.core.store import Store, Turn
 from vt_tui.gpu.factory import make_sampler
 from vt_tui.gpu.sampler import GpuSampler
 from vt_tui.settings import Settings
+from vt_tui.ui.params_screen import ParamsScreen
 from vt_tui.ui.picker import PickerScreen
 from vt_tui.ui.widgets.chat_log import AssistantMessage, ChatLog, EarlierMarker, UserMessage, stats_line
 from vt_tui.ui.widgets.composer import Composer
@@ -65,6 +68,8 @@ class VtApp(App[None]):
         Binding("f8", "export('md')", "Export .md"),
         Binding("f9", "export('json')", "Export .json"),
         Binding("f3", "toggle_side", "Panels"),
+        Binding("f10", "switch_persona", "Persona"),
+        Binding("f11", "edit_params", "Params"),
         Binding("ctrl+home", "scroll_chat('top')", "Top", show=False, priority=True),
         Binding("ctrl+end", "scroll_chat('bottom')", "Bottom", show=False, priority=True),
         Binding("alt+up", "jump(-1)", "Prev msg", show=False, priority=True),
@@ -87,6 +92,8 @@ class VtApp(App[None]):
         self.sampler_factory = sampler_factory or (lambda: make_sampler(settings.gpu_rate, settings.metrics_urls))
         self.sampler: GpuSampler | None = None
         self.agent = AgentConfig.from_settings(settings, approver=approver_for(self))
+        self.personas = load_personas()
+        self.persona = self.personas.get(settings.persona or DEFAULT)
         self.store = store or Store(settings.database_path())
         self.start_conversation = self.store.last_conversation_id() if resume else conversation_id
         self.connection = None
@@ -119,6 +126,11 @@ class VtApp(App[None]):
         self.query_one("#side").set_class(self.size.width >= WIDE_WIDTH, "wide")
 
     def on_mount(self) -> None:
+        for problem in self.personas.errors:
+            self.notify(problem, title="persona skipped", severity="warning", timeout=10)
+        if self.settings.persona and self.persona is None:
+            names = ", ".join(self.personas.names())
+            self.notify(f"No persona {self.settings.persona!r} (have: {names})", severity="error", timeout=10)
         side = self.query_one("#side")
         side.display = bool(side.children) and self.size.width >= SIDE_MIN_WIDTH
         self.status.endpoint = self.settings.base_url or "embedded"
@@ -196,19 +208,21 @@ class VtApp(App[None]):
         """Start a session on the connected endpoint: a new conversation, or a stored one."""
         assert self.connection is not None
         info = self.store.conversation(conversation_id) if conversation_id else None
+        persona = self.personas.get(info.persona) if info and info.persona else self.persona
+        system, params = session_setup(persona, self.settings)
         self.session = ChatSession(
             self.connection.endpoint,
             model=self.settings.model
             or (info.model if info and info.model in self.connection.endpoint.models else None),
-            system=info.system if info else self.settings.system,
-            params=GenerationParams(
-                temperature=self.settings.temperature, top_p=self.settings.top_p, max_tokens=self.settings.max_tokens
-            ),
+            system=info.system if info else system,
+            params=params,
             store=self.store,
             conversation_id=info.id if info else None,
             gpu_cost=self.gpu_cost,
-            agent=self.agent,
+            agent=None if persona and persona.tools is False else self.agent,
+            persona=persona.name if persona else None,
         )
+        self.query_one(Composer).quick_prompts = list(persona.examples) if persona and not info else []
         panel = self.query_one(ToolPanel)
         if info:
             panel.load(self.store.tool_calls(info.id))
@@ -218,6 +232,10 @@ class VtApp(App[None]):
         self.update_context()
         if render:
             self.call_later(self.render_history, self.session.turns)
+        if persona and not info and (persona.greeting or persona.examples):
+            lines = [f"{persona.name}: {persona.greeting}" if persona.greeting else persona.name]
+            lines += [f"{n}. {example}" for n, example in enumerate(persona.examples[:9], 1)]
+            self.call_later(self.chat.mount, Static(Text("\n".join(lines)), classes="greeting"))
 
     async def render_history(self, turns: list[Turn]) -> None:
         """Show the latest turns; older ones wait above until the user goes to the top (Ctrl+Home)."""
@@ -317,10 +335,10 @@ class VtApp(App[None]):
         if isinstance(self.screen, ApprovalScreen):  # Esc in the approval prompt denies the call
             self.screen.dismiss("deny")
             return
-        if self.session is not None and self.session.busy:
+        if isinstance(self.screen, ModalScreen):  # dialogs close through their callback, with no answer
+            self.screen.dismiss(None)
+        elif self.session is not None and self.session.busy:
             self.session.cancel()
-        elif isinstance(self.screen, Screen) and len(self.screen_stack) > 1:
-            self.pop_screen()
 
     def action_retry(self) -> None:
         if self.session is None:
@@ -348,6 +366,33 @@ class VtApp(App[None]):
                 self.open_session(conversation_id)
 
         self.push_screen(PickerScreen("Open conversation", lambda q: list(rows(q))), opened)
+
+    def action_switch_persona(self) -> None:
+        def rows(query: str):
+            for p in self.personas.personas.values():
+                if query.lower() in f"{p.name} {p.description}".lower():
+                    yield p.name, f"{p.name}  ·  {p.description}"
+
+        def chosen(name: str | None) -> None:
+            if name and self.connection is not None and not (self.session and self.session.busy):
+                self.persona = self.personas.get(name)
+                self.open_session(None)
+                self.notify(f"Persona: {name} (new conversation)")
+
+        self.push_screen(PickerScreen("Switch persona", lambda q: list(rows(q))), chosen)
+
+    def action_edit_params(self) -> None:
+        if self.session is None:
+            return
+        session = self.session
+
+        def applied(params: GenerationParams | None) -> None:
+            if params is not None:
+                session.params = params
+                self.notify("Generation parameters updated for this conversation")
+
+        ignored = gen.ignored_by(session.endpoint.profile)
+        self.push_screen(ParamsScreen(session.params, ignored), applied)
 
     def action_clear_context(self) -> None:
         if self.session:
@@ -435,6 +480,8 @@ class VtApp(App[None]):
             ("Open conversation", "Search stored conversations (Ctrl+O)", self.action_open_conversation),
             ("Clear context", "Stop sending earlier turns to the model (Ctrl+L)", self.action_clear_context),
             ("Switch model", "Pick a model from /v1/models (F2)", self.action_switch_model),
+            ("Switch persona", "Start a conversation with another persona (F10)", self.action_switch_persona),
+            ("Generation parameters", "temperature, top_p, max_tokens, stop, seed (F11)", self.action_edit_params),
             ("Copy last reply", "To the clipboard, over SSH too (F4)", self.action_copy_reply),
             ("Copy last code block", "The last fenced block of the last reply (F5)", self.action_copy_code),
             ("Export conversation as Markdown", "Write a .md file (F8)", lambda: self.action_export("md")),

@@ -26,6 +26,7 @@ class Composer(TextArea):
     def __init__(self, prompts: list[str] | None = None, **kwargs) -> None:
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
         self.prompts: list[str] = prompts or []
+        self.quick_prompts: list[str] = []  # a persona's examples: keys 1-9 send them while the box is empty
         self._recall: int | None = None  # index into history while recalling
         self._draft = ""
 
@@ -43,6 +44,14 @@ class Composer(TextArea):
         self.insert("\n")
 
     async def _on_key(self, event: events.Key) -> None:
+        if event.character and event.character in "123456789" and not self.text and self.quick_prompts:
+            index = int(event.character) - 1
+            if index < len(self.quick_prompts):
+                event.prevent_default()
+                event.stop()
+                self.post_message(self.Submitted(self, self.quick_prompts[index]))
+                self.quick_prompts = []
+                return
         if event.key == "up" and self.cursor_location[0] == 0 and self._step(-1):
             event.prevent_default()
             event.stop()
