@@ -49,7 +49,17 @@ from vt_tui.ui.widgets.tool_panel import TOOL_PANEL_TCSS, ApprovalScreen, ToolPa
 
 log = logging.getLogger("vt_tui")
 WIDE_WIDTH = 150  # from here the side column widens and the GPU pane shows its sparklines
-HISTORY_PAGE = 6  # turns mounted per page of history: a screenful, so long conversations open fast
+HISTORY_PAGE = 6  # at most this many turns mounted per page of history, so long conversations open fast
+HISTORY_PAGE_CHARS = 3000  # ...and no more text than about a screenful (rendering Markdown is the cost)
+
+
+def page_start(turns: list[Turn]) -> int:
+    """Index of the first turn of the last page: up to HISTORY_PAGE turns and ~HISTORY_PAGE_CHARS of text."""
+    start, chars = len(turns), 0
+    while start > 0 and len(turns) - start < HISTORY_PAGE and (chars < HISTORY_PAGE_CHARS or start == len(turns)):
+        start -= 1
+        chars += len(turns[start].user_text) + len(turns[start].assistant_text)
+    return start
 SIDE_MIN_WIDTH = 100  # below this the side column starts hidden (F3 shows it)
 
 
@@ -101,26 +111,22 @@ class VtApp(App[None]):
         self.ready = asyncio.Event()
         self._turn_worker = None
         self._unrendered: list[Turn] = []
+        # Held, not queried: workers may still report into them while the app is shutting down.
+        self.chat = ChatLog(id="chat-log")
+        self.status = StatusBar(id="status")
 
     # layout
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
             with Vertical(id="chat-column"):
-                yield ChatLog(id="chat-log")
+                yield self.chat
                 yield Composer(id="composer", placeholder="Ask anything — Enter sends, Ctrl+J newline")
             with Vertical(id="side"):
                 yield ToolPanel(id="tool-panel")
                 yield GpuPane(id="gpu-pane")
-        yield StatusBar(id="status")
+        yield self.status
         yield Footer()
 
-    @property
-    def chat(self) -> ChatLog:
-        return self.query_one(ChatLog)
-
-    @property
-    def status(self) -> StatusBar:
-        return self.query_one(StatusBar)
 
     def on_resize(self) -> None:
         self.query_one("#side").set_class(self.size.width >= WIDE_WIDTH, "wide")
@@ -241,8 +247,9 @@ class VtApp(App[None]):
         """Show the latest turns; older ones wait above until the user goes to the top (Ctrl+Home)."""
         chat = self.chat
         await chat.remove_children()
-        self._unrendered = turns[:-HISTORY_PAGE]
-        await chat.mount_all(self._turn_widgets(turns[-HISTORY_PAGE:]))
+        start = page_start(turns)
+        self._unrendered = turns[:start]
+        await chat.mount_all(self._turn_widgets(turns[start:]))
         await self._update_earlier_marker()
         self.update_context()
         chat.anchor()
@@ -269,7 +276,8 @@ class VtApp(App[None]):
             await self.load_earlier()
 
     async def load_earlier(self) -> None:
-        page, self._unrendered = self._unrendered[-HISTORY_PAGE:], self._unrendered[:-HISTORY_PAGE]
+        start = page_start(self._unrendered)
+        page, self._unrendered = self._unrendered[start:], self._unrendered[:start]
         marker = self.chat.query_one(EarlierMarker)
         old_first = next(iter(self.chat.messages()), None)
         await self.chat.mount_all(self._turn_widgets(page), after=marker)
