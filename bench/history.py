@@ -40,7 +40,7 @@ def build(path: Path) -> int:
 async def open_once(data: Path, server: ScriptedServer) -> float:
     started = time.perf_counter()
     app = VtApp(Settings(base_url=server.base_url, data_dir=data), resume=True)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(120, 40)):
         while not any(m.region.height for m in app.query(AssistantMessage)):  # laid out and on screen
             await asyncio.sleep(0.005)
         elapsed = time.perf_counter() - started
