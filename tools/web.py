@@ -148,9 +148,7 @@ def _redirect_url(current: httpx.URL, location: str) -> httpx.URL:
         raise WebError(f"invalid redirect from {current} to {location!r}: {exc}") from None
 
 
-async def _pinned_request(
-    url: httpx.URL, config: WebConfig
-) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
+async def _pinned_request(url: httpx.URL, config: WebConfig) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
     """Check ``url`` and return (URL to connect to, extra headers, request extensions)."""
     if url.scheme not in DEFAULT_PORTS:
         got = f"a {url.scheme}: URL" if url.scheme else repr(str(url))
@@ -165,9 +163,7 @@ async def _pinned_request(
     for address in addresses:
         if reason := _refusal_reason(address):
             where = url.host if literal else f"{url.host} resolves to {address}, which"
-            raise WebError(
-                f"refused: {where} is {reason} address; add the host to tools.fetch_allow_hosts to allow it"
-            )
+            raise WebError(f"refused: {where} is {reason} address; add the host to tools.fetch_allow_hosts to allow it")
     extensions = {"sni_hostname": host} if url.scheme == "https" else {}
     # Connect to the first checked address (no fallback to the others if it is unreachable).
     return url.copy_with(host=str(addresses[0])), {"Host": url.netloc.decode("ascii")}, extensions
@@ -244,9 +240,7 @@ def _html_to_text(html: str) -> tuple[str, str]:
         return "", _TagStripper.strip(html)
     title = " ".join((tree.findtext(".//title") or "").split())
     # No metadata extraction: dates and authors cost ~40% of the time and only the title is used.
-    document = trafilatura.bare_extraction(
-        tree, include_links=False, include_comments=False, include_images=False
-    )
+    document = trafilatura.bare_extraction(tree, include_links=False, include_comments=False, include_images=False)
     if document is not None and document.text:
         return title, document.text
     return title, _TagStripper.strip(html)

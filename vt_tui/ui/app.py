@@ -60,6 +60,8 @@ def page_start(turns: list[Turn]) -> int:
         start -= 1
         chars += len(turns[start].user_text) + len(turns[start].assistant_text)
     return start
+
+
 SIDE_MIN_WIDTH = 100  # below this the side column starts hidden (F3 shows it)
 
 
@@ -126,7 +128,6 @@ class VtApp(App[None]):
                 yield GpuPane(id="gpu-pane")
         yield self.status
         yield Footer()
-
 
     def on_resize(self) -> None:
         self.query_one("#side").set_class(self.size.width >= WIDE_WIDTH, "wide")
