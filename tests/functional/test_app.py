@@ -396,3 +396,18 @@ async def test_params_dialog_changes_the_request(scripted: ScriptedServer, tmp_p
         await pilot.pause()
         await send(app, pilot, "hi")
         assert scripted.chat_requests[-1]["temperature"] == 0.25
+
+
+async def test_keys_arriving_in_one_burst_are_sent_whole(scripted: ScriptedServer, tmp_path: Path) -> None:
+    """As over a laggy SSH link: characters and Enter arrive together; Enter must not overtake them."""
+    app = make_app(scripted, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        text = "What is the capital of France?"
+        for char in text:
+            app.post_message(events.Key(char, char))  # as the terminal driver delivers keys
+        app.post_message(events.Key("enter", "\r"))
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        assert scripted.chat_requests[-1]["messages"][-1]["content"] == text
+        assert app.query_one(Composer).text == ""

@@ -76,8 +76,12 @@ class AgentConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, approver: Approver | None = None, **kw: Any) -> AgentConfig:
+        mode = settings.tools
+        if mode == "auto" and settings.embedded and settings.gguf is None:
+            # The shipped SmolLM2-135M never calls a tool, and the tool prompt worsens its answers.
+            mode = "off"
         return cls(
-            mode=settings.tools,
+            mode=mode,
             max_steps=settings.max_steps,
             registry=kw.pop("registry", None) or ToolRegistry.from_settings(settings),
             approver=approver,

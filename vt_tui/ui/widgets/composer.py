@@ -13,9 +13,11 @@ from textual.widgets import TextArea
 class Composer(TextArea):
     """A multi-line prompt box. Terminals send Shift+Enter as Enter, so the newline key is Ctrl+J."""
 
+    # Shown in the footer; handled in _on_key, in order with the typed characters. (A priority binding would
+    # run from the app's queue and could send before the last characters, still queued here, were inserted.)
     BINDINGS = [
-        Binding("enter", "submit", "Send", show=True, priority=True),
-        Binding("ctrl+j", "newline", "Newline", show=True, priority=True),
+        Binding("enter", "submit", "Send", show=True),
+        Binding("ctrl+j", "newline", "Newline", show=True),
     ]
 
     @dataclass
@@ -44,6 +46,11 @@ class Composer(TextArea):
         self.insert("\n")
 
     async def _on_key(self, event: events.Key) -> None:
+        if event.key in ("enter", "ctrl+j"):
+            event.prevent_default()
+            event.stop()
+            self.action_submit() if event.key == "enter" else self.action_newline()
+            return
         if event.character and event.character in "123456789" and not self.text and self.quick_prompts:
             index = int(event.character) - 1
             if index < len(self.quick_prompts):
