@@ -449,3 +449,11 @@ def session_setup(persona: Persona | None, settings: Settings) -> tuple[str | No
     if settings.top_p is not None:
         params.top_p = settings.top_p
     return settings.system or (persona.system if persona else None), params
+
+
+def chosen(personas: PersonaSet, settings: Settings) -> Persona | None:
+    """The persona a session starts with: ``--persona``, else the default one — except on the shipped 135M
+    model, whose answers a long system prompt makes worse (it gets its chat template's own short one)."""
+    if settings.persona:
+        return personas.get(settings.persona)
+    return None if settings.embedded and settings.gguf is None else personas.get(DEFAULT)

@@ -10,7 +10,7 @@ from typing import TextIO
 from vt_tui.core.agent import AgentConfig
 from vt_tui.core.errors import EndpointError
 from vt_tui.core.events import Event, TextDelta, TurnFailed, TurnFinished, event_to_json
-from vt_tui.core.personas import DEFAULT, load_personas, session_setup
+from vt_tui.core.personas import chosen, load_personas, session_setup
 from vt_tui.core.sanitize import inert
 from vt_tui.core.session import ChatSession
 from vt_tui.engines.connect import connect
@@ -74,7 +74,7 @@ async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sy
     if show_progress:
         print("\r\x1b[K", end="", file=sys.stderr, flush=True)
     personas = load_personas()
-    persona = personas.get(settings.persona or DEFAULT)
+    persona = chosen(personas, settings)
     if settings.persona and persona is None:
         print(f"vt-tui: no persona {settings.persona!r} (have: {', '.join(personas.names())})", file=sys.stderr)
         await connection.aclose()

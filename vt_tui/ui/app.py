@@ -33,7 +33,7 @@ from vt_tui.core.events import (
     TurnFinished,
     TurnStarted,
 )
-from vt_tui.core.personas import DEFAULT, load_personas, session_setup
+from vt_tui.core.personas import chosen, load_personas, session_setup
 from vt_tui.core.session import ChatSession, GenerationParams
 from vt_tui.core.store import Store, Turn
 from vt_tui.gpu.factory import make_sampler
@@ -105,7 +105,7 @@ class VtApp(App[None]):
         self.sampler: GpuSampler | None = None
         self.agent = AgentConfig.from_settings(settings, approver=approver_for(self))
         self.personas = load_personas()
-        self.persona = self.personas.get(settings.persona or DEFAULT)
+        self.persona = chosen(self.personas, settings)
         self.store = store or Store(settings.database_path())
         self.start_conversation = self.store.last_conversation_id() if resume else conversation_id
         self.connection = None
