@@ -6,11 +6,12 @@ import asyncio
 import importlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vt_tui.core import messages as msgs
+from vt_tui.core.attachments import Attachment, user_content
 from vt_tui.core.endpoint import Endpoint
 from vt_tui.core.errors import EndpointError, ErrorKind, cancelled, classify
 from vt_tui.core.events import (
@@ -24,6 +25,7 @@ from vt_tui.core.events import (
     TurnStarted,
     TurnStats,
 )
+from vt_tui.core.profiles import PROFILES
 from vt_tui.core.store import Store, Turn
 
 if TYPE_CHECKING:
@@ -144,18 +146,20 @@ class ChatSession:
         return self._reader is not None and not self._reader.done()
 
     def history(self) -> list[dict[str, Any]]:
+        """Earlier turns as messages; their images only while the endpoint takes images."""
+        images = self.endpoint.profile.vision
         out: list[dict[str, Any]] = []
         for turn in self.turns:
             if turn.counts_as_history:
                 out += [
-                    {"role": "user", "content": turn.user_text},
+                    {"role": "user", "content": user_content(turn.user_text, turn.attachments if images else ())},
                     {"role": "assistant", "content": turn.assistant_text},
                 ]
         return out
 
     def context_chars(self) -> int:
         """Characters the next request will carry; ~4 per token for an estimate."""
-        return len(self.system or "") + sum(len(m["content"]) for m in self.history())
+        return len(self.system or "") + sum(len(msgs.text_of(m["content"])) for m in self.history())
 
     def clear_context(self) -> None:
         for turn in self.turns:
@@ -175,7 +179,11 @@ class ChatSession:
         if self._reader is not None and not self._reader.done():
             self._reader.cancel()
 
-    def _start_turn(self, user_text: str, model: str) -> Turn:
+    def refuses_images(self) -> bool:
+        """True when the endpoint's profile says it takes no image parts (``--engine`` of a vision one forces it)."""
+        return not self.endpoint.profile.vision
+
+    def _start_turn(self, user_text: str, model: str, attachments: list[Attachment]) -> Turn:
         params = self.params.as_request()
         turn_id = len(self.turns) + 1
         if self.store:
@@ -184,7 +192,11 @@ class ChatSession:
                     model=model, endpoint=self.endpoint.label, system=self.system, persona=self.persona
                 )
             turn_id = self.store.add_turn(self.conversation_id, user_text, model, params)
-        turn = Turn(id=turn_id, user_text=user_text, model=model, params=params, created=time.time())
+            if attachments:
+                self.store.add_attachments(turn_id, attachments)
+        turn = Turn(
+            id=turn_id, user_text=user_text, model=model, params=params, created=time.time(), attachments=attachments
+        )
         self.turns.append(turn)
         return turn
 
@@ -194,8 +206,10 @@ class ChatSession:
         if self.store:
             self.store.finish_turn(turn.id, text, status, turn.stats, error)
 
-    async def run_turn(self, user_text: str) -> AsyncIterator[Event]:
-        """Send ``user_text`` and yield events until TurnFinished or TurnFailed (always one of the two).
+    async def run_turn(self, user_text: str, attachments: Sequence[Attachment] = ()) -> AsyncIterator[Event]:
+        """Send ``user_text`` (and images) and yield events until TurnFinished or TurnFailed (always one of the two).
+
+        Images to an endpoint without vision fail at once (nothing is sent or stored): check ``refuses_images``.
 
         With an agent config and tools, tool events come in between: ToolCallStarted, then ToolCallFinished.
         """
@@ -205,11 +219,17 @@ class ChatSession:
         except EndpointError as exc:
             yield TurnFailed(exc, "")
             return
+        images = list(attachments)
+        if images and self.refuses_images():
+            yield TurnFailed(no_vision(self.endpoint.profile.title), "")
+            return
         request = msgs.build(
-            self.system, [*self.history(), {"role": "user", "content": user_text}], self.endpoint.profile
+            self.system,
+            [*self.history(), {"role": "user", "content": user_content(user_text, images)}],
+            self.endpoint.profile,
         )
         mode = self.tool_mode()  # after resolve_model: listing the models may have picked the profile
-        turn = self._start_turn(user_text, model)
+        turn = self._start_turn(user_text, model, images)
         yield TurnStarted(turn.id, model, self.endpoint.label)
 
         pipe = _Pipe()
@@ -342,3 +362,13 @@ class ChatSession:
             steps=pipe.steps,
             tool_calls=pipe.tool_calls,
         )
+
+
+def no_vision(engine: str) -> EndpointError:
+    """Images for an endpoint whose profile has no vision: said before anything is sent."""
+    engines = ", ".join(name for name, p in PROFILES.items() if p.vision)
+    return EndpointError(
+        ErrorKind.BAD_REQUEST,
+        f"Not sent: {engine} takes no images (profile without vision)",
+        f"if it does, start with --engine {{{engines}}} to force it",
+    )

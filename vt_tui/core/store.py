@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sqlite3
@@ -9,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from vt_tui.core.attachments import Attachment
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -46,6 +49,16 @@ CREATE TABLE IF NOT EXISTS tool_calls (
     error TEXT,
     duration_s REAL
 );
+CREATE TABLE IF NOT EXISTS attachments (
+    id INTEGER PRIMARY KEY,
+    turn_id INTEGER NOT NULL REFERENCES turns(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    mime TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attachments_by_turn ON attachments(turn_id, id);
 """
 
 STATUSES = ("streaming", "ok", "failed", "cancelled")
@@ -65,6 +78,7 @@ class Turn:
     stats: dict[str, Any] | None = None
     in_context: bool = True
     created: float = 0.0
+    attachments: list[Attachment] = field(default_factory=list)  # images sent with the user text
 
     @property
     def counts_as_history(self) -> bool:
@@ -183,6 +197,24 @@ class Store:
         )
         return int(cur.lastrowid)
 
+    def add_attachments(self, turn_id: int, attachments: list[Attachment]) -> None:
+        self.db.executemany(
+            "INSERT INTO attachments(turn_id, name, mime, width, height, data) VALUES (?, ?, ?, ?, ?, ?)",
+            [(turn_id, a.name, a.mime, a.width, a.height, a.data) for a in attachments],
+        )
+
+    def attachments(self, conversation_id: int) -> dict[int, list[Attachment]]:
+        """The conversation's images by turn id, in the order they were attached."""
+        rows = self.db.execute(
+            "SELECT a.* FROM attachments a JOIN turns t ON t.id = a.turn_id WHERE t.conversation_id = ? ORDER BY a.id",
+            (conversation_id,),
+        ).fetchall()
+        out: dict[int, list[Attachment]] = {}
+        for r in rows:
+            b64 = base64.b64encode(r["data"]).decode("ascii")
+            out.setdefault(r["turn_id"], []).append(Attachment(r["name"], r["mime"], r["width"], r["height"], b64))
+        return out
+
     def save_text(self, turn_id: int, text: str) -> None:
         self.db.execute("UPDATE turns SET assistant_text = ? WHERE id = ?", (text, turn_id))
 
@@ -203,6 +235,7 @@ class Store:
         rows = self.db.execute(
             "SELECT * FROM turns WHERE conversation_id = ? ORDER BY id", (conversation_id,)
         ).fetchall()
+        images = self.attachments(conversation_id)
         return [
             Turn(
                 id=r["id"],
@@ -215,6 +248,7 @@ class Store:
                 stats=json.loads(r["stats"]) if r["stats"] else None,
                 in_context=bool(r["in_context"]),
                 created=r["created"],
+                attachments=images.get(r["id"], []),
             )
             for r in rows
         ]

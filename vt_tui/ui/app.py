@@ -19,10 +19,11 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
 from vt_tui import paths
-from vt_tui.core import export
+from vt_tui.core import attachments, export
 from vt_tui.core import params as gen
 from vt_tui.core.agent import AgentConfig, preload
 from vt_tui.core.agent.registry import summary
+from vt_tui.core.attachments import Attachment
 from vt_tui.core.errors import EndpointError
 from vt_tui.core.events import (
     ReasoningDelta,
@@ -34,7 +35,7 @@ from vt_tui.core.events import (
     TurnStarted,
 )
 from vt_tui.core.personas import chosen, load_personas, session_setup
-from vt_tui.core.session import ChatSession, GenerationParams
+from vt_tui.core.session import ChatSession, GenerationParams, no_vision
 from vt_tui.core.store import Store, Turn
 from vt_tui.gpu.factory import make_sampler
 from vt_tui.gpu.sampler import GpuSampler
@@ -42,7 +43,7 @@ from vt_tui.settings import Settings
 from vt_tui.ui.params_screen import ParamsScreen
 from vt_tui.ui.picker import PickerScreen
 from vt_tui.ui.widgets.chat_log import AssistantMessage, ChatLog, EarlierMarker, UserMessage, stats_line
-from vt_tui.ui.widgets.composer import Composer
+from vt_tui.ui.widgets.composer import AttachScreen, Composer
 from vt_tui.ui.widgets.gpu_pane import GPU_PANE_TCSS, GpuPane
 from vt_tui.ui.widgets.status_bar import StatusBar
 from vt_tui.ui.widgets.tool_panel import TOOL_PANEL_TCSS, ApprovalScreen, ToolPanel, approver_for
@@ -260,7 +261,10 @@ class VtApp(App[None]):
         for turn in turns:
             failed = turn.status != "ok"
             footer = self._failure_footer(turn.status, turn.error or "") if failed else stats_line(turn.stats)
-            widgets += [UserMessage(turn.user_text), AssistantMessage(turn.model, turn.assistant_text, footer, failed)]
+            widgets += [
+                UserMessage(turn.user_text, turn.attachments),
+                AssistantMessage(turn.model, turn.assistant_text, footer, failed),
+            ]
         return widgets
 
     async def _update_earlier_marker(self) -> None:
@@ -296,23 +300,66 @@ class VtApp(App[None]):
 
     # turns
     async def on_composer_submitted(self, message: Composer.Submitted) -> None:
+        composer = message.composer
+        paths, text = attachments.split_command(message.text)
+        try:
+            loaded = [attachments.load(path) for path in paths]
+        except attachments.AttachmentError as exc:
+            composer.load_text(message.text)  # nothing attached: fix the path and press Enter again
+            self.notify(str(exc), title="image not attached", severity="error", timeout=8)
+            return
+        for image in loaded:
+            composer.attach(image)
+        if not text:  # only /image lines: the images wait for the prompt
+            return
         if self._turn_worker is not None and self._turn_worker.is_running:
-            message.composer.load_text(message.text)
+            composer.load_text(text)
             self.notify("A reply is still streaming — Esc cancels it.", severity="warning")
             return
-        self._turn_worker = self.run_turn(message.text)
+        if composer.attachments and self.session is not None and self.session.refuses_images():
+            self.refuse_images(text, [])
+            return
+        self._turn_worker = self.run_turn(text, composer.take_attachments())
+
+    def refuse_images(self, text: str, images: list[Attachment]) -> None:
+        """The endpoint takes no images: say so before sending, keep the text and the images in the composer."""
+        assert self.session is not None
+        composer = self.query_one(Composer)
+        if not composer.text:
+            composer.load_text(text)
+        for image in images:
+            composer.attach(image)
+        error = no_vision(self.session.endpoint.profile.title)
+        self.notify(error.hint, title=error.message, severity="error", timeout=10)
+
+    def attach_image(self, path: str | None) -> None:
+        if not path:
+            return
+        try:
+            image = attachments.load(path)
+        except attachments.AttachmentError as exc:
+            self.notify(str(exc), title="image not attached", severity="error", timeout=8)
+            return
+        composer = self.query_one(Composer)
+        composer.attach(image)
+        composer.focus()
 
     @work(group="turn")
-    async def run_turn(self, text: str) -> None:
+    async def run_turn(self, text: str, images: list[Attachment] | None = None) -> None:
         chat = self.chat
-        await chat.add_user(text)
+        images = images or []
+        user = await chat.add_user(text, images)
         if not self.ready.is_set():
             self.status.message = self.status.message or "waiting for the endpoint…"
             await self.ready.wait()
         assert self.session is not None
+        if images and self.session.refuses_images():  # sent before the endpoint was known
+            await user.remove()
+            self.refuse_images(text, images)
+            return
         reply = await chat.add_assistant(self.session.model or "")
         self.status.state, self.status.message = "streaming", ""
-        async for event in self.session.run_turn(text):
+        async for event in self.session.run_turn(text, images):
             if isinstance(event, TextDelta):
                 reply.append(event.text)
             elif isinstance(event, ToolCallStarted):
@@ -357,7 +404,10 @@ class VtApp(App[None]):
             self.notify("Nothing to retry.")
             return
         if self._turn_worker is None or not self._turn_worker.is_running:
-            self._turn_worker = self.run_turn(failed[-1].user_text)
+            self._turn_worker = self.run_turn(failed[-1].user_text, failed[-1].attachments)
+
+    def action_attach_image(self) -> None:
+        self.push_screen(AttachScreen(), self.attach_image)
 
     def action_new_conversation(self) -> None:
         if self.connection is not None and not (self.session and self.session.busy):
@@ -497,6 +547,11 @@ class VtApp(App[None]):
             ("Export conversation as JSON", "Write a .json file (F9)", lambda: self.action_export("json")),
             ("Toggle side panels", "Show or hide the right-hand column (F3)", self.action_toggle_side),
             ("Retry", "Send the last failed prompt again (Ctrl+R)", self.action_retry),
+            (
+                "Attach image",
+                "PNG, JPEG, WebP or GIF, sent with the next prompt (or type /image PATH)",
+                self.action_attach_image,
+            ),
         ]
         for title, help_text, callback in commands:
             yield SystemCommand(title, help_text, callback)

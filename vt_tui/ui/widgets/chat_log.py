@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -13,6 +13,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from vt_tui.core.attachments import Attachment
 from vt_tui.core.events import TurnStats
 
 if TYPE_CHECKING:
@@ -40,11 +41,15 @@ def stats_line(stats: TurnStats | dict | None) -> str:
 
 
 class UserMessage(Static):
-    """What the user sent, shown verbatim: never parsed as markup."""
+    """What the user sent, shown verbatim: never parsed as markup; attached images as a line each under it."""
 
-    def __init__(self, text: str) -> None:
-        super().__init__(Text(inert(text)), classes="message user")
+    def __init__(self, text: str, attachments: Sequence[Attachment] = ()) -> None:
+        shown = Text(inert(text))
+        for attachment in attachments:
+            shown.append(f"\n📎 {inert(attachment.describe())}", style="dim")
+        super().__init__(shown, classes="message user")
         self.text = text
+        self.attachments = list(attachments)
 
 
 SEGMENT_CHARS = 1500  # a reply is drawn as Markdown segments of about this size, split at block boundaries
@@ -199,8 +204,8 @@ class ChatLog(VerticalScroll):
     def on_mount(self) -> None:
         self.anchor()
 
-    async def add_user(self, text: str) -> UserMessage:
-        widget = UserMessage(text)
+    async def add_user(self, text: str, attachments: Sequence[Attachment] = ()) -> UserMessage:
+        widget = UserMessage(text, attachments)
         await self.mount(widget)
         return widget
 
