@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from contextlib import suppress
+from pathlib import Path
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -12,6 +13,7 @@ from textual.widgets import Footer
 
 from vt_tui.gpu.models import Snapshot
 from vt_tui.gpu.sampler import GpuSampler
+from vt_tui.settings import Settings
 from vt_tui.ui.widgets.gpu_pane import GPU_PANE_TCSS, GpuPane
 
 
@@ -48,7 +50,7 @@ class GpuApp(App[None]):
             await asyncio.to_thread(self.sampler.stop)
 
 
-def run(settings, replay=None) -> int:
+def run(settings: Settings, replay: Path | None = None) -> int:
     """`vt-tui gpu [--replay FILE]`."""
     from vt_tui.gpu.factory import make_sampler
 
