@@ -18,26 +18,17 @@ import openai
 import pytest
 from openai import OpenAI
 
-from tests.support.llamafactory import default_cache_dir, llamafactory_available, run_llamafactory
+from tests.support.llamafactory import E2E_API_KEY
 
 pytestmark = pytest.mark.e2e
 
-API_KEY = "vt-tui-e2e-key"
+API_KEY = E2E_API_KEY
 QUESTION = "What is the capital of France?"
-# Read at import: the autouse xdg_home fixture in tests/conftest.py clears VT_TUI_* variables (VT_TUI_CI_CACHE).
-CACHE_DIR = default_cache_dir()
 
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    cache_dir = llamafactory_available(CACHE_DIR)
-    if cache_dir is None:
-        pytest.skip(f"LLaMA-Factory server not built in {CACHE_DIR}: run scripts/llamafactory/setup.sh (make does)")
-    log = tmp_path_factory.mktemp("llamafactory") / "api.log"
-    t0 = time.monotonic()
-    with run_llamafactory(API_KEY, cache_dir, log_path=log) as url:
-        print(f"\n[llamafactory] {url} ready in {time.monotonic() - t0:.1f} s (start to /v1/models 200); log {log}")
-        yield url
+def base_url(llamafactory_url: str) -> str:
+    return llamafactory_url
 
 
 @pytest.fixture(scope="module")

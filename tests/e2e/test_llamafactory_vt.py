@@ -12,13 +12,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.llamafactory import default_cache_dir, llamafactory_available, run_llamafactory
+from tests.support.llamafactory import E2E_API_KEY
 from vt_tui.core.endpoint import Endpoint
 from vt_tui.core.errors import EndpointError
 from vt_tui.core.events import TextDelta, TurnFailed, TurnFinished
@@ -26,22 +26,14 @@ from vt_tui.core.session import ChatSession, GenerationParams
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
-API_KEY = "vt-tui-e2e-key"
+API_KEY = E2E_API_KEY
 REPO = Path(__file__).resolve().parents[2]
 QUESTION = "What is the capital of France?"
-CACHE_DIR = default_cache_dir()  # read at import: the autouse xdg_home fixture clears VT_TUI_* variables
 
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    cache_dir = llamafactory_available(CACHE_DIR)
-    if cache_dir is None:
-        pytest.skip(f"LLaMA-Factory server not built in {CACHE_DIR}: run scripts/llamafactory/setup.sh (make does)")
-    log = tmp_path_factory.mktemp("llamafactory") / "api.log"
-    started = time.monotonic()
-    with run_llamafactory(API_KEY, cache_dir, log_path=log) as url:
-        print(f"\n[llamafactory] {url} ready in {time.monotonic() - started:.1f} s; log {log}")
-        yield url
+def base_url(llamafactory_url: str) -> str:
+    return llamafactory_url
 
 
 class Recording(Endpoint):

@@ -32,6 +32,9 @@ STOP_TIMEOUT_S = 10.0
 _PR_SET_PDEATHSIG = 1
 
 
+E2E_API_KEY = "vt-tui-e2e-key"  # the key the e2e server is started with
+
+
 def default_cache_dir() -> Path:
     root = os.environ.get("VT_TUI_CI_CACHE") or str(Path.home() / ".cache" / "vt-tui-ci")
     return Path(root) / "llamafactory"
