@@ -23,7 +23,7 @@ import pynvml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vt_tui.gpu.models import GIB, MIB, Snapshot
-from vt_tui.gpu.nvml import NvmlSource
+from vt_tui.gpu.nvml import NvmlSource, nvidia_smi
 from vt_tui.gpu.replay import write_snapshot
 
 
@@ -58,22 +58,12 @@ def follow(lines: Iterable[str], events: dict[str, float]) -> None:
         events[line.strip()] = time.time()
 
 
-def smi(query: str, kind: str = "gpu") -> list[list[str]]:
-    out = subprocess.run(
-        ["nvidia-smi", f"--query-{kind}={query}", "--format=csv,noheader,nounits"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return [[f.strip() for f in line.split(",")] for line in out.strip().splitlines()]
-
-
 def check_against_smi(source: NvmlSource, worker_pid: int) -> None:
     """Print our reading of GPU 0 beside nvidia-smi's (and NVML's v1 figure), taken back to back."""
     gpu = source.read()[0]
-    smi_used_mib = float(smi("memory.used")[0][0])
+    smi_used_mib = float(nvidia_smi("memory.used")[0][0])
     v1_used = pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(0)).used
-    apps = dict(smi("pid,used_memory", "compute-apps"))
+    apps = dict(nvidia_smi("pid,used_memory", "compute-apps"))
     gap = abs(gpu.mem_used / MIB - smi_used_mib) / smi_used_mib * 100
     print(f"check: v2 used {gpu.mem_used / MIB:.0f} MiB, nvidia-smi {smi_used_mib:.0f} MiB, gap {gap:.2f}%")
     print(f"check: v1 used {v1_used / MIB:.0f} MiB (counts driver-reserved memory)")

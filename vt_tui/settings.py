@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +85,6 @@ class Settings:
 
     def database_path(self) -> Path:
         return (self.data_dir or paths.data_dir()) / "conversations.sqlite3"
-
-    def with_overrides(self, **values: Any) -> Settings:
-        return replace(self, **values)
 
 
 FIELDS = {f.name: f for f in fields(Settings)}

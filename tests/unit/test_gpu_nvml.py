@@ -13,7 +13,7 @@ import pynvml
 import pytest
 
 from vt_tui.gpu.models import GIB, MIB
-from vt_tui.gpu.nvml import SERVER_CMDLINE, NvmlSource
+from vt_tui.gpu.nvml import SERVER_CMDLINE, NvmlSource, nvidia_smi
 
 
 def _init_error() -> pynvml.NVMLError | None:
@@ -135,16 +135,6 @@ def test_other_processes_are_not_servers(cmdline: str) -> None:
     assert not SERVER_CMDLINE.search(cmdline)
 
 
-def _smi(query: str, kind: str = "gpu") -> list[list[str]]:
-    out = subprocess.run(
-        ["nvidia-smi", f"--query-{kind}={query}", "--format=csv,noheader,nounits"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return [[field.strip() for field in line.split(",")] for line in out.strip().splitlines()]
-
-
 def _close(ours: float, smi_mib: float) -> bool:
     """Within 1% of nvidia-smi (which rounds to whole MiB)."""
     return abs(ours / MIB - smi_mib) <= max(0.01 * smi_mib, 1.0)
@@ -155,7 +145,7 @@ def _close(ours: float, smi_mib: float) -> bool:
 def test_v2_memory_matches_nvidia_smi() -> None:
     source = NvmlSource()
     gpus = source.read()
-    rows = _smi("memory.used,memory.total")
+    rows = nvidia_smi("memory.used,memory.total")
     source.close()
     assert len(gpus) == len(rows)
     for gpu, (used, total) in zip(gpus, rows, strict=True):
@@ -182,7 +172,7 @@ def test_an_allocating_process_is_listed_with_its_memory() -> None:
         assert holder.stdout.readline().strip() == "ready"
         source = NvmlSource()
         procs = {p.pid: p for p in source.read()[0].processes}
-        smi_apps = {int(pid): float(mib) for pid, mib in _smi("pid,used_memory", "compute-apps")}
+        smi_apps = {int(pid): float(mib) for pid, mib in nvidia_smi("pid,used_memory", "compute-apps")}
         source.close()
         assert holder.pid in procs, procs
         assert procs[holder.pid].used_bytes >= GIB

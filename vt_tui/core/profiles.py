@@ -56,12 +56,6 @@ class EngineProfile:
     notes: tuple[str, ...] = ()  # what vt-tui does about this engine, said by doctor
     tool_reason: str = ""  # why tool_calling is what it is
 
-    @property
-    def role_rules(self) -> str:
-        if self.strict_alternation:
-            return "one leading system message, then strict user/assistant alternation ending on user"
-        return "any order (the model's chat template decides)"
-
 
 LLAMA_FACTORY = EngineProfile(
     "llama-factory",

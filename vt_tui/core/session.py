@@ -139,7 +139,6 @@ class ChatSession:
         self._runner: AgentRunner | None = None
         self.turns: list[Turn] = store.turns(conversation_id) if store and conversation_id else []
         self._reader: asyncio.Task[None] | None = None
-        self._cancel_requested = False
 
     @property
     def busy(self) -> bool:
@@ -175,7 +174,6 @@ class ChatSession:
 
     def cancel(self) -> None:
         """Stop the running turn (a request, a tool, an approval prompt), keeping the partial text."""
-        self._cancel_requested = True
         if self._reader is not None and not self._reader.done():
             self._reader.cancel()
 
@@ -213,7 +211,6 @@ class ChatSession:
 
         With an agent config and tools, tool events come in between: ToolCallStarted, then ToolCallFinished.
         """
-        self._cancel_requested = False
         try:
             model = self.model = await self.endpoint.resolve_model(self.model)
         except EndpointError as exc:

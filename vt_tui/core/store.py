@@ -139,9 +139,6 @@ class Store:
         )
         return int(cur.lastrowid)
 
-    def rename(self, conversation_id: int, title: str) -> None:
-        self.db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
-
     def conversation(self, conversation_id: int) -> ConversationInfo | None:
         rows = self._infos("WHERE c.id = ?", (conversation_id,))
         return rows[0] if rows else None

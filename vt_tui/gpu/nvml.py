@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
@@ -175,3 +176,14 @@ class NvmlSource:
                 used[info.pid] = new if old is None else max(old, new or 0)
         procs = (self._names.describe(pid, mem) for pid, mem in used.items())
         return tuple(sorted((p for p in procs if p), key=lambda p: -(p.used_bytes or 0)))
+
+
+def nvidia_smi(query: str, kind: str = "gpu") -> list[list[str]]:
+    """``nvidia-smi --query-<kind>=<query>`` as rows of fields: the reference NVML readings are checked against."""
+    out = subprocess.run(
+        ["nvidia-smi", f"--query-{kind}={query}", "--format=csv,noheader,nounits"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [[field.strip() for field in line.split(",")] for line in out.strip().splitlines()]
