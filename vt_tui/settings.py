@@ -20,6 +20,10 @@ ENV_PREFIX = "VT_TUI_"
 ENV_ALIASES = {"base_url": "OPENAI_BASE_URL", "api_key": "OPENAI_API_KEY"}
 TOOL_MODES = ("auto", "native", "text", "off")
 ENGINES = ("auto", "llama-factory", "vllm", "llama-cpp", "ollama", "lmdeploy", "openai")
+STT_MODES = ("auto", "endpoint", "local", "off")
+TTS_MODES = ("auto", "endpoint", "espeak", "off")
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
 
 
 class SettingsError(ValueError):
@@ -71,6 +75,21 @@ class Settings:
     metrics_urls: tuple[str, ...] = _opt(
         "Prometheus URLs: dcgm-exporter or an engine's /metrics (comma-separated)", default=(), kind=tuple
     )
+    # Voice
+    stt: str = _opt(
+        "speech to text: the endpoint's /v1/audio/transcriptions or local faster-whisper",
+        default="auto",
+        choices=STT_MODES,
+    )
+    tts: str = _opt("text to speech: the endpoint's /v1/audio/speech or espeak-ng", default="auto", choices=TTS_MODES)
+    speak: bool = _opt("read replies aloud from the start (F7 toggles)", default=False, kind=bool)
+    voice_send: bool = _opt("send a transcript at once instead of putting it in the composer", default=False, kind=bool)
+    audio_in: str | None = _opt("microphone: a PortAudio device index or part of its name (default: the system's)")
+    audio_out: str | None = _opt("speaker: a PortAudio device index or part of its name (default: the system's)")
+    stt_model: str | None = _opt("transcription model on the endpoint (default: a listed whisper model, or whisper-1)")
+    stt_language: str | None = _opt("language spoken, e.g. en (default: detected)")
+    tts_model: str | None = _opt("speech model on the endpoint (default: tts-1)")
+    tts_voice: str | None = _opt("voice: the endpoint's (default alloy) or espeak-ng's (default en-us)")
     # Storage
     data_dir: Path | None = _opt("where conversations are kept (default: XDG data dir)", kind=Path)
 
@@ -104,6 +123,12 @@ def coerce(name: str, value: Any, source: str) -> Any:
             if isinstance(value, list) and all(isinstance(v, str) for v in value):
                 return tuple(value)
             raise TypeError("expected a list of strings")
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.strip().lower() in TRUE_WORDS + FALSE_WORDS:
+                return value.strip().lower() in TRUE_WORDS
+            raise TypeError(f"expected one of {', '.join(TRUE_WORDS + FALSE_WORDS)}")
         if kind is Path:
             return Path(os.path.expanduser(str(value)))
         if kind in (int, float):

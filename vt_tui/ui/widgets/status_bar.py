@@ -16,6 +16,7 @@ class StatusBar(Static):
     figures: reactive[str] = reactive("")
     context_tokens: reactive[int] = reactive(0)
     message: reactive[str] = reactive("")
+    speak: reactive[bool] = reactive(False)  # replies are read aloud
 
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -27,5 +28,7 @@ class StatusBar(Static):
             text.append(f" │ {self.figures}")
         if self.context_tokens:
             text.append(f" │ ctx ~{self.context_tokens:,} tok", style="dim")
+        if self.speak:
+            text.append(" │ 🔊", style="bold")
         text.append(f" │ {self.endpoint}", style="dim")
         return text
