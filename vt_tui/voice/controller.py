@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from vt_tui.voice.choice import Choice, audio_routes, choose_stt, choose_tts, synthesizer, transcriber
 from vt_tui.voice.errors import VoiceError
+from vt_tui.voice.wav import trim_silence
 
 if TYPE_CHECKING:
     from vt_tui.core.endpoint import Endpoint
@@ -67,14 +68,17 @@ class Voice:
     def recording(self) -> bool:
         return self._recorder is not None and self._recorder.recording
 
-    def start_recording(self, on_level: Callable[[float], None]) -> Device:
-        """Open the microphone (blocking for a few ms: call it from a thread). Raises VoiceError."""
+    def start_recording(self, on_level: Callable[[float], None], on_limit: Callable[[], None] | None = None) -> Device:
+        """Open the microphone (blocking for a few ms: call it from a thread). Raises VoiceError.
+
+        ``on_level`` and ``on_limit`` (the recording reached its 5 minutes) are called from PortAudio's thread.
+        """
         from vt_tui.voice.audio import Recorder
 
         if self.settings.stt == "off":
             raise VoiceError("Speech input is off (stt = off). Set --stt auto to talk.")
         self.stop_speech()  # don't record our own voice
-        recorder = Recorder(self.settings.audio_in, on_level)
+        recorder = Recorder(self.settings.audio_in, on_level, on_limit=on_limit)
         device = recorder.start()
         self._recorder = recorder
         return device
@@ -89,7 +93,7 @@ class Voice:
         recorder, self._recorder = self._recorder, None
         if recorder is None:
             return ""
-        pcm = await asyncio.to_thread(recorder.stop)
+        pcm = await asyncio.to_thread(lambda: trim_silence(recorder.stop()))
         if pcm.seconds < MIN_SECONDS:
             return ""
         if self._transcriber is None:

@@ -75,6 +75,14 @@ class VoiceBar(Static):
     def _on_level(self, value: float) -> None:
         self.levels.append(value)
 
+    def _on_limit(self) -> None:
+        self.app.call_from_thread(self._limit_reached)
+
+    def _limit_reached(self) -> None:
+        if self.state == "recording":
+            self.app.notify("Recording reached its 5-minute limit; transcribing.", severity="warning")
+            self.toggle()
+
     def toggle(self) -> None:
         """The talk key: start recording, or stop and transcribe."""
         if self.state == "idle":
@@ -97,7 +105,7 @@ class VoiceBar(Static):
     def _open(self) -> None:
         self.levels.extend([0.0] * METER_WIDTH)
         try:
-            device = self.voice.start_recording(self._on_level)
+            device = self.voice.start_recording(self._on_level, self._on_limit)
         except VoiceError as exc:
             self.app.call_from_thread(self._failed, exc)
             return
