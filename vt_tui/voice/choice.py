@@ -3,7 +3,8 @@
 ``auto`` uses the endpoint's audio routes when the endpoint offers them with a model that can serve them, and the
 local paths otherwise: faster-whisper on the shipped base model, and espeak-ng. Whether the routes exist is read
 from ``/openapi.json`` (FastAPI engines such as vLLM list them there) or known for the OpenAI API; a chat-only
-server that happens to list the route (vLLM serving a chat model) is passed over unless a model is named.
+server that happens to list the transcription route (vLLM serving a chat model) is passed over unless a Whisper
+model is listed or named.
 """
 
 from __future__ import annotations
@@ -82,9 +83,9 @@ def choose_tts(settings: Settings, endpoint: Endpoint | None, routes: set[str]) 
     if mode == "off":
         return Choice("off", "tts = off (your setting)")
     if mode != "espeak" and endpoint is not None and SPEECH in routes:
-        model = _model(endpoint, settings.tts_model, TTS_HINTS, OPENAI_TTS)
-        if model:
-            return Choice("endpoint", f"the endpoint serves {SPEECH} (model {model})", model)
+        # Speech servers (openedai-speech, LocalAI, Kokoro-FastAPI) answer to OpenAI's model name too.
+        model = _model(endpoint, settings.tts_model, TTS_HINTS, OPENAI_TTS) or OPENAI_TTS
+        return Choice("endpoint", f"the endpoint serves {SPEECH} (model {model})", model)
     why = "tts = espeak (your setting)" if mode == "espeak" else f"the endpoint does not offer {SPEECH}"
     if mode == "endpoint":
         why = f"tts = endpoint, but the endpoint does not offer {SPEECH} with a speech model"
