@@ -3,7 +3,7 @@
 # Installs them when run as root (or with password-less sudo); otherwise says how and goes on without voice,
 # except in CI, where voice is part of the suite.
 set -euo pipefail
-PACKAGES=(portaudio19-dev espeak-ng)
+PACKAGES=(portaudio19-dev espeak-ng sox)  # sox: the tests convert audio with it
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -230,3 +230,13 @@ async def test_audio_server_lists_its_routes_and_speaks_with_espeak() -> None:
         "/v1/audio/speech",
         {"model": "espeak", "input": "Hello there.", "voice": "alloy", "response_format": "wav"},
     )
+
+
+async def test_a_confidently_detected_language_is_kept_for_later_recordings() -> None:
+    whisper = LocalWhisper()
+    short = from_wav(espeak_wav("Yes."))
+    assert await whisper.transcribe(short) and whisper.learned_language is None  # too short to go by
+    # espeak's robotic voice: Whisper is 0.68 sure of English for SENTENCES[0], 0.95 for this one
+    await whisper.transcribe(from_wav(espeak_wav("The quick brown fox jumps over the lazy dog near the river bank.")))
+    assert whisper.learned_language == "en"
+    assert LocalWhisper(language="de").language == "de" and LocalWhisper(language="auto").language is None

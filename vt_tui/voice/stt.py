@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 SILENCE_PEAK = 33  # |sample| at or below this everywhere (-60 dBFS) is digital silence: nothing to transcribe
 TRANSCRIPTIONS = "/v1/audio/transcriptions"
 LOCAL_HINT = "or use local speech input (--stt local)"
+LEARN_MIN_SECONDS = 1.5  # a shorter clip says too little about its language
+LEARN_MIN_PROBABILITY = 0.8
 
 
 class Transcriber(Protocol):
@@ -84,6 +86,7 @@ class LocalWhisper:
     def __init__(self, model_path: Path | None = None, *, language: str | None = None, cpu_threads: int = 2) -> None:
         self.model_path = model_path  # None: assembled from the model packages into the cache dir
         self.language = None if language in (None, "", "auto") else language  # None: detected per recording
+        self.learned_language: str | None = None  # detected with confidence once: used from then on
         self.cpu_threads = cpu_threads
         self._model: Any = None
         self._lock = threading.Lock()  # not asyncio's: callers may come from different loops or plain threads
@@ -127,16 +130,25 @@ class LocalWhisper:
             return ""
         model = self.load_blocking()
         try:
-            segments, _info = model.transcribe(
+            segments, info = model.transcribe(
                 to_float32(pcm),
-                language=language or self.language,
+                language=language or self.language or self.learned_language,
                 beam_size=1,
                 vad_filter=False,
                 condition_on_previous_text=False,
             )
-            return " ".join(segment.text.strip() for segment in segments).strip()  # decoding happens here
+            text = " ".join(segment.text.strip() for segment in segments).strip()  # decoding happens here
         except (RuntimeError, ValueError) as exc:  # CTranslate2's (out of memory, a bad language code)
             raise VoiceError(f"Local speech to text failed: {exc}", "check --stt-language (e.g. en); retry") from None
+        self._learn(info, pcm)
+        return text
+
+    def _learn(self, info: Any, pcm: Pcm) -> None:
+        """Keep a confidently detected language: detection runs the encoder twice (~1.5 s a clip on 2 cores)."""
+        if self.language or self.learned_language or pcm.seconds < LEARN_MIN_SECONDS:
+            return
+        if getattr(info, "language_probability", 0.0) >= LEARN_MIN_PROBABILITY:
+            self.learned_language = info.language
 
     async def transcribe(self, pcm: Pcm) -> str:
         if not pcm.data:

@@ -113,6 +113,16 @@ class VoiceBar(Static):
 
     def _recording(self, device_name: str) -> None:
         self.device_name, self.started, self.state = device_name, time.monotonic(), "recording"
+        self._prepare()
+
+    @work(group="voice-prepare", exclusive=True)
+    async def _prepare(self) -> None:
+        """Load speech to text while the user speaks; a missing model is said now, not after the talking."""
+        try:
+            await self.voice.prepare()
+        except VoiceError as exc:
+            self.voice.discard_recording()
+            self._failed(exc)
 
     def _failed(self, exc: VoiceError) -> None:
         self.state = "idle"
