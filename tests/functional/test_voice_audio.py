@@ -44,10 +44,10 @@ def device_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path,
 def test_the_file_device_is_listed_with_a_default(device_files) -> None:
     devices = list_devices()
     names = [d.name for d in devices.of("input")]
-    assert "vtfile" in names and "default" in names
+    assert "vtmic" in names and "default" in names
     assert devices.default_input is not None and devices.default_output is not None
     assert pick(devices, None, "input").index == devices.default_input
-    assert pick(devices, "vtfile", "output").name == "vtfile"
+    assert pick(devices, "speaker", "output").name == "vtspeaker"
     assert pick(devices, str(devices.default_output), "output").index == devices.default_output
 
 
@@ -55,7 +55,7 @@ def test_an_unknown_device_name_lists_what_exists(device_files) -> None:
     with pytest.raises(VoiceError) as caught:
         pick(list_devices(), "usb headset", "input")
     message = str(caught.value)
-    assert "--audio-in 'usb headset'" in message and "vtfile" in message
+    assert "--audio-in 'usb headset'" in message and "vtmic" in message
 
 
 def test_recording_reads_the_microphone_with_levels_and_stops_at_its_limit(device_files) -> None:

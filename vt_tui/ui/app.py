@@ -86,8 +86,8 @@ class VtApp(App[None]):
         Binding("f3", "toggle_side", "Panels"),
         Binding("f10", "switch_persona", "Persona"),
         Binding("f11", "edit_params", "Params"),
-        Binding("f6", "talk", "Talk"),
-        Binding("f7", "toggle_speak", "Speak"),
+        Binding("f6", "talk", "Talk", priority=True),  # over TextArea's F6/F7 (select line/all)
+        Binding("f7", "toggle_speak", "Speak", priority=True),
         Binding("ctrl+home", "scroll_chat('top')", "Top", show=False, priority=True),
         Binding("ctrl+end", "scroll_chat('bottom')", "Bottom", show=False, priority=True),
         Binding("alt+up", "jump(-1)", "Prev msg", show=False, priority=True),
@@ -432,9 +432,9 @@ class VtApp(App[None]):
         if self.settings.voice_send and not busy and not composer.text.strip():
             self._turn_worker = self.run_turn(message.text, composer.take_attachments())
             return
-        composer.insert(
-            message.text if not composer.text or composer.text.endswith((" ", "\n")) else " " + message.text
-        )
+        joiner = "" if not composer.text or composer.text.endswith((" ", "\n")) else " "
+        composer.move_cursor(composer.document.end)  # after what is typed, for review
+        composer.insert(joiner + message.text)
         composer.focus()
 
     def action_retry(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import operator
 import wave
 from array import array
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ def level(chunk: bytes) -> float:
     samples = array("h", chunk[: len(chunk) - len(chunk) % 2])
     if not samples:
         return 0.0
-    rms = math.sqrt(sum(s * s for s in samples) / len(samples)) / 32768.0
+    rms = math.sqrt(sum(map(operator.mul, samples, samples)) / len(samples)) / 32768.0
     if rms <= 0.001:
         return 0.0
     return min(1.0, max(0.0, (20 * math.log10(rms) + 60) / 60))
