@@ -15,6 +15,7 @@ from tests.support.scripted_server import ScriptedServer, text_reply
 from tests.support.speech import espeak_wav, word_error_rate
 from vt_tui.settings import Settings
 from vt_tui.ui.app import VtApp
+from vt_tui.ui.widgets.chat_log import AssistantMessage
 from vt_tui.ui.widgets.composer import Composer
 from vt_tui.ui.widgets.voice_bar import VoiceBar
 from vt_tui.voice.stt import LocalWhisper
@@ -122,14 +123,15 @@ async def test_on_an_endpoint_with_audio_routes_speech_goes_through_it(devices, 
     assert "mountain" in spoken(speaker, 22_050).lower()  # the echoed question, spoken by the endpoint
 
 
-async def test_with_no_sound_device_f6_says_so_and_the_typed_text_stays(tmp_path: Path, monkeypatch) -> None:
+async def test_with_no_sound_device_voice_says_so_and_text_goes_on(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.asoundrc: only the machine's own sound cards
     from vt_tui.voice.audio import list_devices
 
     if list_devices().of("input"):
         pytest.skip("this machine has a microphone")
     with ScriptedServer(["chat-model"]) as server:
-        app = VtApp(Settings(base_url=server.base_url, data_dir=tmp_path / "data", tools="off"))
+        server.queue(text_reply("Here is a reply. It has two sentences."))
+        app = VtApp(Settings(base_url=server.base_url, data_dir=tmp_path / "data", tools="off", speak=True))
         async with app.run_test(size=SIZE) as pilot:
             await asyncio.wait_for(app.ready.wait(), 10)
             composer = app.query_one(Composer)
@@ -138,3 +140,10 @@ async def test_with_no_sound_device_f6_says_so_and_the_typed_text_stays(tmp_path
             await until(lambda: any("No audio input" in str(n.message) for n in app._notifications), 10)
             assert app.query_one(VoiceBar).state == "idle"
             assert composer.text == "typed, not spoken"
+
+            await pilot.press("enter")  # speak is on, but there is no speaker: said once, then off
+            await until(lambda: any("No audio output" in str(n.message) for n in app._notifications), 10)
+            await app.workers.wait_for_complete()
+            assert not app.voice.speak and not app.status.speak
+            assert any("F7 turns them back on" in str(n.message) for n in app._notifications)
+            assert "It has two sentences." in app.query(AssistantMessage).last().text

@@ -423,8 +423,10 @@ class VtApp(App[None]):
         self.notify("Replies will be read aloud (F7 stops)" if on else "Replies are no longer read aloud")
 
     def voice_failed(self, error: VoiceError) -> None:
+        turned_off = self.status.speak and not self.voice.speak
         self.status.speak = self.voice.speak
-        self.notify(str(error), title="voice", severity="error", timeout=10)
+        more = " Spoken replies are off; F7 turns them back on." if turned_off else ""
+        self.notify(str(error) + more, title="voice", severity="error", timeout=10)
 
     def on_voice_bar_transcribed(self, message: VoiceBar.Transcribed) -> None:
         composer = self.query_one(Composer)

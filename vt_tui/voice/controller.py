@@ -142,7 +142,9 @@ class Voice:
         return Narrator(synth, SpeakerPlayer(self.settings.audio_out), on_error=self._speech_failed)
 
     def _speech_failed(self, error: VoiceError) -> None:
+        """Speech broke (no speaker, endpoint down): spoken replies go off rather than failing on every reply."""
         self._splitter = None
+        self.speak = False
         self.on_error(error)
 
     def reply_text(self, delta: str) -> None:
