@@ -43,6 +43,17 @@ def cancelled() -> EndpointError:
     return EndpointError(ErrorKind.CANCELLED, "Cancelled", "the partial reply is kept")
 
 
+def validation_errors(items: list[dict[str, Any]]) -> str:
+    """FastAPI/pydantic 422 ``detail`` lists, said in words: ``messages.0.content: Field required; …``."""
+    said = []
+    for item in items[:3]:
+        where = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+        message = str(item.get("msg") or item.get("type") or "invalid")
+        said.append(f"{where}: {message}" if where else message)
+    more = f" (and {len(items) - 3} more)" if len(items) > 3 else ""
+    return "; ".join(said)[:300] + more
+
+
 def _server_detail(body: Any, text: str) -> str:
     """The server's own words: OpenAI ``{"error": {"message"}}``, FastAPI ``{"detail"}``, or plain text."""
     if isinstance(body, dict):
@@ -51,6 +62,8 @@ def _server_detail(body: Any, text: str) -> str:
             for key in ("message", "detail", "msg"):
                 if err.get(key):
                     detail = err[key]
+                    if isinstance(detail, list) and detail and all(isinstance(d, dict) for d in detail):
+                        return validation_errors(detail)
                     return detail if isinstance(detail, str) else json.dumps(detail)[:300]
         elif isinstance(err, str):
             return err
