@@ -7,6 +7,7 @@ imports what it needs when it runs.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -70,9 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def settings_from(args: argparse.Namespace) -> Any:
+def settings_from(args: argparse.Namespace, *, read_file: bool = True) -> Any:
+    """The settings for parsed ``args``; ``read_file=False`` leaves ``config.toml`` out (flags and env only)."""
     given = {name: coerce(name, getattr(args, name), f"--{name.replace('_', '-')}") for name in FIELDS if name in args}
-    return load(cli=given, config_path=getattr(args, "config", None))
+    return load(cli=given, config_path=getattr(args, "config", None) if read_file else Path(os.devnull))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,8 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = settings_from(args)
     except SettingsError as exc:
-        print(f"vt-tui: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        settings = _without_config(args) if args.command == "doctor" else None
+        if settings is None:
+            print(f"vt-tui: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     if args.command == "ask":
         from vt_tui.headless.ask import run
 
@@ -102,6 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     from vt_tui.ui.app import run as app
 
     return app(settings, resume=args.resume, conversation_id=args.conversation)
+
+
+def _without_config(args: argparse.Namespace) -> Any:
+    """For doctor: a broken config file becomes its failing "config" row; the other checks run without it."""
+    try:
+        return settings_from(args, read_file=False)
+    except SettingsError:
+        return None
 
 
 if __name__ == "__main__":

@@ -78,17 +78,31 @@ def test_closed_port_fails_naming_the_url_and_the_fix(tmp_path: Path) -> None:
     assert "broken: endpoint" in done.stdout
 
 
-def test_bad_config_file_names_the_key_and_the_file(tmp_path: Path) -> None:
+def test_bad_config_file_is_a_failing_row_naming_the_key_and_the_file(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{closed_port()}/v1"
     config = tmp_path / "bad.toml"
     config.write_text('base_url = "http://127.0.0.1:1/v1"\ncolour = "blue"\n')
-    done = run_doctor(tmp_path, "--config", str(config))
-    assert done.returncode != 0
-    said = done.stdout + done.stderr
-    assert "'colour'" in said and str(config) in said
+    done = run_doctor(tmp_path, "--config", str(config), "--base-url", url)
+    assert done.returncode == 1
+    row = line(done.stdout, "config")
+    assert "FAIL" in row and "'colour'" in row and str(config) in row
+    assert "data dir" in done.stdout and url in line(done.stdout, "endpoint"), "the other checks still ran"
 
     config.write_text("temperature = 'hot'\n")
-    done = run_doctor(tmp_path, "--config", str(config))
-    assert done.returncode != 0 and "temperature" in done.stderr and str(config) in done.stderr
+    done = run_doctor(tmp_path, "--config", str(config), "--base-url", url)
+    assert done.returncode == 1 and "temperature" in line(done.stdout, "config") and str(config) in done.stdout
+
+
+def test_other_commands_stop_at_a_bad_config_with_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('colour = "blue"\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "vt_tui", "--config", str(config), "ask", "hi"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and done.stderr.startswith("vt-tui: ") and "'colour'" in done.stderr
 
 
 def test_doctor_reports_a_bad_config_itself(tmp_path: Path) -> None:
