@@ -83,14 +83,12 @@ async def first_sound(base_url: str) -> tuple[float, float]:
 
     endpoint = Endpoint(base_url)
     session = ChatSession(endpoint, model="chat-model")
-    voice = Voice(Settings(base_url=base_url, speak=True, tts="espeak"), on_error=print)
+    plays: list[float] = []
+    voice = Voice(Settings(base_url=base_url, speak=True, tts="espeak"), print, lambda _, when: plays.append(when))
     voice.attach(endpoint)
     first_token = sentence_done = 0.0
     text = ""
-    plays: list[float] = []
     await voice.reply_started()
-    assert voice._narrator is not None
-    voice._narrator.on_play = lambda sentence, when: plays.append(when)
     async for event in session.run_turn("Which is the tallest mountain?"):
         if isinstance(event, TextDelta):
             first_token = first_token or time.monotonic()
@@ -100,7 +98,7 @@ async def first_sound(base_url: str) -> tuple[float, float]:
             voice.reply_text(event.text)
         elif isinstance(event, TurnFinished):
             voice.reply_done()
-    await voice._narrator.wait()
+    await voice.wait()
     await voice.aclose()
     await endpoint.aclose()
     return sentence_done - first_token, plays[0] - first_token

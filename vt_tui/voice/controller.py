@@ -29,11 +29,20 @@ MIN_SECONDS = 0.3  # shorter than this is a key pressed twice, not speech
 
 
 class Voice:
-    """Push-to-talk and spoken replies for one app; ``on_error`` hears about failures (called on the loop)."""
+    """Push-to-talk and spoken replies for one app; ``on_error`` hears about failures (called on the loop).
 
-    def __init__(self, settings: Settings, on_error: Callable[[VoiceError], None]) -> None:
+    ``on_play(sentence, when)`` hears of each sound as it starts (for benches).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        on_error: Callable[[VoiceError], None],
+        on_play: Callable[[str, float], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.on_error = on_error
+        self.on_play = on_play
         self.speak = settings.speak
         self.endpoint: Endpoint | None = None
         self._choices: tuple[Choice, Choice] | None = None
@@ -139,7 +148,8 @@ class Voice:
             self.speak = False
             self.on_error(VoiceError(f"Replies can't be spoken: {tts_choice.why}."))
             return None
-        return Narrator(synth, SpeakerPlayer(self.settings.audio_out), on_error=self._speech_failed)
+        player = SpeakerPlayer(self.settings.audio_out)
+        return Narrator(synth, player, on_error=self._speech_failed, on_play=self.on_play)
 
     def _speech_failed(self, error: VoiceError) -> None:
         """Speech broke (no speaker, endpoint down): spoken replies go off rather than failing on every reply."""
@@ -173,6 +183,11 @@ class Voice:
         if not self.speak:
             self.stop_speech()
         return self.speak
+
+    async def wait(self) -> None:
+        """Until everything queued has been said."""
+        if self._narrator is not None:
+            await self._narrator.wait()
 
     async def aclose(self) -> None:
         self.discard_recording()
