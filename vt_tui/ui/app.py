@@ -86,8 +86,10 @@ class VtApp(App[None]):
         Binding("f3", "toggle_side", "Panels"),
         Binding("f10", "switch_persona", "Persona"),
         Binding("f11", "edit_params", "Params"),
-        Binding("f6", "talk", "Talk", priority=True),  # over TextArea's F6/F7 (select line/all)
-        Binding("f7", "toggle_speak", "Speak", priority=True),
+        # Priority: over the composer's own F6/F7 (TextArea's select line/all). Not in the footer, where they would
+        # come first (TextArea's slot) and push out Open and Model at 80 columns; the composer's placeholder says F6.
+        Binding("f6", "talk", "Talk", show=False, priority=True),
+        Binding("f7", "toggle_speak", "Speak", show=False, priority=True),
         Binding("ctrl+home", "scroll_chat('top')", "Top", show=False, priority=True),
         Binding("ctrl+end", "scroll_chat('bottom')", "Bottom", show=False, priority=True),
         Binding("alt+up", "jump(-1)", "Prev msg", show=False, priority=True),
@@ -131,7 +133,7 @@ class VtApp(App[None]):
             with Vertical(id="chat-column"):
                 yield self.chat
                 yield VoiceBar(self.voice, id="voice-bar")
-                yield Composer(id="composer", placeholder="Ask anything — Enter sends, Ctrl+J newline")
+                yield Composer(id="composer", placeholder="Ask anything — Enter sends, Ctrl+J newline, F6 talks")
             with Vertical(id="side"):
                 yield ToolPanel(id="tool-panel")
                 yield GpuPane(id="gpu-pane")
