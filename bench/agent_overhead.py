@@ -1,4 +1,4 @@
-"""Agent overhead per tool round trip, beyond model and tool time: ``python bench/agent_overhead.py [turns]``.
+"""Agent overhead per tool round trip, and per streamed chunk: ``python bench/agent_overhead.py [turns]``.
 
 One turn = the model asks for ``calculator`` (streamed tool call), the tool runs, the model answers (streamed
 text): two requests to the scripted loopback server, which answers at once. The baseline does exactly that with
@@ -6,12 +6,18 @@ raw ``AsyncOpenAI`` calls on the same client (parse the streamed call, run the s
 difference is what vt-tui's agent path adds (LangChain's graph, middleware, events, the session's pipe). Runs
 are interleaved so load on a shared machine hits every variant alike; figures are medians and 90th percentiles.
 The server runs in this process (threads), so its CPU time lands on both sides equally.
+
+Per streamed chunk: a 4,000-chunk answer (4 characters a chunk), sent as fast as the server can, from a server in
+its own process; the figure is this process's CPU time per chunk for the whole turn, plain chat (``--tools off``,
+the baseline) against the agent path answering without a tool call (native and text protocol). Interleaved,
+median of the rounds. This is the cost that decides whether a fast engine's answer keeps up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing as mp
 import statistics
 import sys
 import time
@@ -19,13 +25,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.scripted_server import ScriptedServer, text_reply, tool_call_reply
+from tests.support.scripted_server import Reply, ScriptedServer, text_reply, tool_call_reply
 from vt_tui.core.agent import AgentConfig, ToolRegistry
 from vt_tui.core.endpoint import Endpoint
 from vt_tui.core.events import ToolCallFinished, TurnFinished
 from vt_tui.core.session import ChatSession, GenerationParams
 
 GOAL_MS = 20.0
+CHUNKS = 4_000
+ROUNDS = 7
 ARGS = json.dumps({"expression": "17 * 23 + sqrt(2)"})
 ANSWER = "The result is 392.41421356237."
 
@@ -93,6 +101,57 @@ def stats(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered) * 1000, ordered[int(0.9 * (len(ordered) - 1))] * 1000
 
 
+def serve_long(conn, replies: int) -> None:
+    """The per-chunk bench's server, in its own process (its CPU time is not the client's)."""
+    pieces = [f"w{i % 100:02d} " for i in range(CHUNKS)]
+    server = ScriptedServer().start()
+    server.queue(*(Reply(chunks=[{"content": p} for p in pieces]) for _ in range(replies)))
+    conn.send(server.base_url)
+    conn.recv()
+
+
+async def per_chunk(base_url: str) -> dict[str, float]:
+    """CPU µs per streamed chunk of a whole answer: plain chat, then the agent path (native, text protocol)."""
+    registry = await ToolRegistry(builtins=False, plugins=None, tools=[]).aload()
+    from vt_tui.tools.calculator import calculator
+
+    registry.tools.append(calculator)
+    endpoint = Endpoint(base_url, engine="openai")
+    sessions = {
+        mode: ChatSession(endpoint, model="scripted-model", agent=AgentConfig(registry=registry, mode=mode))
+        for mode in ("off", "native", "text")
+    }
+    samples: dict[str, list[float]] = {mode: [] for mode in sessions}
+    for n in range(ROUNDS + 1):  # the first round warms up
+        for mode, session in sessions.items():
+            cpu = time.process_time()
+            event = [e async for e in session.run_turn("go")][-1]
+            cpu = time.process_time() - cpu
+            assert isinstance(event, TurnFinished) and len(event.text) >= 4 * CHUNKS - 1, event
+            session.turns.clear()
+            if n:
+                samples[mode].append(cpu / CHUNKS * 1e6)
+    await endpoint.aclose()
+    return {mode: statistics.median(values) for mode, values in samples.items()}
+
+
+def per_chunk_table() -> None:
+    parent, child = mp.get_context("fork").Pipe()
+    server = mp.get_context("fork").Process(target=serve_long, args=(child, 3 * (ROUNDS + 1)), daemon=True)
+    server.start()
+    try:
+        figures = asyncio.run(per_chunk(parent.recv()))
+    finally:
+        server.kill()
+    print(f"\nper streamed chunk — a {CHUNKS:,}-chunk answer at full speed, server in its own process, ", end="")
+    print(f"median of {ROUNDS} interleaved rounds\n")
+    print(f"{'variant':<44} {'CPU µs/chunk':>13} {'added':>9}")
+    plain = figures["off"]
+    print(f"{'plain chat, --tools off (baseline)':<44} {plain:>13.1f} {'—':>9}")
+    for mode, label in (("native", "vt-tui agent, native tool calls"), ("text", "vt-tui agent, text protocol")):
+        print(f"{label:<44} {figures[mode]:>13.1f} {figures[mode] - plain:>+9.1f}")
+
+
 async def main(turns: int) -> int:
     with ScriptedServer() as server:
         registry = await ToolRegistry(builtins=False, plugins=None, tools=[]).aload()
@@ -144,4 +203,5 @@ async def main(turns: int) -> int:
 
 
 if __name__ == "__main__":
+    per_chunk_table()  # first: it forks its server before this process has threads
     raise SystemExit(asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 40)))

@@ -3,7 +3,8 @@
 A 20,000-token answer (prose, code, tables, lists) at 2,000 tok/s from the scripted server in its own process.
 Figures: lag from the server's last byte to the last token drawn in the chat log (goal ≤ 50 ms) and to the
 final full render; the app's CPU seconds during the stream; time per 1k tokens drawn at the start vs the end
-(must stay flat). Baseline, same run: raw httpx reading the same stream without rendering.
+(must stay flat). Baseline, same run: raw httpx reading the same stream without rendering. Columns: plain chat
+(``--tools off``) and tools on (the agent path, text protocol and native tool calls).
 """
 
 from __future__ import annotations
@@ -87,6 +88,11 @@ async def through_app(base_url: str, drawn: list[tuple[float, int]], tools: str 
     return final, cpu, 0.0
 
 
+VARIANTS = (  # (column, --tools): the agent path answering without a tool call, both protocols
+    ("vt-tui, plain chat", "off"),
+    ("vt-tui, tools on (agent, text protocol)", "text"),
+    ("vt-tui, tools on (agent, native)", "native"),
+)
 FIGURES = (
     "lag: server's last byte → last token drawn, ms",
     "lag: server's last byte → final full render, ms",
@@ -123,7 +129,7 @@ def main() -> None:
     pieces = answer_pieces(TOKENS)
     total_chars = len("".join(pieces))
     parent, child = mp.get_context("fork").Pipe()
-    proc = mp.get_context("fork").Process(target=serve, args=(child, pieces, 3), daemon=True)
+    proc = mp.get_context("fork").Process(target=serve, args=(child, pieces, 1 + len(VARIANTS)), daemon=True)
     proc.start()
     base_url = parent.recv()
 
@@ -134,7 +140,7 @@ def main() -> None:
     raw_lag = raw_done - parent.recv()
 
     columns = {}
-    for label, tools in (("vt-tui, plain chat", "off"), ("vt-tui, tools on (agent)", "text")):
+    for label, tools in VARIANTS:
         drawn: list[tuple[float, int]] = []
         final, app_cpu, _ = asyncio.run(through_app(base_url, drawn, tools))
         parent.send("?")

@@ -210,6 +210,151 @@ async def test_reasoning_is_reported_not_mixed_into_the_text(scripted: ScriptedS
     assert "reasoning" not in json.dumps(scripted.chat_requests[1]["messages"])  # not sent back
 
 
+def collapsed(events: list) -> list[str]:
+    """Event kinds in order, runs of TextDelta as one."""
+    kinds = [type(e).__name__ for e in events]
+    return [k for i, k in enumerate(kinds) if not (k == "TextDelta" and i and kinds[i - 1] == k)]
+
+
+@pytest.mark.parametrize("mode", ["native", "text"])
+async def test_text_and_tool_events_in_the_order_they_happened(
+    scripted: ScriptedServer, probe: Probe, mode: str
+) -> None:
+    """Text goes to the turn straight from the stream, tool events from the middleware: still in order."""
+    if mode == "native":
+        first = tool_call_reply([calc("c1", "6*7")], content="Let me compute.")
+    else:
+        first = text_reply('Let me compute.\n```tool\n{"name": "calculator", "arguments": {"expression": "6*7"}}\n```')
+    scripted.queue(first, text_reply("It is 42."))
+    events = await run(make_session(scripted, probe, mode=mode))
+    assert collapsed(events) == [
+        "TurnStarted",
+        "TextDelta",
+        "ToolCallStarted",
+        "ToolCallFinished",
+        "TextDelta",
+        "TurnFinished",
+    ]
+    assert events[-1].text == "Let me compute.\n\nIt is 42."
+
+
+@pytest.mark.parametrize("mode", ["native", "text"])
+async def test_streamed_text_does_not_go_through_langchain_chunk_by_chunk(
+    scripted: ScriptedServer, probe: Probe, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """LangChain's per-chunk path (SDK chunk objects, callbacks, chunk merging) cost ~400 µs a chunk: a fast
+    engine's answer fell seconds behind. Text goes to the turn directly; LangChain sees a few chunks per step."""
+    from langchain_core.callbacks.manager import AsyncCallbackManagerForLLMRun
+
+    new_token = AsyncCallbackManagerForLLMRun.on_llm_new_token
+    entered = 0
+
+    async def counted(self: Any, *args: Any, **kwargs: Any) -> None:
+        nonlocal entered
+        entered += 1
+        await new_token(self, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncCallbackManagerForLLMRun, "on_llm_new_token", counted)
+    answer = " ".join(f"w{i}" for i in range(300))
+    if mode == "native":
+        first = tool_call_reply([calc("c1", "1+1")], split=3)
+    else:
+        first = text_reply('```tool\n{"name": "calculator", "arguments": {"expression": "1+1"}}\n```', pieces=20)
+    scripted.queue(first, text_reply(answer, usage={"completion_tokens": 300, "prompt_tokens": 50}))
+    events = await run(make_session(scripted, probe, mode=mode))
+    done = events[-1]
+    assert isinstance(done, TurnFinished) and done.text == shown(events) == answer
+    assert of(events, ToolCallFinished)[0].result == "2"
+    assert done.stats.steps == 2 and done.stats.finish_reason == "stop"
+    assert entered <= 12, f"LangChain's per-chunk callbacks ran {entered} times for ~320 streamed chunks"
+
+
+@pytest.mark.parametrize("engine", ["openai", "llama-factory"])
+async def test_usage_adds_up_over_the_steps(scripted: ScriptedServer, probe: Probe, engine: str) -> None:
+    """Server token counts of every step are summed (the tool step non-streamed on LLaMA-Factory); one step
+    without them and the turn counts chunks instead."""
+    scripted.refuse_streamed_tools = engine == "llama-factory"
+    scripted.queue(
+        tool_call_reply([calc("c1", "1+1")], usage={"prompt_tokens": 40, "completion_tokens": 12}),
+        text_reply("It is 2.", usage={"prompt_tokens": 60, "completion_tokens": 5}),
+    )
+    session = make_session(scripted, probe, engine=engine)
+    stats = (await run(session))[-1].stats
+    if engine == "openai":
+        assert (stats.tokens, stats.tokens_source, stats.prompt_tokens) == (17, "server", 60)
+    else:  # LLaMA-Factory sends no usage in a stream: counted
+        assert stats.tokens_source == "counted" and stats.tokens >= 3
+    assert stats.steps == 2 and stats.tool_calls == 1
+    scripted.queue(tool_call_reply([calc("c2", "2+2")]), text_reply("It is 4.", usage={"completion_tokens": 5}))
+    stats = (await run(session))[-1].stats
+    assert stats.tokens_source == "counted" and stats.steps == 2
+
+
+@pytest.mark.parametrize("mode", ["native", "text"])
+async def test_the_turn_ends_as_soon_as_the_answer_has_streamed(
+    scripted: ScriptedServer, probe: Probe, mode: str
+) -> None:
+    """After the answer, LangGraph's own wind-down took ~20 event-loop turns: 0.3 s while the UI is busy drawing a
+    fast stream. The turn ends within a few (counted, not timed) once the answer's stream has been read."""
+    turns, ended = 0, None
+
+    async def count_loop_turns() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    session = make_session(scripted, probe, mode=mode)
+    stream_chat = session.endpoint.stream_chat
+
+    async def marked(*args: Any, **kwargs: Any):
+        nonlocal ended
+        async for chunk in stream_chat(*args, **kwargs):
+            yield chunk
+        ended = turns
+
+    session.endpoint.stream_chat = marked  # type: ignore[method-assign]
+    scripted.queue(text_reply("Paris is the capital of France."))
+    counter = asyncio.create_task(count_loop_turns())
+    try:
+        events = await run(session, "capital?")
+        finished_at = turns
+    finally:
+        counter.cancel()
+    assert isinstance(events[-1], TurnFinished) and events[-1].text == "Paris is the capital of France."
+    assert ended is not None, "the answer was not streamed by Endpoint.stream_chat"
+    assert finished_at - ended <= 6, f"{finished_at - ended} event-loop turns from the answer's end to TurnFinished"
+
+
+def test_tool_call_deltas_are_put_together_like_langchain_does() -> None:
+    from vt_tui.core.agent.runner import _ToolDelta
+
+    def built(deltas: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        calls: dict[Any, _ToolDelta] = {}
+        for delta in deltas:
+            _ToolDelta.add(calls, delta)
+        return [(index, c.id, c.name, c.args) for index, c in calls.items()]
+
+    def delta(index: int | None, call_id: str | None, name: str | None, args: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"function": {"arguments": args}}
+        if index is not None:
+            out["index"] = index
+        if call_id:
+            out.update(id=call_id, type="function")
+        if name:
+            out["function"]["name"] = name
+        return out
+
+    openai = [delta(0, "a", "calc", ""), delta(0, None, None, '{"x"'), delta(0, None, None, ": 1}")]
+    assert built(openai) == [(0, "a", "calc", '{"x": 1}')]
+    llama_cpp = [delta(0, "a", "calc", '{"x"'), delta(0, "a", "calc", ": 1}"), delta(1, "b", "calc", "{}")]
+    assert built(llama_cpp) == [(0, "a", "calc", '{"x": 1}'), (1, "b", "calc", "{}")]
+    name_later = [delta(0, "a", None, ""), delta(0, None, "calc", "{}"), delta(0, "a", "calc", "")]
+    assert built(name_later) == [(0, "a", "calc", "{}")]
+    no_index = [delta(None, "a", "calc", "{}"), delta(None, None, None, ""), delta(None, "b", "calc", "{}")]
+    assert built(no_index) == [(0, "a", "calc", "{}"), (1, "b", "calc", "{}")]
+
+
 # --- failures become tool errors, never exceptions -------------------------------------------------
 
 
@@ -256,6 +401,25 @@ async def test_server_error_mid_turn_is_a_typed_failure(scripted: ScriptedServer
     failed = events[-1]
     assert isinstance(failed, TurnFailed) and not failed.cancelled
     assert failed.error.kind is ErrorKind.SERVER and "loading model" in str(failed.error)
+    assert of(events, ToolCallFinished)[0].status == "ok"
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind"),
+    [
+        (text_reply("one two three four five", cut_after=3), ErrorKind.STREAM_CUT),
+        (text_reply("one two three four five", malformed_at=3), ErrorKind.MALFORMED),
+        (text_reply("one two three", extra_events=['{"error": {"message": "out of memory"}}']), ErrorKind.SERVER),
+    ],
+)
+async def test_a_broken_answer_stream_keeps_the_partial_text(
+    scripted: ScriptedServer, probe: Probe, reply: Reply, kind: ErrorKind
+) -> None:
+    scripted.queue(tool_call_reply([calc("c1", "1+1")]), reply)
+    events = await run(make_session(scripted, probe))
+    failed = events[-1]
+    assert isinstance(failed, TurnFailed) and not failed.cancelled and failed.error.kind is kind, failed
+    assert failed.partial_text == ("one two three" if kind is ErrorKind.SERVER else "one two")
     assert of(events, ToolCallFinished)[0].status == "ok"
 
 

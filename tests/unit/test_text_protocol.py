@@ -28,6 +28,13 @@ REPLIES = [
     "No tools here, just ``` ticks and `code` and <b>tags</b>.\n```\nplain fence\n```\n",
     '```tool\n{"name": "calculator", "arguments": {"expression": "9"}}',  # unclosed at the end
     "  ```tool\n{'name': 'calculator', 'arguments': {'expression': '5'}}\n  ```",  # indented, single quotes
+    # long, many lines before, between and after the blocks (the scan walks them in one buffer)
+    "Intro line with `code`.\n" * 40
+    + '```tool\n{"name": "calculator", "arguments": {"expression": "1"}}\n```\n'
+    + "| a | b |\r\n|---|---|\r\n" * 15
+    + '<tool_call>{"name": "calculator", "arguments": {}}</tool_call>\r\n'
+    + "```python\nprint(1)\n```\n" * 5
+    + "The end.",
 ]
 
 

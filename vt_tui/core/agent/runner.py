@@ -16,8 +16,17 @@ per endpoint. Everything vt-tui adds sits in one middleware, which delegates to 
   the tool under a timeout and reports ``ToolCallFinished``. Every failure goes back to the model as a tool
   error ("Error: …") and never escapes as an exception.
 
-Events travel in LangGraph's own stream (``stream_mode=["messages", "custom"]``), so text and tool events reach
-the session in the order they happened.
+Streamed steps bypass LangChain's model call: through it each chunk cost ~400 µs (the SDK's pydantic object per
+SSE event, LangChain's callbacks and chunk merging, LangGraph's message stream), and at 2,000 tok/s an answer fell
+seconds behind the server. ``awrap_model_call`` streams every step the engine can stream itself
+(:meth:`LocalChatOpenAI.astream_step`: the payload ChatOpenAI would send, read by :meth:`Endpoint.stream_chat`,
+the plain-chat path, ``json.loads`` per event), hands each text and reasoning delta to the turn as it arrives,
+and builds the step's ``AIMessage`` from LangChain's own chunk types (so tool-call arguments are parsed as
+LangChain parses them). LangChain's model call serves only the steps the engine cannot stream (LLaMA-Factory's
+tool steps); their text is shown when they return. Tool and step events go to the session's sink directly, as
+they happen, so text and tool events reach it in the order they happened; the graph runs with ``ainvoke``. Once a
+step ends without tool calls (the answer) the turn is over: LangGraph's wind-down (a dozen event-loop turns, some
+0.3 s while the UI is busy drawing a fast stream) is cancelled rather than waited for.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -40,12 +49,14 @@ from langchain_core.messages import (
     SystemMessage,
     ToolMessage,
     convert_to_messages,
+    message_chunk_to_message,
 )
-from langchain_core.outputs import ChatGenerationChunk
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.messages.tool import ToolCallChunk, tool_call_chunk
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_openai import ChatOpenAI
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, PrivateAttr, ValidationError
 
 from vt_tui.core.agent import text_protocol as tp
 from vt_tui.core.agent.config import AgentConfig, ApprovalRequest, Mode, approval_scope
@@ -56,6 +67,13 @@ log = logging.getLogger(__name__)
 MODEL_RESULT_CHARS = 16_000  # a tool result longer than this is cut before the model reads it
 EVENT_RESULT_CHARS = 100_000  # ... and before it is shown and stored
 ERROR_PREFIX = "Error: "
+_WINDING_DOWN: set[asyncio.Future[Any]] = set()  # graphs cancelled after their answer, until they are done
+
+
+def _wound_down(graph: asyncio.Future[Any]) -> None:
+    _WINDING_DOWN.discard(graph)
+    if not graph.cancelled() and graph.exception() is not None:
+        log.debug("agent graph failed after its answer", exc_info=graph.exception())
 
 
 class Sink(Protocol):
@@ -80,12 +98,19 @@ class AgentResult:
 class LocalChatOpenAI(ChatOpenAI):
     """``ChatOpenAI`` for local OpenAI-compatible servers.
 
+    * :meth:`astream_step` streams one agent step through the endpoint's own reader (:meth:`Endpoint.stream_chat`)
+      and hands the turn each text and reasoning delta as it arrives (see the module docstring); the middleware
+      calls it instead of LangChain's model call for every step the engine can stream. ``reasoning_content``
+      (ChatOpenAI drops it) is shown, never sent back;
+    * LangChain's own call (``ChatOpenAI``, non-streamed: no streaming callback is attached) serves the steps the
+      engine cannot stream (``disable_streaming="tool_calling"``: tools offered to LLaMA-Factory);
     * sends ``max_tokens`` (ChatOpenAI renames it ``max_completion_tokens``, which llama.cpp, LLaMA-Factory and
       older vLLM ignore);
     * merges streamed tool-call deltas that repeat ``id`` and ``name`` in every chunk (llama.cpp does): LangChain
-      would concatenate the names ("calculatorcalculator…");
-    * keeps streamed ``reasoning_content`` (ChatOpenAI drops it) in ``additional_kwargs``; it is not sent back.
+      would concatenate the names ("calculatorcalculator…").
     """
+
+    _endpoint: Endpoint | None = PrivateAttr(default=None)
 
     def _get_request_payload(self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any) -> dict:
         payload = super()._get_request_payload(input_, stop=stop, **kwargs)
@@ -93,54 +118,88 @@ class LocalChatOpenAI(ChatOpenAI):
             payload["max_tokens"] = payload.pop("max_completion_tokens")
         return payload
 
-    def _convert_chunk_to_generation_chunk(
-        self, chunk: dict, default_chunk_class: type, base_generation_info: dict | None
-    ) -> ChatGenerationChunk | None:
-        generation = super()._convert_chunk_to_generation_chunk(chunk, default_chunk_class, base_generation_info)
-        choices = chunk.get("choices") or ()
-        if generation is not None and choices and isinstance(generation.message, AIMessageChunk):
-            delta = choices[0].get("delta") or {}
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if isinstance(reasoning, str) and reasoning:  # ChatOpenAI drops it; vt-tui shows "thinking…"
-                generation.message.additional_kwargs["reasoning_content"] = reasoning
-        return generation
+    def streams(self, request: ModelRequest) -> bool:
+        """Whether this step is streamed: all but tool steps on engines that cannot stream tool calls."""
+        return self.disable_streaming is False or (self.disable_streaming == "tool_calling" and not request.tools)
 
-    async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
-        seen: dict[Any, tuple[str | None, str | None]] = {}
-        async for generation in super()._astream(*args, **kwargs):
-            message = generation.message
-            if isinstance(message, AIMessageChunk) and message.tool_call_chunks:
-                fixed = _dedupe_tool_chunks(message.tool_call_chunks, seen)
-                if fixed is not None:
-                    generation = ChatGenerationChunk(
-                        message=AIMessageChunk(
-                            content=message.content,
-                            id=message.id,
-                            tool_call_chunks=fixed,
-                            additional_kwargs=message.additional_kwargs,
-                            response_metadata=message.response_metadata,
-                            usage_metadata=message.usage_metadata,
-                        ),
-                        generation_info=generation.generation_info,
-                    )
-            yield generation
-
-
-def _dedupe_tool_chunks(chunks: list[Any], seen: dict[Any, tuple[str | None, str | None]]) -> list[Any] | None:
-    """The chunks with repeated id/name dropped (None when nothing repeated)."""
-    out, changed = [], False
-    for chunk in chunks:
-        index, name, call_id = chunk.get("index"), chunk.get("name"), chunk.get("id")
-        if index in seen:
-            first_name, first_id = seen[index]
-            if name and name == first_name:
-                name, changed = None, True
-            if call_id and call_id == first_id:
-                call_id, changed = None, True
+    async def astream_step(self, request: ModelRequest, turn: _Run) -> AIMessage:
+        """One step, streamed: the request LangChain would send (tools bound as ``create_agent`` binds them), read
+        with ``json.loads`` per event, its text and reasoning handed to ``turn`` as they arrive; the reply as the
+        ``AIMessage`` LangChain would have built (tool-call arguments parsed by LangChain)."""
+        assert self._endpoint is not None, "build it with chat_model()"
+        if request.tools:
+            bound = self.bind_tools(request.tools, tool_choice=request.tool_choice, **request.model_settings)
         else:
-            seen[index] = (name, call_id)
-        out.append({**chunk, "name": name, "id": call_id})
-    return out if changed else None
+            bound = self.bind(**request.model_settings)
+        messages = [request.system_message, *request.messages] if request.system_message else request.messages
+        params = self._get_request_payload(messages, **bound.kwargs)  # type: ignore[attr-defined]
+        model, sent = params.pop("model"), params.pop("messages")
+        params.pop("stream", None)
+        params.pop("stream_options", None)  # stream_chat asks for usage where the engine honours it
+        text: list[str] = []
+        calls: dict[Any, _ToolDelta] = {}
+        finish_reason: str | None = None
+        usage: dict[str, Any] | None = None
+        async for chunk in self._endpoint.stream_chat(model, sent, params):
+            if chunk.reasoning:
+                turn.reasoning(chunk.reasoning)
+            if chunk.content:
+                text.append(chunk.content)
+                turn.text(chunk.content)
+            for delta in chunk.tool_calls:
+                _ToolDelta.add(calls, delta)
+            finish_reason = chunk.finish_reason or finish_reason
+            usage = chunk.usage or usage
+        metadata: dict[str, Any] = {"model_name": model, "model_provider": "openai"}
+        if finish_reason:
+            metadata["finish_reason"] = finish_reason
+        reply = AIMessageChunk(
+            content="".join(text),
+            tool_call_chunks=[call.chunk(index) for index, call in calls.items()],
+            usage_metadata=_usage_metadata(usage),
+            response_metadata=metadata,
+        )
+        return message_chunk_to_message(reply)  # type: ignore[return-value]
+
+
+@dataclass
+class _ToolDelta:
+    """One streamed tool call, put together from its deltas."""
+
+    id: str | None = None
+    name: str | None = None
+    args: str = ""
+
+    @staticmethod
+    def add(calls: dict[Any, _ToolDelta], delta: dict[str, Any]) -> None:
+        """Add one delta. An ``id`` or ``name`` equal to the call's is a repeat and dropped (llama.cpp repeats them
+        in every delta); other pieces are joined, as LangChain joins chunks."""
+        call_id, function = delta.get("id"), delta.get("function") or {}
+        index = delta.get("index")
+        if index is None:  # not OpenAI's format: a new id starts a new call
+            last = next(reversed(calls), None)
+            index = last if last is not None and call_id in (None, calls[last].id) else len(calls)
+        call = calls.setdefault(index, _ToolDelta())
+        if call_id and call_id != call.id:
+            call.id = (call.id or "") + call_id
+        name = function.get("name")
+        if name and name != call.name:
+            call.name = (call.name or "") + name
+        call.args += function.get("arguments") or ""
+
+    def chunk(self, index: Any) -> ToolCallChunk:
+        return tool_call_chunk(name=self.name, args=self.args, id=self.id, index=index)
+
+
+def _usage_metadata(usage: dict[str, Any] | None) -> UsageMetadata | None:
+    if not usage:
+        return None
+    input_tokens, output_tokens = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
+    return UsageMetadata(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        total_tokens=usage.get("total_tokens") or input_tokens + output_tokens,
+    )
 
 
 def chat_model(endpoint: Endpoint, model: str, params: dict[str, Any]) -> LocalChatOpenAI:
@@ -151,19 +210,19 @@ def chat_model(endpoint: Endpoint, model: str, params: dict[str, Any]) -> LocalC
     sent = endpoint.request_params(params)
     fields = {k: v for k, v in sent.items() if k in known}
     extra = {k: v for k, v in sent.items() if k not in known}
-    return LocalChatOpenAI(
+    chat = LocalChatOpenAI(
         model=model,
         base_url=str(client.base_url),
         api_key=client.api_key,
-        async_client=client.chat.completions,
+        async_client=client.chat.completions,  # non-streamed steps; streamed ones go through endpoint.stream_chat
         root_async_client=client,
         max_retries=0,
-        stream_usage=profile.usage_in_stream and "stream_options" not in profile.ignored_params,
         disable_streaming=False if profile.stream_tool_calls else "tool_calling",
-        stream_chunk_timeout=None,  # the client's read timeout applies, as on the plain path
         model_kwargs=extra,
         **fields,
     )
+    chat._endpoint = endpoint
+    return chat
 
 
 # --- the runner --------------------------------------------------------------------------------------
@@ -209,25 +268,21 @@ class AgentRunner:
         system = messages[0]["content"] if messages and messages[0]["role"] == "system" else None
         body = convert_to_messages(messages[1:] if system is not None else messages)
         run = _Run(self, mode, system, sink)
+        # Everything the turn shows reaches the sink from inside the graph (model, middleware, tools), as it
+        # happens: nothing to read from LangGraph's stream.
+        graph = asyncio.ensure_future(agent.ainvoke({"messages": body}, context=run))
         try:
-            async for kind, payload in agent.astream(
-                {"messages": body}, context=run, stream_mode=["messages", "custom"]
-            ):
-                if kind == "messages":
-                    chunk, meta = payload
-                    # AIMessageChunk while streaming; a whole AIMessage from a non-streamed request
-                    if isinstance(chunk, AIMessage | AIMessageChunk) and meta.get("langgraph_node") == "model":
-                        if reasoning := chunk.additional_kwargs.get("reasoning_content"):
-                            sink.reasoning(reasoning)
-                        content = chunk.content
-                        text = content if isinstance(content, str) else str(chunk.text)
-                        if text:
-                            run.text(text)
-                elif isinstance(payload, _StepDone):
-                    run.end_step(payload)
-                elif isinstance(payload, ToolCallStarted | ToolCallFinished):
-                    sink.event(payload)
+            await asyncio.wait((graph, run.answered), return_when=asyncio.FIRST_COMPLETED)
+            if graph.done():
+                graph.result()  # its error, if any
+            else:  # the answer is in; LangGraph's own wind-down (a dozen loop turns) is not waited for
+                graph.cancel()
+                _WINDING_DOWN.add(graph)
+                graph.add_done_callback(_wound_down)
         except BaseException as exc:
+            if not graph.done():  # cancelled: the running tool or approval prompt is cancelled before we return
+                graph.cancel()
+                await asyncio.wait((graph,))
             if isinstance(exc, asyncio.CancelledError):
                 run.abandon_open_calls("cancelled", "cancelled")
             else:
@@ -270,14 +325,8 @@ class AgentRunner:
 
 
 @dataclass
-class _StepDone:
-    usage: dict[str, Any] | None
-    finish_reason: str | None
-
-
-@dataclass
 class _Run:
-    """State of one turn, shared by the middleware (as LangGraph's run context) and the stream loop."""
+    """State of one turn, LangGraph's run context: the middleware's state, and where the streamed text goes."""
 
     runner: AgentRunner
     mode: Mode
@@ -294,6 +343,7 @@ class _Run:
     _invalid: dict[str, str] = field(default_factory=dict)  # call id -> why it cannot run
     _open: dict[str, tuple[str, float]] = field(default_factory=dict)  # call id -> (name, started)
     _scanner: tp.BlockScanner | None = None
+    answered: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
     @property
     def config(self) -> AgentConfig:
@@ -306,6 +356,9 @@ class _Run:
                 self._scanner = tp.BlockScanner()
             text = self._scanner.feed(text)
         self._show(text)
+
+    def reasoning(self, text: str) -> None:
+        self.sink.reasoning(text)
 
     def _show(self, text: str) -> None:
         """Show ``text``: each step's text starts on a new paragraph; whitespace at a step's ends is dropped."""
@@ -332,11 +385,11 @@ class _Run:
             self._show(self._scanner.finish())
             self._scanner = None
 
-    def end_step(self, done: _StepDone) -> None:
+    def end_step(self, usage: dict[str, Any] | None, finish_reason: str | None) -> None:
         self.flush()
         self._step_text, self._ws = False, ""
-        self.finish_reason = done.finish_reason
-        self.sink.step_done(done.usage, done.finish_reason)
+        self.finish_reason = finish_reason
+        self.sink.step_done(usage, finish_reason)
 
     def abandon_open_calls(self, status: str, why: str) -> None:
         now = time.perf_counter()
@@ -348,27 +401,37 @@ class _Run:
     async def model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], Any]) -> Any:
         self.step += 1
         last = self.step >= self.config.max_steps
-        write = request.runtime.stream_writer
-        response = await handler(self._prepare(request, last))
+        request = self._prepare(request, last)
+        model: LocalChatOpenAI = request.model  # type: ignore[assignment]
+        if model.streams(request):  # past LangChain's model call: see the module docstring
+            response = ModelResponse(result=[await model.astream_step(request, self)])
+            streamed = True
+        else:  # LangChain's own (non-streamed) call
+            response = await handler(request)
+            streamed = False
         messages = list(response.result)
         index = next((i for i in range(len(messages) - 1, -1, -1) if isinstance(messages[i], AIMessage)), None)
         if index is None:
-            write(_StepDone(None, None))
+            self.end_step(None, None)
             return response
         message: AIMessage = messages[index]
+        if not streamed:
+            self.text(_text_of(message))
         calls = self._calls_of(message)
         if calls and last:
             self.limited = True
             calls = []
         messages[index] = message.model_copy(update={"tool_calls": calls, "invalid_tool_calls": []})
-        write(_StepDone(_usage(message), message.response_metadata.get("finish_reason")))
+        self.end_step(_usage(message), message.response_metadata.get("finish_reason"))
+        if not calls and not self.answered.done():
+            self.answered.set_result(None)  # the turn's answer: nothing the graph does after this is shown
         tools = {t.name: t for t in self.runner.tools}
         for call in calls:
             tool = tools.get(call["name"])
             risky = bool(tool is not None and (tool.metadata or {}).get("risky"))
             self._open[call["id"]] = (call["name"], time.perf_counter())
             self.calls += 1
-            write(ToolCallStarted(call["id"], call["name"], call["args"], self.step, risky))
+            self.sink.event(ToolCallStarted(call["id"], call["name"], call["args"], self.step, risky))
         return ModelResponse(result=messages, structured_response=response.structured_response)
 
     def _prepare(self, request: ModelRequest, last: bool) -> ModelRequest:
@@ -399,7 +462,7 @@ class _Run:
         """The message's tool calls with turn-unique ids; unreadable ones kept as calls that fail cleanly."""
         calls: list[dict[str, Any]] = []
         if self.mode == "text":
-            content = message.content if isinstance(message.content, str) else str(message.text)
+            content = _text_of(message)
             _, parsed = tp.parse_calls(content, (t.name for t in self.runner.tools))
             for n, call in enumerate(parsed, 1):
                 call_id = self._unique_id(None, n)
@@ -429,14 +492,13 @@ class _Run:
     async def tool_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
         call = request.tool_call
         call_id, name, args = call["id"], call["name"], call.get("args") or {}
-        write = request.runtime.stream_writer
         _, started = self._open.get(call_id, (name, time.perf_counter()))
 
         def finish(status: str, result: str | None = None, error: str | None = None, tell: str | None = None):
             self._open.pop(call_id, None)
             duration = time.perf_counter() - started
             shown_result = _cut(result, EVENT_RESULT_CHARS) if result is not None else None
-            write(ToolCallFinished(call_id, name, shown_result, error, duration, status))  # type: ignore[arg-type]
+            self.sink.event(ToolCallFinished(call_id, name, shown_result, error, duration, status))  # type: ignore[arg-type]
             content = _cut(result or "", MODEL_RESULT_CHARS) if status == "ok" else (tell or ERROR_PREFIX + str(error))
             return ToolMessage(
                 content=content, name=name, tool_call_id=call_id, status="success" if status == "ok" else "error"
@@ -484,7 +546,7 @@ class _Run:
             log.info("tool %s raised", name, exc_info=True)
             return finish("error", error=f"{name} failed: {_exc_line(exc)}")
         if isinstance(result, ToolMessage):
-            content = result.content if isinstance(result.content, str) else str(result.text)
+            content = _text_of(result)
             if result.status == "error":
                 return finish("error", error=_strip_error(content))
             return finish("ok", result=content)
@@ -502,6 +564,10 @@ class _VtMiddleware(AgentMiddleware):
 
 
 # --- helpers -----------------------------------------------------------------------------------------
+
+
+def _text_of(message: BaseMessage) -> str:
+    return message.content if isinstance(message.content, str) else str(message.text)
 
 
 def _call(name: str, args: dict[str, Any], call_id: str) -> dict[str, Any]:
@@ -548,7 +614,7 @@ def _text_history(messages: list[BaseMessage]) -> list[BaseMessage]:
     merge_next = False  # the last message in ``out`` is a tool result
     for message in messages:
         if isinstance(message, ToolMessage):
-            content = message.content if isinstance(message.content, str) else str(message.text)
+            content = _text_of(message)
             text = tp.result_message(message.name or "tool", content)
             if merge_next:
                 out[-1] = HumanMessage(f"{out[-1].content}\n\n{text}")

@@ -30,6 +30,7 @@ TOOL_FENCES = ("tool", "tool_call", "tool_code")
 _FENCE_OPEN = re.compile(r"```[ \t]*(tool_call|tool_code|tool)[ \t]*\r?\n")
 _FENCE_CLOSE = re.compile(r"(?:^|\n)[ \t]*```[ \t]*(?:\r?\n|$)")
 _TAG_OPEN, _TAG_CLOSE = "<tool_call>", "</tool_call>"
+_INDENT = re.compile(r"[ \t]*")
 _JSON_BLOCK = re.compile(r"(?:^|\n)[ \t]*```[ \t]*json[ \t]*\r?\n(.*?)\n[ \t]*```", re.DOTALL)
 _NAME_GUESS = re.compile(r"""["']?(?:name|tool)["']?\s*[:=]\s*["']([\w.-]{1,64})["']""")
 MAX_CALL_CHARS = 50_000  # a longer block is refused, not parsed
@@ -83,47 +84,52 @@ class BlockScanner:
         return shown
 
     def _scan(self, final: bool) -> str:
+        # Walks the buffer by position and cuts it once at the end: cutting it line by line made the scan of a
+        # whole reply (parse_calls, at the end of every text-protocol step) quadratic in its length.
         out: list[str] = []
-        while self._buf:
+        buf, pos = self._buf, 0
+        while pos < len(buf):
             if self._eat_newline:
-                if self._buf == "\r" and not final:
+                if buf[pos:] == "\r" and not final:
                     break
                 self._eat_newline = False
-                for ending in ("\r\n", "\n"):
-                    if self._buf.startswith(ending):
-                        self._buf = self._buf[len(ending) :]
-                        break
+                if buf.startswith("\r\n", pos):
+                    pos += 2
+                elif buf.startswith("\n", pos):
+                    pos += 1
                 continue
             if self._block is not None:
-                if not self._close_block(final):
+                self._buf = buf[pos:]  # blocks are rare: cutting here costs nothing
+                closed = self._close_block(final)
+                buf, pos = self._buf, 0
+                if not closed:
                     break
                 continue
             if self._mid_line:
-                newline = self._buf.find("\n")
+                newline = buf.find("\n", pos)
                 if newline < 0:
-                    out.append(self._buf)
-                    self._buf = ""
+                    out.append(buf[pos:])
+                    pos = len(buf)
                     break
-                out.append(self._buf[: newline + 1])
-                self._buf = self._buf[newline + 1 :]
+                out.append(buf[pos : newline + 1])
+                pos = newline + 1
                 self._mid_line = False
                 continue
-            indent = len(self._buf) - len(self._buf.lstrip(" \t"))
-            rest = self._buf[indent:]
-            if match := _FENCE_OPEN.match(rest):
-                self._open("fence", indent + match.end())
+            start = _INDENT.match(buf, pos).end()  # type: ignore[union-attr]
+            if match := _FENCE_OPEN.match(buf, start):
+                self._block, pos = "fence", match.end()
                 continue
-            if rest.startswith(_TAG_OPEN):
-                self._open("tag", indent + len(_TAG_OPEN))
+            if buf.startswith(_TAG_OPEN, start):
+                self._block, pos = "tag", start + len(_TAG_OPEN)
                 continue
-            if not final and (not rest or _could_open(rest)):
-                break  # wait for more text to decide
+            if not final:
+                newline = buf.find("\n", start)
+                line = buf[start:] if newline < 0 else buf[start : newline + 1]
+                if not line or _could_open(line):
+                    break  # wait for more text to decide
             self._mid_line = True
+        self._buf = buf[pos:]
         return "".join(out)
-
-    def _open(self, kind: str, end: int) -> None:
-        self._block = kind
-        self._buf = self._buf[end:]
 
     def _close_block(self, final: bool) -> bool:
         if self._block == "tag":
