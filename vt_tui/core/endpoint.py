@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from vt_tui.core import messages as msgs
 from vt_tui.core import profiles
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import openai
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 PLACEHOLDER_KEY = "sk-no-key"  # local servers accept any key; the SDK insists on one
 DEFAULT_MAX_TOKENS = 1024  # sent when a caller gives none: engine defaults range from 16 tokens to no limit
 PROBE_TIMEOUT_S = 2.0  # each detection probe (a GET of a small route on the same server)
@@ -141,17 +142,24 @@ class Endpoint:
         except ValueError:
             return response.status_code, response.text
 
-    async def list_models(self) -> list[str]:
-        """Ids from ``/v1/models`` (cached on the endpoint); also picks the engine profile when auto."""
+    async def request(self, send: Callable[[], Awaitable[T]], model: str | None = None) -> T:
+        """``await send()`` (one SDK request), sent once more if a dropped kept-alive connection failed it.
+
+        Any failure is raised as an :class:`EndpointError` (``model`` goes into its 404 advice).
+        """
         for attempt in (1, 2):
             try:
-                raw = await self.client.models.with_raw_response.list()
-                break
+                return await send()
             except Exception as exc:
                 if attempt == 1 and is_stale_connection(exc):
-                    log.info("%s dropped the kept-alive connection; listing models again", self.base_url)
+                    log.info("%s dropped the kept-alive connection before replying; sending again", self.base_url)
                     continue
-                raise classify(exc, self.base_url, None) from None
+                raise classify(exc, self.base_url, model) from None
+        raise AssertionError("unreachable")
+
+    async def list_models(self) -> list[str]:
+        """Ids from ``/v1/models`` (cached on the endpoint); also picks the engine profile when auto."""
+        raw = await self.request(self.client.models.with_raw_response.list)
         page = raw.parse()
         self.listing = [m.model_dump() for m in page.data]
         self.listing_headers = {k.lower(): v for k, v in raw.headers.items()}
@@ -282,13 +290,7 @@ class Endpoint:
         if self.detection is None:
             await self.detect_profile()
         body = {"model": model, "messages": self.shape_messages(messages), "stream": False}
-        for attempt in (1, 2):
-            try:
-                result = await self.client.chat.completions.create(**body, **self.request_params(params))
-                break
-            except Exception as exc:
-                if attempt == 1 and is_stale_connection(exc):
-                    log.info("%s dropped the kept-alive connection before replying; sending again", self.base_url)
-                    continue
-                raise classify(exc, self.base_url, model) from None
+        result = await self.request(
+            lambda: self.client.chat.completions.create(**body, **self.request_params(params)), model
+        )
         return result.model_dump()

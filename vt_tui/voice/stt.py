@@ -13,6 +13,7 @@ from array import array
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from vt_tui.core.errors import EndpointError
 from vt_tui.voice import SAMPLE_RATE
 from vt_tui.voice.errors import INSTALL_HINT, VoiceError
 from vt_tui.voice.wav import Pcm, to_wav
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     import numpy as np
 
     from vt_tui.core.endpoint import Endpoint
-    from vt_tui.core.errors import EndpointError
 
 SILENCE_PEAK = 33  # |sample| at or below this everywhere (-60 dBFS) is digital silence: nothing to transcribe
 TRANSCRIPTIONS = "/v1/audio/transcriptions"
@@ -168,28 +168,21 @@ class EndpointTranscriber:
     async def transcribe(self, pcm: Pcm) -> str:
         if not pcm.data or await asyncio.to_thread(is_silent, pcm):  # a server's Whisper may hallucinate on silence
             return ""
-        from vt_tui.core.endpoint import is_stale_connection
-
         params: dict[str, Any] = {"language": self.language} if self.language else {}
-        for attempt in (1, 2):
-            try:
-                result = await self.endpoint.client.audio.transcriptions.create(
-                    model=self.model, file=("speech.wav", to_wav(pcm), "audio/wav"), response_format="json", **params
-                )
-                break
-            except Exception as exc:
-                if attempt == 1 and is_stale_connection(exc):  # a dropped keep-alive: sending again is safe
-                    continue
-                raise self._explain(exc) from None
+        audio = ("speech.wav", to_wav(pcm), "audio/wav")
+        try:
+            result = await self.endpoint.request(
+                lambda: self.endpoint.client.audio.transcriptions.create(
+                    model=self.model, file=audio, response_format="json", **params
+                ),
+                self.model,
+            )
+        except EndpointError as exc:
+            raise endpoint_voice_error(exc, self.model) from None
         text = result if isinstance(result, str) else getattr(result, "text", None)
         if not isinstance(text, str):
             raise VoiceError(f"{self.endpoint.base_url} answered {TRANSCRIPTIONS} without a text", LOCAL_HINT)
         return text.strip()
-
-    def _explain(self, exc: BaseException) -> VoiceError:
-        from vt_tui.core.errors import classify
-
-        return endpoint_voice_error(classify(exc, self.endpoint.base_url, self.model), self.model)
 
 
 def endpoint_voice_error(error: EndpointError, model: str) -> VoiceError:

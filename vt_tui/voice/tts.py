@@ -10,12 +10,12 @@ import asyncio
 import shutil
 from typing import TYPE_CHECKING, Protocol
 
+from vt_tui.core.errors import EndpointError
 from vt_tui.voice.errors import VoiceError
 from vt_tui.voice.wav import Pcm, from_wav, to_wav
 
 if TYPE_CHECKING:
     from vt_tui.core.endpoint import Endpoint
-    from vt_tui.core.errors import EndpointError
 
 SPEECH = "/v1/audio/speech"
 ESPEAK_RATE = 22_050  # Hz: what espeak-ng's voices speak at
@@ -94,19 +94,15 @@ class EndpointSpeech:
         text = " ".join(text.split())
         if not text:
             return silence()
-        from vt_tui.core.endpoint import is_stale_connection
-        from vt_tui.core.errors import classify
-
-        for attempt in (1, 2):
-            try:
-                response = await self.endpoint.client.audio.speech.create(
+        try:
+            response = await self.endpoint.request(
+                lambda: self.endpoint.client.audio.speech.create(
                     model=self.model, voice=self.voice, input=text, response_format="wav"
-                )
-                break
-            except Exception as exc:
-                if attempt == 1 and is_stale_connection(exc):  # a dropped keep-alive: sending again is safe
-                    continue
-                raise speech_error(classify(exc, self.endpoint.base_url, self.model), self.model) from None
+                ),
+                self.model,
+            )
+        except EndpointError as exc:
+            raise speech_error(exc, self.model) from None
         data = response.content
         try:
             return to_wav(from_wav(data))
