@@ -4,7 +4,9 @@ F7's spoken reply reaches the (file-backed) speaker — checked by transcribing 
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -147,3 +149,34 @@ async def test_with_no_sound_device_voice_says_so_and_text_goes_on(tmp_path: Pat
             assert not app.voice.speak and not app.status.speak
             assert any("F7 turns them back on" in str(n.message) for n in app._notifications)
             assert "It has two sentences." in app.query(AssistantMessage).last().text
+
+
+def ask_speak(base_url: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "vt_tui", "ask", "--tools", "off", "--speak", "--base-url", base_url, "Hi"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=os.environ.copy())
+
+
+@pytest.mark.skipif(not Path("/usr/bin/sox").exists(), reason="needs sox")
+def test_ask_speak_prints_the_answer_and_reads_it_aloud(devices) -> None:
+    _, speaker = devices
+    with ScriptedServer(["chat-model"]) as server:
+        server.queue(text_reply(REPLY))
+        done = ask_speak(server.base_url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Paris is the capital of France.") and "print('hello world')" in done.stdout
+    words = spoken(speaker, 22_050).lower()
+    assert "paris is the capital of france" in words and "print" not in words
+
+
+def test_ask_speak_without_a_speaker_still_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    from vt_tui.voice.audio import list_devices
+
+    if list_devices().of("output"):
+        pytest.skip("this machine has a speaker")
+    with ScriptedServer(["chat-model"]) as server:
+        server.queue(text_reply("Paris is the capital of France. Lovely city."))
+        done = ask_speak(server.base_url)
+    assert done.returncode == 0
+    assert done.stdout == "Paris is the capital of France. Lovely city.\n"
+    assert done.stderr.count("No audio output (speaker) device") == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from vt_tui.core.agent import AgentConfig
 from vt_tui.core.errors import EndpointError
@@ -14,7 +14,12 @@ from vt_tui.core.personas import chosen, load_personas, session_setup
 from vt_tui.core.sanitize import inert
 from vt_tui.core.session import ChatSession
 from vt_tui.engines.connect import connect
+from vt_tui.logs import log_to_file
 from vt_tui.settings import Settings
+
+if TYPE_CHECKING:
+    from vt_tui.core.endpoint import Endpoint
+    from vt_tui.voice.controller import Voice
 
 EXIT_OK, EXIT_FAILED, EXIT_CANCELLED = 0, 1, 130
 
@@ -84,21 +89,43 @@ async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sy
     if persona and persona.tools is False:
         agent = None
     session = ChatSession(connection.endpoint, model=settings.model, system=system, params=params, agent=agent)
+    voice = _voice(settings, connection.endpoint)
     code = EXIT_OK
     try:
+        if voice is not None:
+            await voice.reply_started()
         with _Output(out, as_json) as output:
             async for event in session.run_turn(question):
                 output.emit(event)
+                if voice is not None and isinstance(event, TextDelta):
+                    voice.reply_text(event.text)
                 if isinstance(event, TurnFailed):
                     code = EXIT_CANCELLED if event.cancelled else EXIT_FAILED
                     if not as_json:
                         print(f"vt-tui: {event.error}", file=sys.stderr)
+        if voice is not None:
+            voice.reply_done()
+            await voice.wait()  # the answer is on stdout; its last sentences are still being said
     finally:
+        if voice is not None:
+            await voice.aclose()
         await connection.aclose()
     return code
 
 
+def _voice(settings: Settings, endpoint: Endpoint) -> Voice | None:
+    """With ``--speak``, the answer is read aloud as it streams (speech problems go to stderr, once)."""
+    if not settings.speak:
+        return None
+    from vt_tui.voice.controller import Voice
+
+    voice = Voice(settings, on_error=lambda error: print(f"vt-tui: {error}", file=sys.stderr))
+    voice.attach(endpoint)
+    return voice
+
+
 def run(settings: Settings, question: str, as_json: bool) -> int:
+    log_to_file()  # warnings go to the log; stderr gets only the one-line errors said here
     try:
         return asyncio.run(ask(settings, question, as_json))
     except KeyboardInterrupt:

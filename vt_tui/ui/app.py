@@ -39,6 +39,7 @@ from vt_tui.core.session import ChatSession, GenerationParams, no_vision
 from vt_tui.core.store import Store, Turn
 from vt_tui.gpu.factory import make_sampler
 from vt_tui.gpu.sampler import GpuSampler
+from vt_tui.logs import log_to_file
 from vt_tui.settings import Settings
 from vt_tui.ui.params_screen import ParamsScreen
 from vt_tui.ui.picker import PickerScreen
@@ -613,19 +614,8 @@ class VtApp(App[None]):
         self.store.close()
 
 
-def setup_logging() -> Path:
-    """Log to a file in the state dir; nothing is ever written to the terminal under the app."""
-    path = paths.private_dir(paths.state_dir()) / "vt-tui.log"
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    return path
-
-
 def run(settings: Settings, *, resume: bool = False, conversation_id: int | None = None) -> int:
-    setup_logging()
+    log_to_file()
     app = VtApp(settings, resume=resume, conversation_id=conversation_id)
     try:
         app.run()
