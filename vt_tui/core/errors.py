@@ -96,6 +96,28 @@ def from_status(status: int, body: Any, text: str, base_url: str, model: str | N
     return EndpointError(ErrorKind.BAD_REQUEST, f"Request rejected ({status}){said}", "", status)
 
 
+def no_reply(base_url: str) -> EndpointError:
+    return EndpointError(
+        ErrorKind.TIMEOUT,
+        f"No reply from {base_url} in time",
+        "the server may be busy or loading a model; raise --request-timeout",
+    )
+
+
+def before_reply(exc: BaseException, base_url: str) -> EndpointError:
+    """A transport failure before any byte of the reply: nothing listening, a timeout, or a broken connection."""
+    if "Timeout" in type(exc).__name__:
+        return no_reply(base_url)
+    text = f"{type(exc).__name__}: {exc}"
+    if "refused" in text.lower() or type(exc).__name__ == "ConnectError":
+        return EndpointError(
+            ErrorKind.CONNECTION,
+            f"Cannot connect to {base_url} (connection refused)",
+            "start your server (see docs/endpoints.md), or drop --base-url to use the embedded model",
+        )
+    return EndpointError(ErrorKind.STREAM_CUT, f"Connection to {base_url} broke: {text}", "retry")
+
+
 def classify(exc: BaseException, base_url: str, model: str | None) -> EndpointError:
     """Map any exception raised while talking to an endpoint to an :class:`EndpointError`."""
     if isinstance(exc, EndpointError):
@@ -109,21 +131,9 @@ def classify(exc: BaseException, base_url: str, model: str | None) -> EndpointEr
             body = exc.body
         return from_status(exc.status_code, body, exc.response.text or exc.message, base_url, model)
     if isinstance(exc, openai.APITimeoutError | TimeoutError):
-        return EndpointError(
-            ErrorKind.TIMEOUT,
-            f"No reply from {base_url} in time",
-            "the server may be busy or loading a model; raise --request-timeout",
-        )
+        return no_reply(base_url)
     if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__
-        text = f"{type(cause).__name__}: {cause}" if cause else str(exc)
-        if "refused" in text.lower() or "ConnectError" in text:
-            return EndpointError(
-                ErrorKind.CONNECTION,
-                f"Cannot connect to {base_url} (connection refused)",
-                "start your server (see docs/endpoints.md), or drop --base-url to use the embedded model",
-            )
-        return EndpointError(ErrorKind.STREAM_CUT, f"Connection to {base_url} broke: {text}", "retry")
+        return before_reply(exc.__cause__ or exc, base_url)
     if isinstance(exc, json.JSONDecodeError):
         return EndpointError(
             ErrorKind.MALFORMED, f"{base_url} sent a malformed stream (bad JSON in an SSE event)", "retry"
