@@ -33,8 +33,12 @@ def stored_conversation(data: Path) -> int:
 
 
 def frozen_gpu() -> GpuSampler:
-    """The recorded H100 at one instant (the allocation held): the same picture on every run."""
-    return GpuSampler(ReplaySource(FIXTURE, start_at=9.0, clock=lambda: 0.0), hz=20)
+    """The recorded H100 at one instant (the allocation held): the same picture on every run.
+
+    The sampler's clock is frozen too: on the wall clock, samples taken on either side of a whole second filled
+    one more sparkline slot, and the picture changed from run to run.
+    """
+    return GpuSampler(ReplaySource(FIXTURE, start_at=9.0, clock=lambda: 0.0), hz=20, clock=lambda: 1_000_000.5)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
