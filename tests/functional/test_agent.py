@@ -626,6 +626,22 @@ async def test_tool_steps_unstreamed_then_the_answer_streamed(scripted: Scripted
     assert events[-1].text == "Six times seven is 42 and two plus two is 4."
 
 
+async def test_an_unstreamed_tool_step_is_sent_again_on_a_dropped_connection(
+    scripted: ScriptedServer, probe: Probe
+) -> None:
+    """LLaMA-Factory drops the kept-alive connection after its 500s; the next (non-streamed) step must survive."""
+    scripted.refuse_streamed_tools = scripted.strict_alternation = True
+    session = make_session(scripted, probe, engine="llama-factory")
+    scripted.queue(Reply(chunks=[{"content": "Hello."}], message={"role": "assistant", "content": "Hello."},
+                         drop_next=True))  # fmt: skip
+    await run(session, "first")
+    scripted.queue(tool_call_reply([calc("call_1", "6*7")]), text_reply("It is 42."))
+    events = await run(session, "compute")
+    assert scripted.dropped == 1
+    assert isinstance(events[-1], TurnFinished) and events[-1].text == "It is 42."
+    assert of(events, ToolCallFinished)[0].result == "42"
+
+
 async def test_unstreamed_engine_answering_directly(scripted: ScriptedServer, probe: Probe) -> None:
     scripted.refuse_streamed_tools = scripted.strict_alternation = True
     scripted.queue(text_reply("Paris."))

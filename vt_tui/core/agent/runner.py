@@ -16,17 +16,18 @@ per endpoint. Everything vt-tui adds sits in one middleware, which delegates to 
   the tool under a timeout and reports ``ToolCallFinished``. Every failure goes back to the model as a tool
   error ("Error: …") and never escapes as an exception.
 
-Streamed steps bypass LangChain's model call: through it each chunk cost ~400 µs (the SDK's pydantic object per
-SSE event, LangChain's callbacks and chunk merging, LangGraph's message stream), and at 2,000 tok/s an answer fell
+Streamed steps bypass LangChain's model call: through it each chunk cost ~400 µs (the SDK's pydantic object per SSE
+event, LangChain's callbacks and chunk merging, LangGraph's message stream), and at 2,000 tok/s an answer fell
 seconds behind the server. ``awrap_model_call`` streams every step the engine can stream itself
-(:meth:`LocalChatOpenAI.astream_step`: the payload ChatOpenAI would send, read by :meth:`Endpoint.stream_chat`,
-the plain-chat path, ``json.loads`` per event), hands each text and reasoning delta to the turn as it arrives,
-and builds the step's ``AIMessage`` from LangChain's own chunk types (so tool-call arguments are parsed as
-LangChain parses them). LangChain's model call serves only the steps the engine cannot stream (LLaMA-Factory's
-tool steps); their text is shown when they return. Tool and step events go to the session's sink directly, as
-they happen, so text and tool events reach it in the order they happened; the graph runs with ``ainvoke``. Once a
-step ends without tool calls (the answer) the turn is over: LangGraph's wind-down (a dozen event-loop turns, some
-0.3 s while the UI is busy drawing a fast stream) is cancelled rather than waited for.
+(:meth:`LocalChatOpenAI.astream_step`: the payload ChatOpenAI would send, read by :meth:`Endpoint.stream_chat`, the
+plain-chat path, ``json.loads`` per event), hands each text and reasoning delta to the turn as it arrives, and
+builds the step's ``AIMessage`` from LangChain's own chunk types (so tool-call arguments are parsed as LangChain
+parses them). The steps the engine cannot stream (LLaMA-Factory's tool steps) go through :meth:`Endpoint.complete`
+(:meth:`LocalChatOpenAI.acomplete_step`), their reply read by ChatOpenAI's own parser; their text is shown when
+they return. LangChain's model call is never used. Tool and step events go to the session's sink directly, as they
+happen, so text and tool events reach it in the order they happened; the graph runs with ``ainvoke``. Once a step
+ends without tool calls (the answer) the turn is over: LangGraph's wind-down (a dozen event-loop turns, some 0.3 s
+while the UI is busy drawing a fast stream) is cancelled rather than waited for.
 """
 
 from __future__ import annotations
@@ -102,8 +103,8 @@ class LocalChatOpenAI(ChatOpenAI):
       and hands the turn each text and reasoning delta as it arrives (see the module docstring); the middleware
       calls it instead of LangChain's model call for every step the engine can stream. ``reasoning_content``
       (ChatOpenAI drops it) is shown, never sent back;
-    * LangChain's own call (``ChatOpenAI``, non-streamed: no streaming callback is attached) serves the steps the
-      engine cannot stream (``disable_streaming="tool_calling"``: tools offered to LLaMA-Factory);
+    * :meth:`acomplete_step` sends the steps the engine cannot stream (``disable_streaming="tool_calling"``: tools
+      offered to LLaMA-Factory) through :meth:`Endpoint.complete`;
     * sends ``max_tokens`` (ChatOpenAI renames it ``max_completion_tokens``, which llama.cpp, LLaMA-Factory and
       older vLLM ignore);
     * merges streamed tool-call deltas that repeat ``id`` and ``name`` in every chunk (llama.cpp does): LangChain
@@ -122,11 +123,9 @@ class LocalChatOpenAI(ChatOpenAI):
         """Whether this step is streamed: all but tool steps on engines that cannot stream tool calls."""
         return self.disable_streaming is False or (self.disable_streaming == "tool_calling" and not request.tools)
 
-    async def astream_step(self, request: ModelRequest, turn: _Run) -> AIMessage:
-        """One step, streamed: the request LangChain would send (tools bound as ``create_agent`` binds them), read
-        with ``json.loads`` per event, its text and reasoning handed to ``turn`` as they arrive; the reply as the
-        ``AIMessage`` LangChain would have built (tool-call arguments parsed by LangChain)."""
-        assert self._endpoint is not None, "build it with chat_model()"
+    def _step_request(self, request: ModelRequest) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
+        """(model, messages, parameters) of the request LangChain would send for this step, tools bound as
+        ``create_agent`` binds them; streaming is the endpoint's to decide."""
         if request.tools:
             bound = self.bind_tools(request.tools, tool_choice=request.tool_choice, **request.model_settings)
         else:
@@ -136,6 +135,22 @@ class LocalChatOpenAI(ChatOpenAI):
         model, sent = params.pop("model"), params.pop("messages")
         params.pop("stream", None)
         params.pop("stream_options", None)  # stream_chat asks for usage where the engine honours it
+        return model, sent, params
+
+    async def acomplete_step(self, request: ModelRequest) -> AIMessage:
+        """One step, not streamed (tool steps on engines that cannot stream tool calls), through the endpoint's
+        own request (message shaping, one resend on a dropped kept-alive connection, errors in words)."""
+        assert self._endpoint is not None, "build it with chat_model()"
+        model, sent, params = self._step_request(request)
+        reply = await self._endpoint.complete(model, sent, params)
+        return self._create_chat_result(reply).generations[0].message  # type: ignore[return-value]
+
+    async def astream_step(self, request: ModelRequest, turn: _Run) -> AIMessage:
+        """One step, streamed: the request LangChain would send (tools bound as ``create_agent`` binds them), read
+        with ``json.loads`` per event, its text and reasoning handed to ``turn`` as they arrive; the reply as the
+        ``AIMessage`` LangChain would have built (tool-call arguments parsed by LangChain)."""
+        assert self._endpoint is not None, "build it with chat_model()"
+        model, sent, params = self._step_request(request)
         text: list[str] = []
         calls: dict[Any, _ToolDelta] = {}
         finish_reason: str | None = None
@@ -214,7 +229,7 @@ def chat_model(endpoint: Endpoint, model: str, params: dict[str, Any]) -> LocalC
         model=model,
         base_url=str(client.base_url),
         api_key=client.api_key,
-        async_client=client.chat.completions,  # non-streamed steps; streamed ones go through endpoint.stream_chat
+        async_client=client.chat.completions,  # unused: every step goes through the endpoint (see the docstring)
         root_async_client=client,
         max_retries=0,
         disable_streaming=False if profile.stream_tool_calls else "tool_calling",
@@ -398,17 +413,14 @@ class _Run:
         self._open.clear()
 
     # model calls --------------------------------------------------------------------------------
-    async def model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], Any]) -> Any:
+    async def model_call(self, request: ModelRequest, _handler: Callable[[ModelRequest], Any]) -> Any:
         self.step += 1
         last = self.step >= self.config.max_steps
         request = self._prepare(request, last)
         model: LocalChatOpenAI = request.model  # type: ignore[assignment]
-        if model.streams(request):  # past LangChain's model call: see the module docstring
-            response = ModelResponse(result=[await model.astream_step(request, self)])
-            streamed = True
-        else:  # LangChain's own (non-streamed) call
-            response = await handler(request)
-            streamed = False
+        streamed = model.streams(request)  # either way past LangChain's model call: see the module docstring
+        step = await (model.astream_step(request, self) if streamed else model.acomplete_step(request))
+        response = ModelResponse(result=[step])
         messages = list(response.result)
         index = next((i for i in range(len(messages) - 1, -1, -1) if isinstance(messages[i], AIMessage)), None)
         if index is None:
