@@ -78,18 +78,21 @@ class Voice:
     def recording(self) -> bool:
         return self._recorder is not None and self._recorder.recording
 
-    def start_recording(self, on_level: Callable[[float], None], on_limit: Callable[[], None] | None = None) -> Device:
-        """Open the microphone (blocking for a few ms: call it from a thread). Raises VoiceError.
+    async def start_recording(
+        self, on_level: Callable[[float], None], on_limit: Callable[[], None] | None = None
+    ) -> Device:
+        """Silence any speech, then open the microphone (in a worker thread: PortAudio blocks for a few ms).
 
-        ``on_level`` and ``on_limit`` (the recording reached its 5 minutes) are called from PortAudio's thread.
+        Raises VoiceError. ``on_level`` and ``on_limit`` (the recording reached its 5 minutes) are called from
+        PortAudio's thread.
         """
         from vt_tui.voice.audio import Recorder
 
         if self.settings.stt == "off":
             raise VoiceError("Speech input is off (stt = off). Set --stt auto to talk.")
-        self.stop_speech()  # don't record our own voice
+        self.stop_speech()  # don't record our own voice (on the loop: it cancels the narrator's task)
         recorder = Recorder(self.settings.audio_in, on_level, on_limit=on_limit)
-        device = recorder.start()
+        device = await asyncio.to_thread(recorder.start)
         self._recorder = recorder
         return device
 

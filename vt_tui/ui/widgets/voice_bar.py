@@ -44,6 +44,7 @@ class VoiceBar(Static):
         self.levels: deque[float] = deque([0.0] * METER_WIDTH, maxlen=METER_WIDTH)
         self.device_name = ""
         self.started = 0.0
+        self.limit_hit = False  # the recording filled up (PortAudio's thread says so through _on_limit)
 
     def on_mount(self) -> None:
         self.display = False
@@ -79,7 +80,8 @@ class VoiceBar(Static):
         self.app.call_from_thread(self._limit_reached)
 
     def _limit_reached(self) -> None:
-        if self.state == "recording":
+        self.limit_hit = True
+        if self.state == "recording":  # else still "opening": _open() sees limit_hit once it has set "recording"
             self.app.notify("Recording reached its 5-minute limit; transcribing.", severity="warning")
             self.toggle()
 
@@ -101,19 +103,19 @@ class VoiceBar(Static):
         self.app.notify("Recording discarded.")
         return True
 
-    @work(thread=True, group="voice-open", exclusive=True)
-    def _open(self) -> None:
+    @work(group="voice-open", exclusive=True)
+    async def _open(self) -> None:
         self.levels.extend([0.0] * METER_WIDTH)
+        self.limit_hit = False
         try:
-            device = self.voice.start_recording(self._on_level, self._on_limit)
+            device = await self.voice.start_recording(self._on_level, self._on_limit)
         except VoiceError as exc:
-            self.app.call_from_thread(self._failed, exc)
+            self._failed(exc)
             return
-        self.app.call_from_thread(self._recording, device.name)
-
-    def _recording(self, device_name: str) -> None:
-        self.device_name, self.started, self.state = device_name, time.monotonic(), "recording"
+        self.device_name, self.started, self.state = device.name, time.monotonic(), "recording"
         self._prepare()
+        if self.limit_hit:
+            self._limit_reached()
 
     @work(group="voice-prepare", exclusive=True)
     async def _prepare(self) -> None:
