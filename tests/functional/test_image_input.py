@@ -59,6 +59,10 @@ async def test_image_command_sends_an_image_part(scripted: ScriptedServer, tmp_p
         assert shown.text == "what is this?"
         assert f"cat.png · {image.size} B · 4×3" in str(shown.render())
         assert app.query_one(Composer).attachments == [] and app.query_one(Composer).text == ""
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        lines = str(shown.render()).split("\n")
+        assert lines[-2:] == ["▀▀▀▀", "▀▀▀▀"], "a 4×3 picture: 4 columns, 2 rows of half blocks"
 
 
 async def test_image_alone_waits_for_the_prompt_and_bad_files_are_refused(

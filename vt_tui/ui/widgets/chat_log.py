@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -15,10 +16,11 @@ from textual.widgets import Static
 
 from vt_tui.core.attachments import Attachment
 from vt_tui.core.events import TurnStats
+from vt_tui.core.sanitize import inert
+from vt_tui.ui.thumbnail import thumbnail
 
 if TYPE_CHECKING:
     from textual.timer import Timer
-from vt_tui.core.sanitize import inert
 
 
 def stats_line(stats: TurnStats | dict | None) -> str:
@@ -41,15 +43,33 @@ def stats_line(stats: TurnStats | dict | None) -> str:
 
 
 class UserMessage(Static):
-    """What the user sent, shown verbatim: never parsed as markup; attached images as a line each under it."""
+    """What the user sent, shown verbatim: never parsed as markup; each attached image as a line under it, then a
+    small picture of it (decoded in a worker thread once the message is on screen)."""
 
     def __init__(self, text: str, attachments: Sequence[Attachment] = ()) -> None:
-        shown = Text(inert(text))
-        for attachment in attachments:
-            shown.append(f"\n📎 {inert(attachment.describe())}", style="dim")
-        super().__init__(shown, classes="message user")
         self.text = text
         self.attachments = list(attachments)
+        super().__init__(self._shown(), classes="message user")
+
+    def _shown(self, pictures: Sequence[Text | None] = ()) -> Text:
+        shown = Text(inert(self.text))
+        for n, attachment in enumerate(self.attachments):
+            shown.append(f"\n📎 {inert(attachment.describe())}", style="dim")
+            picture = pictures[n] if n < len(pictures) else None
+            if picture is not None:
+                shown.append("\n")
+                shown.append_text(picture)
+        return shown
+
+    def on_mount(self) -> None:
+        if self.attachments:
+            self.run_worker(self._draw_pictures, thread=True, group="thumbnails", exit_on_error=False)
+
+    def _draw_pictures(self) -> None:
+        pictures = [thumbnail(a.data) for a in self.attachments]
+        if any(pictures):
+            with suppress(RuntimeError):  # the app has stopped
+                self.app.call_from_thread(self.update, self._shown(pictures))
 
 
 SEGMENT_CHARS = 1500  # a reply is drawn as Markdown segments of about this size, split at block boundaries
