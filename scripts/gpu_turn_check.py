@@ -45,6 +45,7 @@ from vt_tui.core.events import TextDelta, TurnFailed, TurnFinished, TurnStarted 
 from vt_tui.core.session import ChatSession, GenerationParams  # noqa: E402
 from vt_tui.gpu.factory import make_sampler  # noqa: E402
 from vt_tui.gpu.models import MIB  # noqa: E402
+from vt_tui.gpu.nvml import nvidia_smi  # noqa: E402
 from vt_tui.gpu.sampler import GpuSampler  # noqa: E402
 
 PROMPTS = (
@@ -99,21 +100,13 @@ def idle(sampler: GpuSampler, seconds: float, label: str) -> dict[str, Any]:
     return out
 
 
-def nvidia_smi() -> dict[str, Any]:
+def smi_now() -> dict[str, Any]:
+    """What nvidia-smi says now: memory and power per GPU, memory per compute process."""
     try:
-        gpu = subprocess.run(
-            ["nvidia-smi", "--query-gpu=memory.used,power.draw", "--format=csv"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        apps = subprocess.run(
-            ["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        return {"query_gpu": gpu, "compute_apps": apps}
+        return {
+            "query_gpu": nvidia_smi("memory.used,power.draw"),
+            "compute_apps": nvidia_smi("pid,used_memory", "compute-apps"),
+        }
     except (OSError, subprocess.SubprocessError) as exc:
         return {"error": repr(exc)}
 
@@ -193,7 +186,7 @@ async def run_turns(args: argparse.Namespace, sampler: GpuSampler, count_tokens)
             time.sleep(args.probe_after_s)
             hist = sampler.history()
             smi["sampler_before"] = _gpu0(hist[-1]) if hist else None
-            smi.update(nvidia_smi())
+            smi.update(smi_now())
             hist = sampler.history()
             smi["sampler_after"] = _gpu0(hist[-1]) if hist else None
 
@@ -496,7 +489,7 @@ def main() -> int:
         summary.update(asyncio.run(run_turns(args, sampler, token_counter(args.model_dir))))
         summary["idle_after_turns"] = idle(sampler, args.idle_s, "model loaded, between turns")
         summary["processes_last_snapshot"] = processes(sampler)
-        summary["nvidia_smi_end"] = nvidia_smi()
+        summary["nvidia_smi_end"] = smi_now()
         log("processes:", json.dumps(summary["processes_last_snapshot"], indent=1))
         log("nvidia-smi at the end:", summary["nvidia_smi_end"])
         if args.ab_tokens and not args.ab_first:
