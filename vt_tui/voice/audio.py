@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import os
 import threading
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -171,6 +170,17 @@ def explain(exc: BaseException, device: Device, direction: Direction) -> VoiceEr
     return VoiceError(f"Could not open the {what}: {detail}. Pick another with {flag}.")
 
 
+def _open_stream(pa: Any, device: Device, direction: Direction, **options: Any) -> Any:
+    """A 16-bit PortAudio stream on ``device``; a failure said in words (:func:`explain`)."""
+    try:
+        with _quiet_stderr():
+            return pa.open(
+                format=_pyaudio().paInt16, **{direction: True, f"{direction}_device_index": device.index}, **options
+            )
+    except (OSError, ValueError) as exc:
+        raise explain(exc, device, direction) from None
+
+
 class Recorder:
     """Push-to-talk recording: ``start()`` opens the microphone, ``stop()`` returns what it heard.
 
@@ -193,8 +203,6 @@ class Recorder:
         self.max_bytes = 2 * int(max_seconds * SAMPLE_RATE)
         self.full = threading.Event()
         self._size = 0
-        self.device: Device | None = None
-        self.started_at = 0.0
         self._chunks: list[bytes] = []
         self._lock = threading.Lock()
         self._pa: Any = None
@@ -204,37 +212,22 @@ class Recorder:
     def recording(self) -> bool:
         return self._stream is not None
 
-    @property
-    def seconds(self) -> float:
-        return self._size / (2 * SAMPLE_RATE)
-
     def start(self) -> Device:
         """Open the input device and start recording (blocks for the few ms PortAudio takes)."""
-        module = _pyaudio()
         with _quiet_stderr():
-            pa = module.PyAudio()
+            pa = _pyaudio().PyAudio()
         try:
             device = pick(_read_devices(pa), self.device_spec, "input")
             self._chunks, self._size = [], 0  # before open: the stream starts filling at once
             self.full.clear()
-            try:
-                with _quiet_stderr():
-                    stream = pa.open(
-                        format=module.paInt16,
-                        channels=1,
-                        rate=SAMPLE_RATE,
-                        input=True,
-                        input_device_index=device.index,
-                        frames_per_buffer=CHUNK_FRAMES,
-                        stream_callback=self._on_chunk,
-                    )
-            except (OSError, ValueError) as exc:
-                raise explain(exc, device, "input") from None
+            stream = _open_stream(
+                pa, device, "input", channels=1, rate=SAMPLE_RATE, frames_per_buffer=CHUNK_FRAMES,
+                stream_callback=self._on_chunk,
+            )  # fmt: skip
         except BaseException:
             pa.terminate()
             raise
-        self._pa, self._stream, self.device = pa, stream, device
-        self.started_at = time.monotonic()
+        self._pa, self._stream = pa, stream
         return device
 
     def _on_chunk(self, data: bytes | None, frames: int, time_info: Any, status: int) -> tuple[None, int]:
@@ -288,20 +281,9 @@ class SpeakerPlayer:
         self._generation += 1
 
     def _play(self, pcm: Pcm, generation: int) -> None:
-        module = _pyaudio()
         with portaudio() as pa:
             device = pick(_read_devices(pa), self.device_spec, "output")
-            try:
-                with _quiet_stderr():
-                    stream = pa.open(
-                        format=module.paInt16,
-                        channels=pcm.channels,
-                        rate=pcm.rate,
-                        output=True,
-                        output_device_index=device.index,
-                    )
-            except (OSError, ValueError) as exc:
-                raise explain(exc, device, "output") from None
+            stream = _open_stream(pa, device, "output", channels=pcm.channels, rate=pcm.rate)
             try:
                 step = 2 * pcm.channels * (pcm.rate // 20)  # 50 ms a write, so stop() acts within 50 ms
                 for start in range(0, len(pcm.data), step):

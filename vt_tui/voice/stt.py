@@ -38,6 +38,11 @@ class Transcriber(Protocol):
     async def transcribe(self, pcm: Pcm) -> str: ...
 
 
+def spoken_language(setting: str | None) -> str | None:
+    """The ``stt_language`` setting as a Whisper language code; None (detect it) for empty or "auto"."""
+    return None if setting in (None, "", "auto") else setting
+
+
 def is_silent(pcm: Pcm) -> bool:
     """No samples, or none louder than :data:`SILENCE_PEAK`. No numpy needed, but ~2 ms a second of audio: call it
     from a worker thread."""
@@ -85,7 +90,7 @@ class LocalWhisper:
 
     def __init__(self, model_path: Path | None = None, *, language: str | None = None, cpu_threads: int = 2) -> None:
         self.model_path = model_path  # None: assembled from the model packages into the cache dir
-        self.language = None if language in (None, "", "auto") else language  # None: detected per recording
+        self.language = spoken_language(language)  # None: detected per recording
         self.learned_language: str | None = None  # detected with confidence once: used from then on
         self.cpu_threads = cpu_threads
         self._model: Any = None
@@ -162,7 +167,7 @@ class EndpointTranscriber:
     def __init__(self, endpoint: Endpoint, model: str, *, language: str | None = None) -> None:
         self.endpoint = endpoint
         self.model = model
-        self.language = None if language in (None, "", "auto") else language
+        self.language = spoken_language(language)
         self.name = f"endpoint {TRANSCRIPTIONS} (model {model})"
 
     async def transcribe(self, pcm: Pcm) -> str:

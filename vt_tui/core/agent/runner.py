@@ -302,9 +302,6 @@ class AgentRunner:
                 run.abandon_open_calls("cancelled", "cancelled")
             else:
                 run.abandon_open_calls("error", "the turn failed before the tool finished")
-            cause = exc.__cause__
-            if type(exc).__module__.startswith("langchain_openai") and isinstance(cause, Exception):
-                raise cause from cause.__cause__  # the SDK's own error: classify() reads its cause
             raise
         run.flush()
         if run.limited and not run.any_text:
