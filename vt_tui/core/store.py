@@ -8,10 +8,12 @@ import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from vt_tui.core.attachments import Attachment
+from vt_tui.core.events import ToolStatus
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -61,17 +63,24 @@ CREATE TABLE IF NOT EXISTS attachments (
 CREATE INDEX IF NOT EXISTS attachments_by_turn ON attachments(turn_id, id);
 """
 
-STATUSES = ("streaming", "ok", "failed", "cancelled")
+
+class TurnStatus(StrEnum):
+    """Where a turn stands. A turn read back as STREAMING was cut by a crash: it is shown as FAILED."""
+
+    STREAMING = "streaming"
+    OK = "ok"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 @dataclass
 class Turn:
-    """One user message and the reply to it. ``status`` is streaming, ok, failed or cancelled."""
+    """One user message and the reply to it."""
 
     id: int
     user_text: str
     assistant_text: str = ""
-    status: str = "streaming"
+    status: TurnStatus = TurnStatus.STREAMING
     error: str | None = None
     model: str = ""
     params: dict[str, Any] = field(default_factory=dict)
@@ -83,7 +92,7 @@ class Turn:
     @property
     def counts_as_history(self) -> bool:
         """Only completed turns are sent back to the model; failed ones stay visible, not in context."""
-        return self.status == "ok" and self.in_context
+        return self.status is TurnStatus.OK and self.in_context
 
 
 @dataclass
@@ -216,12 +225,11 @@ class Store:
         self.db.execute("UPDATE turns SET assistant_text = ? WHERE id = ?", (text, turn_id))
 
     def finish_turn(
-        self, turn_id: int, text: str, status: str, stats: dict[str, Any] | None, error: str | None = None
+        self, turn_id: int, text: str, status: TurnStatus, stats: dict[str, Any] | None, error: str | None = None
     ) -> None:
-        assert status in STATUSES
         self.db.execute(
             "UPDATE turns SET assistant_text = ?, status = ?, stats = ?, error = ? WHERE id = ?",
-            (text, status, json.dumps(stats) if stats else None, error, turn_id),
+            (text, TurnStatus(status).value, json.dumps(stats) if stats else None, error, turn_id),
         )
 
     def clear_context(self, conversation_id: int) -> None:
@@ -233,42 +241,27 @@ class Store:
             "SELECT * FROM turns WHERE conversation_id = ? ORDER BY id", (conversation_id,)
         ).fetchall()
         images = self.attachments(conversation_id)
-        return [
-            Turn(
-                id=r["id"],
-                user_text=r["user_text"],
-                assistant_text=r["assistant_text"],
-                status="failed" if r["status"] == "streaming" else r["status"],  # a stream cut by a crash
-                error=r["error"] or ("interrupted (vt-tui stopped mid-reply)" if r["status"] == "streaming" else None),
-                model=r["model"],
-                params=json.loads(r["params"]),
-                stats=json.loads(r["stats"]) if r["stats"] else None,
-                in_context=bool(r["in_context"]),
-                created=r["created"],
-                attachments=images.get(r["id"], []),
-            )
-            for r in rows
-        ]
+        return [_turn(r, images.get(r["id"], [])) for r in rows]
 
     # tool calls
     def add_tool_call(self, turn_id: int, call_id: str, name: str, args: dict[str, Any]) -> None:
         self.db.execute(
-            "INSERT INTO tool_calls(turn_id, call_id, name, args, status) VALUES (?, ?, ?, ?, 'running')",
-            (turn_id, call_id, name, json.dumps(args)),
+            "INSERT INTO tool_calls(turn_id, call_id, name, args, status) VALUES (?, ?, ?, ?, ?)",
+            (turn_id, call_id, name, json.dumps(args), ToolStatus.RUNNING.value),
         )
 
     def finish_tool_call(
         self,
         turn_id: int,
         call_id: str,
-        status: str,
+        status: ToolStatus,
         result: str | None,
         error: str | None,
         duration_s: float,
     ) -> None:
         self.db.execute(
             "UPDATE tool_calls SET status = ?, result = ?, error = ?, duration_s = ? WHERE turn_id = ? AND call_id = ?",
-            (status, result, error, duration_s, turn_id, call_id),
+            (ToolStatus(status).value, result, error, duration_s, turn_id, call_id),
         )
 
     def tool_calls(self, conversation_id: int) -> list[dict[str, Any]]:
@@ -277,6 +270,23 @@ class Store:
             (conversation_id,),
         ).fetchall()
         return [dict(r) | {"args": json.loads(r["args"])} for r in rows]
+
+
+def _turn(row: sqlite3.Row, attachments: list[Attachment]) -> Turn:
+    cut = row["status"] == TurnStatus.STREAMING  # the stream was cut by a crash
+    return Turn(
+        id=row["id"],
+        user_text=row["user_text"],
+        assistant_text=row["assistant_text"],
+        status=TurnStatus.FAILED if cut else TurnStatus(row["status"]),
+        error=row["error"] or ("interrupted (vt-tui stopped mid-reply)" if cut else None),
+        model=row["model"],
+        params=json.loads(row["params"]),
+        stats=json.loads(row["stats"]) if row["stats"] else None,
+        in_context=bool(row["in_context"]),
+        created=row["created"],
+        attachments=attachments,
+    )
 
 
 def title_from(text: str, width: int = 60) -> str:

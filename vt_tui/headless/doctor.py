@@ -19,12 +19,15 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from vt_tui import paths
+from vt_tui.headless import ExitCode
 from vt_tui.settings import Settings, SettingsError, from_file
 
-EXIT_OK, EXIT_BROKEN, EXIT_CANCELLED = 0, 1, 130
+if TYPE_CHECKING:
+    from vt_tui.core.conversation import ConversationSetup
+
 METRICS_TIMEOUT_S = 3.0
 PROBE_PROMPT = [{"role": "user", "content": "Reply with the single word OK."}]
 VOICE_FIX = (
@@ -52,6 +55,7 @@ class Doctor:
         self.checks: list[Check] = []
         self.connection: Any = None
         self.model: str | None = None
+        self.setup: ConversationSetup | None = None  # what a new conversation's turns are sent with
 
     def add(self, *args: Any, **kw: Any) -> Check:
         check = Check(*args, **kw)
@@ -68,6 +72,7 @@ class Doctor:
     async def run(self) -> list[Check]:
         await self.guarded("config", self.check_config, essential=True)
         await self.guarded("data dir", self.check_data_dir, essential=True)
+        await self.guarded("conversation", self.check_conversation, essential=False)
         try:
             await self.guarded("endpoint", self.check_endpoint, essential=True)
             if self.connection is not None and self.model is not None:
@@ -152,6 +157,24 @@ class Doctor:
             self.add("data dir", "warn", f"{shown}: {'; '.join(problems)}", fix=" && ".join(fixes))
         else:
             self.add("data dir", "ok", f"{shown}: private and writable")
+
+    async def check_conversation(self) -> None:
+        """The setup a new conversation gets (the app and ``ask`` build the same one): persona, parameters."""
+        from vt_tui.core.conversation import ConversationSetup, default_persona
+        from vt_tui.core.personas import load_personas
+
+        personas = load_personas()
+        for problem in personas.errors:
+            self.add("persona", "warn", problem, fix="fix that line; the other personas still load")
+        persona = default_persona(personas, self.settings)
+        if self.settings.persona and persona is None:
+            have = ", ".join(personas.names())
+            self.add("persona", "fail", f"no persona {self.settings.persona!r}", fix=f"--persona with one of: {have}")
+        self.setup = setup = ConversationSetup.build(self.settings, persona)
+        who = f"persona {persona.name}" if persona else "no persona"
+        system = f"system prompt of {len(setup.system):,} characters" if setup.system else "no system prompt"
+        sent = ", ".join(f"{name} {value}" for name, value in setup.params.as_request().items())
+        self.add("conversation", "ok", f"{who}; {system}; sends {sent}")
 
     # the endpoint
 
@@ -243,18 +266,18 @@ class Doctor:
         self.add("streaming", "ok", f"{chunks} text chunks, {ttft}, finished cleanly; {said}", took)
 
     async def check_engine(self) -> None:
-        from vt_tui.core.profiles import tool_mode
-
         endpoint = self.connection.endpoint
         detection = await endpoint.detect_profile()
         profile = detection.profile
         handled = f"; handled: {'; '.join(profile.notes)}" if profile.notes else ""
         self.add("engine", "ok", detection.describe() + handled)
-        mode, streamed, why = tool_mode(self.settings.tools, profile)
-        how = {"native": "native OpenAI tool_calls", "text": "tool calls written as text", "off": "no tools"}[mode]
-        if mode == "native":
-            how += ", streamed" if streamed else ", non-streamed"
-        self.add("tool calling", "info", f"{how} — {why}")
+        if self.setup is None:
+            return
+        offered = ""
+        if self.setup.tools is not None and self.setup.persona is not None:
+            names = ", ".join(sorted(self.setup.tools)) or "none"
+            offered = f"; tools offered: {names} (persona {self.setup.persona.name})"
+        self.add("tool calling", "info", self.setup.tool_plan(profile).describe() + offered)
 
     async def check_metrics(self) -> None:
         import httpx2
@@ -412,10 +435,10 @@ def summary(checks: list[Check]) -> tuple[int, str]:
     failed = [c.name for c in checks if c.status == "fail"]
     warned = [c.name for c in checks if c.status == "warn"]
     if failed:
-        return EXIT_BROKEN, f"broken: {', '.join(dict.fromkeys(failed))} (see fix: above)"
+        return ExitCode.FAILED, f"broken: {', '.join(dict.fromkeys(failed))} (see fix: above)"
     if warned:
-        return EXIT_OK, f"usable; warnings: {', '.join(dict.fromkeys(warned))}"
-    return EXIT_OK, "all good"
+        return ExitCode.OK, f"usable; warnings: {', '.join(dict.fromkeys(warned))}"
+    return ExitCode.OK, "all good"
 
 
 def run(settings: Settings, config_path: Path | None, out: TextIO | None = None) -> int:
@@ -424,10 +447,10 @@ def run(settings: Settings, config_path: Path | None, out: TextIO | None = None)
         checks = asyncio.run(Doctor(settings, config_path).run())
     except KeyboardInterrupt:
         print("vt-tui doctor: interrupted", file=sys.stderr)
-        return EXIT_CANCELLED
+        return ExitCode.CANCELLED
     except Exception as exc:  # last resort: one line, never a traceback
         print(f"vt-tui doctor: could not run the checks: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_BROKEN
+        return ExitCode.FAILED
     if out.isatty():
         render_rich(checks, out)
     else:
