@@ -103,9 +103,14 @@ def main(argv: list[str] | None = None) -> int:
         from vt_tui.ui.gpu_app import run as gpu_app
 
         return gpu_app(settings, args.replay)
+    from vt_tui.core.errors import VtError
     from vt_tui.ui.app import run as app
 
-    return app(settings, resume=args.resume, conversation_id=args.conversation)
+    try:
+        return app(settings, resume=args.resume, conversation_id=args.conversation)
+    except VtError as exc:  # before the app could show it (the conversation store cannot be opened)
+        print(f"vt-tui: {exc}", file=sys.stderr)
+        return ExitCode.FAILED
 
 
 def _without_config(args: argparse.Namespace) -> Any:

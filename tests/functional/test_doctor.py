@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import io
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -205,3 +207,24 @@ def test_doctor_reports_the_conversation_a_persona_sets_up(tmp_path: Path) -> No
     assert "broken.md, line 2: temperature must be from 0 to 2" in line(out, "persona")
     tools = line(out, "tool calling")
     assert "native OpenAI tool_calls, streamed — auto: vLLM" in tools and "tools offered: calculator" in tools
+
+
+def test_data_dir_says_the_stores_schema(tmp_path: Path) -> None:
+    from vt_tui.core.store import MIGRATIONS, Store
+
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    data = tmp_path / "data"
+    db = data / "conversations.sqlite3"
+    data.mkdir(mode=0o700)
+    shutil.copyfile(REPO / "tests" / "fixtures" / "store-v0.sqlite3", db)
+    db.chmod(0o600)
+    out = io.StringIO()
+    doctor.run(Settings(base_url=url, data_dir=data), tmp_path / "none.toml", out)
+    assert f"schema 0, upgraded to {len(MIGRATIONS)} when vt-tui opens it" in line(out.getvalue(), "data dir")
+    Store(db).close()
+    with sqlite3.connect(db) as newer:
+        newer.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    out = io.StringIO()
+    doctor.run(Settings(base_url=url, data_dir=data), tmp_path / "none.toml", out)
+    row = line(out.getvalue(), "data dir")
+    assert "FAIL" in row and "written by a newer vt-tui" in row and "--data-dir" in row

@@ -1,31 +1,80 @@
-"""The conversation store: a file written by an older vt-tui opens, resumes and exports (real SQLite files)."""
+"""The conversation store: versions and migrations, and a file written before versions opening, resuming and
+exporting after every migration (real SQLite files)."""
 
 from __future__ import annotations
 
 import base64
 import json
 import shutil
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.support.scripted_server import ScriptedServer, text_reply
 from vt_tui.core import export
+from vt_tui.core import store as store_module
 from vt_tui.core.endpoint import Endpoint
 from vt_tui.core.events import TurnFinished
 from vt_tui.core.session import ChatSession
-from vt_tui.core.store import Store
+from vt_tui.core.store import MIGRATIONS, Store, StoreError, schema_version
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+# What a later issue's step looks like (reasoning text kept with each turn): the fixture must survive it too.
+NEXT_STEP = "ALTER TABLE turns ADD COLUMN reasoning TEXT NOT NULL DEFAULT '';"
 
 
-@pytest.fixture
-def old_file(tmp_path: Path) -> Path:
-    """A copy of the store written before versioning (tests/fixtures/make_store_v0.py says what it holds)."""
+@pytest.fixture(params=["today", "one step more"])
+def old_file(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the store written before versions (tests/fixtures/make_store_v0.py says what it holds), opened
+    with today's migrations and with one more step."""
+    if request.param == "one step more":
+        monkeypatch.setattr(store_module, "MIGRATIONS", (*MIGRATIONS, NEXT_STEP))
     path = tmp_path / "data" / "conversations.sqlite3"
     path.parent.mkdir()
     shutil.copyfile(FIXTURES / "store-v0.sqlite3", path)
+    assert schema_version(path) == 0
     return path
+
+
+def schema(path: Path) -> list[tuple[str, str]]:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("SELECT name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name").fetchall()
+    finally:
+        db.close()
+
+
+def test_old_file_is_migrated_to_the_schema_a_new_file_gets(old_file: Path, tmp_path: Path) -> None:
+    Store(old_file).close()
+    Store(tmp_path / "new.sqlite3").close()
+    assert schema_version(old_file) == schema_version(tmp_path / "new.sqlite3") == len(store_module.MIGRATIONS)
+    assert schema(old_file) == schema(tmp_path / "new.sqlite3")
+    Store(old_file).close()  # opening it again changes nothing
+    assert schema_version(old_file) == len(store_module.MIGRATIONS)
+
+
+def test_a_file_from_a_newer_vt_tui_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    Store(path).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    db.close()
+    with pytest.raises(StoreError, match=rf"written by a newer vt-tui \(schema {len(MIGRATIONS) + 1};") as refused:
+        Store(path)
+    assert "--data-dir" in refused.value.hint and schema_version(path) == len(MIGRATIONS) + 1
+
+
+def test_a_failing_step_leaves_the_file_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "c.sqlite3"
+    Store(path).close()
+    broken = "CREATE TABLE half_done (a);\nINSERT INTO no_such_table VALUES (1);"
+    monkeypatch.setattr(store_module, "MIGRATIONS", (*MIGRATIONS, broken))
+    with pytest.raises(StoreError, match=r"upgrading the schema failed .*no such table: no_such_table"):
+        Store(path)
+    assert schema_version(path) == len(MIGRATIONS) and "half_done" not in dict(schema(path))
 
 
 def test_old_file_opens_with_everything_in_it(old_file: Path) -> None:
@@ -88,3 +137,18 @@ def test_old_conversation_exports(old_file: Path) -> None:
     assert data["turns"][1]["attachments"][0]["mime"] == "image/png"
     assert data["tool_calls"][0]["name"] == "calculator" and data["tool_calls"][0]["args"] == {"expression": "6*7"}
     store.close()
+
+
+def test_the_app_stops_with_one_line_on_a_newer_file(tmp_path: Path) -> None:
+    path = tmp_path / "conversations.sqlite3"
+    Store(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    done = subprocess.run(
+        [sys.executable, "-m", "vt_tui", "--data-dir", str(tmp_path), "--base-url", "http://127.0.0.1:9/v1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and done.stderr.startswith(f"vt-tui: {path} was written by a newer vt-tui")
+    assert "Traceback" not in done.stderr

@@ -1,4 +1,12 @@
-"""Conversations in SQLite (WAL, file mode 0600). Written by the core as events arrive."""
+"""Conversations in SQLite (WAL, file mode 0600). Written by the core as events arrive.
+
+The file's schema has a version (``PRAGMA user_version``) and moves forward through :data:`MIGRATIONS`, one
+numbered step at a time, each in its own transaction, when a store opens the file. Migration 1 is the schema as
+it was before versions: a new file gets it, and a file from then (version 0, its tables already there) adopts
+it unchanged. A new column or table is one more step at the end of the list (and the code that uses it); steps
+are never edited once released. tests/fixtures/store-v0.sqlite3 is a file from before versions: the tests open,
+resume and export it after every step.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from vt_tui.core.attachments import Attachment
+from vt_tui.core.errors import VtError
 from vt_tui.core.events import ToolStatus
 
-SCHEMA = """
+SCHEMA_1 = """
 CREATE TABLE IF NOT EXISTS conversations (
     id INTEGER PRIMARY KEY,
     title TEXT NOT NULL DEFAULT '',
@@ -62,6 +71,14 @@ CREATE TABLE IF NOT EXISTS attachments (
 );
 CREATE INDEX IF NOT EXISTS attachments_by_turn ON attachments(turn_id, id);
 """
+
+MIGRATIONS: tuple[str, ...] = (
+    SCHEMA_1,  # 1: conversations, turns, tool calls, image attachments (IF NOT EXISTS: version-0 files adopt it)
+)
+
+
+class StoreError(VtError):
+    """The conversation file cannot be used: written by a newer vt-tui, or a migration failed."""
 
 
 class TurnStatus(StrEnum):
@@ -121,7 +138,7 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)
+        migrate(self.db, path)
         for suffix in ("-wal", "-shm"):
             sidecar = Path(f"{path}{suffix}")
             if sidecar.exists():
@@ -270,6 +287,59 @@ class Store:
             (conversation_id,),
         ).fetchall()
         return [dict(r) | {"args": json.loads(r["args"])} for r in rows]
+
+
+def migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Bring the file to the newest schema. Each step, and the version it reaches, commits as one transaction:
+    a step that fails leaves the file as it was. Read under the write lock, so two vt-tuis opening one file
+    cannot both run a step."""
+    while True:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:  # locked by another program for longer than sqlite3's 5 s wait
+            raise StoreError(f"{path} cannot be written ({exc})", "is another program holding it?") from exc
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise StoreError(
+                    f"{path} was written by a newer vt-tui (schema {version}; this one knows up to {len(MIGRATIONS)})",
+                    "upgrade vt-tui, or pass --data-dir to keep this version's conversations elsewhere",
+                )
+            if version == len(MIGRATIONS):
+                db.execute("COMMIT")
+                return
+            for statement in _statements(MIGRATIONS[version]):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {version + 1}")
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            db.execute("ROLLBACK")
+            raise StoreError(f"{path}: upgrading the schema failed ({exc})", "please report this") from exc
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+
+def schema_version(path: Path) -> int:
+    """The file's schema version, read without changing it (for ``vt-tui doctor``)."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        db.close()
+
+
+def _statements(script: str) -> list[str]:
+    """A migration's statements, one by one (``executescript`` would commit the step's transaction)."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip())
+    return statements
 
 
 def _turn(row: sqlite3.Row, attachments: list[Attachment]) -> Turn:

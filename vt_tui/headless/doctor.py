@@ -150,13 +150,35 @@ class Doctor:
             if db_mode & 0o077:
                 problems.append(f"{db.name} mode {db_mode:04o}, others can read your conversations")
                 fixes.append(f"chmod 600 {db}")
-            shown = f"{data} ({mode:04o}), {db.name} ({db_mode:04o})"
+            schema = self._schema(db)
+            if schema is None:
+                return
+            shown = f"{data} ({mode:04o}), {db.name} ({db_mode:04o}, {schema})"
         else:
             shown = f"{data} ({mode:04o}), no conversations yet"
         if problems:
             self.add("data dir", "warn", f"{shown}: {'; '.join(problems)}", fix=" && ".join(fixes))
         else:
             self.add("data dir", "ok", f"{shown}: private and writable")
+
+    def _schema(self, db: Path) -> str | None:
+        """The store's schema version in words; None (and a failing row) when vt-tui cannot use the file."""
+        import sqlite3
+
+        from vt_tui.core.store import MIGRATIONS, schema_version
+
+        try:
+            version = schema_version(db)
+        except sqlite3.Error as exc:
+            self.add("data dir", "fail", f"{db}: not a conversation store ({exc})", fix=f"move {db} away")
+            return None
+        if version > len(MIGRATIONS):
+            said = f"{db} was written by a newer vt-tui (schema {version}; this one knows up to {len(MIGRATIONS)})"
+            self.add("data dir", "fail", said, fix="upgrade vt-tui, or pass --data-dir DIR to start another store")
+            return None
+        if version < len(MIGRATIONS):
+            return f"schema {version}, upgraded to {len(MIGRATIONS)} when vt-tui opens it"
+        return f"schema {version}"
 
     async def check_conversation(self) -> None:
         """The setup a new conversation gets (the app and ``ask`` build the same one): persona, parameters."""
