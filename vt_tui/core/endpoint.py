@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from vt_tui.core import messages as msgs
 from vt_tui.core import profiles
 from vt_tui.core.errors import EndpointError, ErrorKind, before_reply, classify, from_status
+from vt_tui.core.messages import shape
 from vt_tui.core.params import DEFAULT_MAX_TOKENS
 from vt_tui.core.profiles import GENERIC, Detection, Engine
 
@@ -246,7 +246,7 @@ class Endpoint:
 
     def shape_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The messages within this engine's role rules (see :func:`vt_tui.core.messages.shape`)."""
-        return msgs.shape(messages, self.profile)
+        return shape(messages, self.profile)
 
     async def stream_chat(
         self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from vt_tui.core import messages as msgs
+from vt_tui.core import messages
 from vt_tui.core.attachments import Attachment, user_content
 from vt_tui.core.endpoint import Endpoint
 from vt_tui.core.errors import EndpointError, ErrorKind, cancelled, classify
@@ -146,7 +146,7 @@ class ChatSession:
 
     def context_chars(self) -> int:
         """Characters the next request will carry; ~4 per token for an estimate."""
-        return len(self.system or "") + sum(len(msgs.text_of(m["content"])) for m in self.history())
+        return len(self.system or "") + sum(len(messages.text_of(m["content"])) for m in self.history())
 
     def clear_context(self) -> None:
         for turn in self.turns:
@@ -208,7 +208,7 @@ class ChatSession:
         if images and self.refuses_images():
             yield TurnFailed(no_vision(self.endpoint.profile.title), "")
             return
-        request = msgs.build(
+        request = messages.build(
             self.system,
             [*self.history(), {"role": "user", "content": user_content(user_text, images)}],
             self.endpoint.profile,
