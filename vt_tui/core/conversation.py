@@ -116,7 +116,7 @@ def _tool_mode(settings: Settings, persona: Persona | None) -> tuple[ToolMode, s
     if persona is not None and persona.tools is False:
         return ToolMode.OFF, f"persona {persona.name} has tools: false"
     if settings.tools is not ToolMode.AUTO:
-        return settings.tools, f"tools = {settings.tools} (your setting)"
+        return settings.tools, ""  # plan_tools says "your setting"
     if on_shipped_model(settings):
         return ToolMode.OFF, f"auto: {SHIPPED_MODEL}"
     return ToolMode.AUTO, ""

@@ -118,11 +118,11 @@ class AgentResult:
 class EndpointChatModel(BaseChatModel):
     """One agent step on an :class:`Endpoint`, as a LangChain chat model.
 
-    ``params`` are the conversation's generation parameters; ``output`` hears the step's text and reasoning as
-    they arrive, and reads its reply the moment it is complete — before LangChain's own bookkeeping, some five
-    event-loop turns that would delay the end of the turn (each turn runs a copy whose output is the turn itself,
-    :class:`_Turn`). ``reasoning_content`` is shown,
-    never sent back. ``max_tokens`` is sent as such (llama.cpp, LLaMA-Factory and older vLLM ignore OpenAI's newer
+    ``params`` are the conversation's generation parameters. ``output`` (the running turn, :class:`_Turn`) hears
+    the step's text and reasoning as they arrive and reads the reply the moment it is complete: read after
+    LangChain's own bookkeeping, the turn ended 11 event-loop turns after the answer's last byte instead of 6
+    (``test_the_turn_ends_as_soon_as_the_answer_has_streamed``). ``reasoning_content`` is shown, never sent back.
+    ``max_tokens`` is sent as such (llama.cpp, LLaMA-Factory and older vLLM ignore OpenAI's newer
     ``max_completion_tokens``). Streamed tool-call deltas that repeat ``id`` and ``name`` in every chunk (llama.cpp)
     are merged, never concatenated ("calculatorcalculator…").
     """
@@ -361,16 +361,18 @@ class AgentRunner:
 
 class _Turn:
     """One turn, LangGraph's run context: its steps (prepared and counted; their replies read as tool calls, the
-    answer noticed), with the turn's step model, text shaper and tool runner. It is its step model's output."""
+    answer noticed), with its text shaper and tool runner. It is the output of the agent's model while it runs."""
 
-    def __init__(self, runner: AgentRunner, mode: ToolMode, system: str | None, sink: Sink, chat: Any) -> None:
+    def __init__(
+        self, runner: AgentRunner, mode: ToolMode, system: str | None, sink: Sink, chat: EndpointChatModel
+    ) -> None:
         self.runner = runner
         self.mode = mode
         self.system = system
         self.sink = sink
         self.shaper = _TextShaper(sink, hold_tool_blocks=mode is ToolMode.TEXT)
         self.tools = _ToolRunner(runner, sink)
-        self.chat = chat.model_copy(update={"output": self})
+        chat.output = self  # the session runs one turn at a time: its agent's model now reports to this one
         self.step = 0
         self.limited = False  # the model still wanted tools when max_steps ran out
         self.finish_reason: str | None = None
@@ -381,7 +383,7 @@ class _Turn:
         self, request: ModelRequest, handler: Callable[[ModelRequest], Awaitable[ModelResponse]]
     ) -> ModelResponse:
         self.step += 1
-        return await handler(self._prepare(request, self._last_step()).override(model=self.chat))
+        return await handler(self._prepare(request, self._last_step()))
 
     def _last_step(self) -> bool:
         return self.step >= self.runner.config.max_steps
