@@ -18,8 +18,9 @@ from vt_tui.core.agent import ToolPlan, plan_tools
 from vt_tui.core.endpoint import Endpoint
 from vt_tui.core.errors import EndpointError, ErrorKind
 from vt_tui.core.events import TurnFailed, TurnFinished
+from vt_tui.core.params import GenerationParams
 from vt_tui.core.profiles import ToolMode, metrics_url
-from vt_tui.core.session import ChatSession, GenerationParams
+from vt_tui.core.session import ChatSession
 
 USAGE = {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16}
 FASTAPI_404 = {"detail": "Not Found"}
