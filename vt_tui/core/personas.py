@@ -32,12 +32,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from vt_tui import paths
 from vt_tui.core.params import GenerationParams, validate
+
+if TYPE_CHECKING:
+    import yaml
 
 DEFAULT = "assistant"
 MAX_FILE_BYTES = 256 * 1024
@@ -114,8 +115,11 @@ def parse_front_matter(lines: list[str], first_line: int = 2) -> dict[str, tuple
     """``key -> (value, line number)`` from the lines between the ``---`` markers.
 
     Read with PyYAML's safe loader (what ``yaml.safe_load`` uses), one key at a time so that each value keeps the
-    line of its key for the errors; a YAML error names the line PyYAML marks.
+    line of its key for the errors; a YAML error names the line PyYAML marks. PyYAML is imported here, when the
+    first persona file is read: importing it takes ~13 ms, which the start-up path need not pay up front.
     """
+    import yaml
+
     try:
         loader = yaml.SafeLoader("".join(lines))
         try:
@@ -129,6 +133,8 @@ def parse_front_matter(lines: list[str], first_line: int = 2) -> dict[str, tuple
 
 
 def _keys(loader: yaml.SafeLoader, first_line: int) -> dict[str, tuple[Any, int]]:
+    import yaml
+
     root = loader.get_single_node()
     if root is None:
         return {}
