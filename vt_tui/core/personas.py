@@ -115,8 +115,10 @@ def parse_front_matter(lines: list[str], first_line: int = 2) -> dict[str, tuple
     """``key -> (value, line number)`` from the lines between the ``---`` markers.
 
     Read with PyYAML's safe loader (what ``yaml.safe_load`` uses), one key at a time so that each value keeps the
-    line of its key for the errors; a YAML error names the line PyYAML marks. PyYAML is imported here, when the
-    first persona file is read: importing it takes ~13 ms, which the start-up path need not pay up front.
+    line of its key for the errors; a YAML error names the line PyYAML marks. (The pure-Python loader, 2.4 ms for
+    the four shipped personas: libyaml's takes 0.75 ms but says less, "unknown escape character" without which.)
+    PyYAML is imported here, when the first persona file is read: importing it takes ~13 ms, which the start-up
+    path need not pay up front.
     """
     import yaml
 
