@@ -31,7 +31,8 @@ from vt_tui.core.events import (
     TurnStarted,
     event_to_json,
 )
-from vt_tui.core.session import ChatSession, GenerationParams
+from vt_tui.core.params import GenerationParams
+from vt_tui.core.session import ChatSession
 from vt_tui.core.store import Store
 from vt_tui.tools.calculator import calculator
 

@@ -12,7 +12,8 @@ from tests.support.scripted_server import Reply, ScriptedServer, text_reply
 from vt_tui.core.endpoint import Endpoint
 from vt_tui.core.errors import ErrorKind
 from vt_tui.core.events import TextDelta, TurnFailed, TurnFinished, TurnStarted
-from vt_tui.core.session import ChatSession, GenerationParams
+from vt_tui.core.params import GenerationParams
+from vt_tui.core.session import ChatSession
 from vt_tui.core.store import Store
 
 

@@ -13,10 +13,13 @@ import tracemalloc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from vt_tui.cli import build_parser, settings_from
+from vt_tui.settings import load
 from vt_tui.tools.web import (
     MAX_TOOL_CHARS,
     WebConfig,
@@ -269,7 +272,7 @@ async def test_redirect_loop_stops(server: LocalServer, cfg: WebConfig) -> None:
         ("http://2130706433:{port}/text", "resolves to 127.0.0.1, which is a loopback address"),
         ("http://[::1]:{port}/text", "::1 is a loopback address"),
         ("http://[::ffff:127.0.0.1]:{port}/", "::ffff:127.0.0.1 is a loopback address"),
-        ("http://10.0.0.1/", "10.0.0.1 is a private address; add the host to tools.fetch_allow_hosts"),
+        ("http://10.0.0.1/", "10.0.0.1 is a private address; add the host to --fetch-allow-hosts"),
         ("http://192.168.1.1/", "192.168.1.1 is a private address"),
         ("http://100.64.0.1/", "100.64.0.1 is a non-public address"),
         ("http://[fd00::1]/", "fd00::1 is a private address"),
@@ -291,6 +294,26 @@ async def test_disallowed_targets_are_refused_before_connecting(server: LocalSer
         await fetch_url(url.format(port=server.port), WebConfig(timeout_s=5.0))
     assert time.perf_counter() - start < 0.5
     assert server.paths[seen:] == []
+
+
+async def test_a_refusal_names_the_setting_that_allows_it(server: LocalServer, tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{server.port}/text"
+    with pytest.raises(WebError) as refused:
+        await fetch_url(url, WebConfig(timeout_s=5.0))
+    said = "add the host to --fetch-allow-hosts, $VT_TUI_FETCH_ALLOW_HOSTS or fetch_allow_hosts in config.toml"
+    assert said in str(refused.value)
+    config = tmp_path / "config.toml"
+    config.write_text('fetch_allow_hosts = ["127.0.0.1"]\n')
+    # each spelling it names is one that works
+    for settings in (
+        settings_from(
+            build_parser().parse_args(["--config", str(tmp_path / "none.toml"), "--fetch-allow-hosts", "127.0.0.1"])
+        ),
+        load(environ={"VT_TUI_FETCH_ALLOW_HOSTS": "127.0.0.1"}, config_path=tmp_path / "none.toml"),
+        load(environ={}, config_path=config),
+    ):
+        allowed = WebConfig(allow_hosts=settings.fetch_allow_hosts, timeout_s=5.0)
+        assert (await fetch_url(url, allowed)).status == 200
 
 
 @pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"])

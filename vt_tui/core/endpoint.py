@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from vt_tui.core import messages as msgs
 from vt_tui.core import profiles
 from vt_tui.core.errors import EndpointError, ErrorKind, before_reply, classify, from_status
-from vt_tui.core.profiles import GENERIC, Detection
+from vt_tui.core.messages import shape
+from vt_tui.core.params import DEFAULT_MAX_TOKENS
+from vt_tui.core.profiles import GENERIC, Detection, Engine
 
 if TYPE_CHECKING:
     import httpx2
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 PLACEHOLDER_KEY = "sk-no-key"  # local servers accept any key; the SDK insists on one
-DEFAULT_MAX_TOKENS = 1024  # sent when a caller gives none: engine defaults range from 16 tokens to no limit
 PROBE_TIMEOUT_S = 2.0  # each detection probe (a GET of a small route on the same server)
 
 
@@ -80,7 +80,7 @@ class Endpoint:
         *,
         request_timeout: float = 120.0,
         label: str | None = None,
-        engine: str = "auto",
+        engine: Engine | str = Engine.AUTO,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.label = label or self.base_url
@@ -89,11 +89,11 @@ class Endpoint:
         self._timeout = request_timeout
         self._client: openai.AsyncOpenAI | None = None
         self._http: httpx2.AsyncClient | None = None
-        self._engine = engine
+        self._engine = engine = Engine(engine)
         self.profile, needs_listing = profiles.for_engine(engine)
         self.detection: Detection | None = (
             None
-            if engine == "auto" or needs_listing
+            if engine is Engine.AUTO or needs_listing
             else Detection(self.profile, (f"engine {engine} given (not detected)",))
         )
         self.models: list[str] = []
@@ -178,7 +178,7 @@ class Endpoint:
         self.listing = [m.model_dump() for m in page.data]
         self.listing_headers = {k.lower(): v for k, v in raw.headers.items()}
         self.models = [m["id"] for m in self.listing]
-        if self._engine == "auto":
+        if self._engine is Engine.AUTO:
             if self.detection is None:
                 self.detection = await self._detect()
                 self.profile = self.detection.profile
@@ -246,7 +246,7 @@ class Endpoint:
 
     def shape_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The messages within this engine's role rules (see :func:`vt_tui.core.messages.shape`)."""
-        return msgs.shape(messages, self.profile)
+        return shape(messages, self.profile)
 
     async def stream_chat(
         self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]

@@ -1,4 +1,5 @@
-"""Endpoint failures as typed, human errors. Nothing here imports the openai SDK at module level."""
+"""Errors as a user reads them: the base every core and voice error shares, and endpoint failures typed and said
+in words. Nothing here imports the openai SDK at module level."""
 
 from __future__ import annotations
 
@@ -23,17 +24,27 @@ class ErrorKind(StrEnum):
     OTHER = "other"
 
 
+class VtError(Exception):
+    """The base of the errors vt-tui shows a person: one line for the status bar (``message``) and what to do
+    about it (``hint``). Printed, it is both: "Cannot connect to … — start your server"."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} — {self.hint}" if self.hint else self.message
+
+
 @dataclass(eq=False)  # not frozen: contextlib assigns __traceback__ on exceptions
-class EndpointError(Exception):
-    """One line for the status bar (``message``) and what to do about it (``hint``)."""
+class EndpointError(VtError):
+    """A request to the endpoint failed; ``kind`` says how, ``status`` is the HTTP status, if any."""
 
     kind: ErrorKind
     message: str
     hint: str = ""
     status: int | None = None
-
-    def __str__(self) -> str:
-        return f"{self.message} — {self.hint}" if self.hint else self.message
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind.value, "message": self.message, "hint": self.hint, "status": self.status}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any, Literal
 
 from vt_tui.core.errors import EndpointError
@@ -25,7 +26,16 @@ class ReasoningDelta:
     text: str
 
 
-ToolStatus = Literal["ok", "error", "denied", "cancelled"]
+class ToolStatus(StrEnum):
+    """How a tool call ended: ok; error (bad arguments, unknown tool, the tool failed or timed out); denied (by the
+    user or, headless, for want of an approver); cancelled (the turn was cancelled while the tool ran). RUNNING is
+    the store's, while the tool runs: a ToolCallFinished never carries it."""
+
+    RUNNING = "running"
+    OK = "ok"
+    ERROR = "error"
+    DENIED = "denied"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,15 +51,14 @@ class ToolCallStarted:
 
 @dataclass(frozen=True, slots=True)
 class ToolCallFinished:
-    """``status``: ok, error (bad arguments, unknown tool, the tool failed or timed out), denied (by the user or,
-    headless, for want of an approver), cancelled (the turn was cancelled while the tool ran)."""
+    """A tool call ended (see :class:`ToolStatus`)."""
 
     call_id: str
     name: str
     result: str | None
     error: str | None
     duration_s: float
-    status: ToolStatus = "ok"
+    status: ToolStatus = ToolStatus.OK
 
 
 @dataclass(frozen=True, slots=True)

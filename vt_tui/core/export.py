@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from vt_tui.core.store import ConversationInfo, Turn
+from vt_tui.core.store import ConversationInfo, Turn, TurnStatus
 
 _FENCE = re.compile(r"^(`{3,}|~{3,})[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 
@@ -29,7 +29,7 @@ def to_markdown(info: ConversationInfo | None, turns: Sequence[Turn]) -> str:
         lines += [f"- model: `{info.model}`", f"- endpoint: `{info.endpoint}`", ""]
     for turn in turns:
         lines += ["## You", "", turn.user_text, "", f"## Assistant ({turn.model})", "", turn.assistant_text, ""]
-        if turn.status != "ok":
+        if turn.status is not TurnStatus.OK:
             lines += [f"> **{turn.status}**: {turn.error or ''}", ""]
     return "\n".join(lines)
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from vt_tui.core import messages as msgs
+from vt_tui.core import messages
 from vt_tui.core.attachments import Attachment, user_content
 from vt_tui.core.endpoint import Endpoint
 from vt_tui.core.errors import EndpointError, ErrorKind, cancelled, classify
@@ -20,16 +20,18 @@ from vt_tui.core.events import (
     TextDelta,
     ToolCallFinished,
     ToolCallStarted,
+    ToolStatus,
     TurnFailed,
     TurnFinished,
     TurnStarted,
     TurnStats,
 )
-from vt_tui.core.profiles import PROFILES
-from vt_tui.core.store import Store, Turn
+from vt_tui.core.params import GenerationParams
+from vt_tui.core.profiles import PROFILES, ToolMode
+from vt_tui.core.store import Store, Turn, TurnStatus
 
 if TYPE_CHECKING:
-    from vt_tui.core.agent import AgentConfig, Mode
+    from vt_tui.core.agent import AgentConfig
     from vt_tui.core.agent.runner import AgentRunner
 
 log = logging.getLogger(__name__)
@@ -37,20 +39,6 @@ log = logging.getLogger(__name__)
 FLUSH_INTERVAL_S = 1.0  # a kill -9 mid-stream loses at most this much text
 # (t0, t1) wall-clock seconds -> (joules, peak VRAM bytes) over that window
 GpuCost = Callable[[float, float], tuple[float | None, int | None]]
-
-
-@dataclass
-class GenerationParams:
-    """What a user can tune per conversation. ``max_tokens`` is always sent (engine defaults vary)."""
-
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int = 1024
-    stop: list[str] | None = None
-    seed: int | None = None
-
-    def as_request(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 class _Text(list):
@@ -158,7 +146,7 @@ class ChatSession:
 
     def context_chars(self) -> int:
         """Characters the next request will carry; ~4 per token for an estimate."""
-        return len(self.system or "") + sum(len(msgs.text_of(m["content"])) for m in self.history())
+        return len(self.system or "") + sum(len(messages.text_of(m["content"])) for m in self.history())
 
     def clear_context(self) -> None:
         for turn in self.turns:
@@ -166,11 +154,11 @@ class ChatSession:
         if self.store and self.conversation_id:
             self.store.clear_context(self.conversation_id)
 
-    def tool_mode(self) -> Mode:
+    def tool_mode(self) -> ToolMode:
         """How the next turn calls tools: native, text or off (plain streaming, no LangChain)."""
         if self.agent is None:
-            return "off"
-        return self.agent.resolve_mode(self.endpoint.profile)
+            return ToolMode.OFF
+        return self.agent.plan(self.endpoint.profile).mode
 
     def cancel(self) -> None:
         """Stop the running turn (a request, a tool, an approval prompt), keeping the partial text."""
@@ -198,7 +186,7 @@ class ChatSession:
         self.turns.append(turn)
         return turn
 
-    def _finish(self, turn: Turn, text: str, status: str, stats: TurnStats | None, error: str | None) -> None:
+    def _finish(self, turn: Turn, text: str, status: TurnStatus, stats: TurnStats | None, error: str | None) -> None:
         turn.assistant_text, turn.status, turn.error = text, status, error
         turn.stats = asdict(stats) if stats else None
         if self.store:
@@ -220,7 +208,7 @@ class ChatSession:
         if images and self.refuses_images():
             yield TurnFailed(no_vision(self.endpoint.profile.title), "")
             return
-        request = msgs.build(
+        request = messages.build(
             self.system,
             [*self.history(), {"role": "user", "content": user_content(user_text, images)}],
             self.endpoint.profile,
@@ -232,7 +220,8 @@ class ChatSession:
         pipe = _Pipe()
         started = time.perf_counter()
         wall_started = time.time()
-        reader = self._read(model, request, pipe) if mode == "off" else self._read_agent(model, mode, request, pipe)
+        plain = mode is ToolMode.OFF
+        reader = self._read(model, request, pipe) if plain else self._read_agent(model, mode, request, pipe)
         self._reader = asyncio.create_task(reader)
         parts: list[str] = []
         open_calls: set[str] = set()
@@ -264,20 +253,21 @@ class ChatSession:
             stats = self._stats(pipe, started, wall_started)
             text = "".join(parts)
             if pipe.error:
-                status = "cancelled" if pipe.error.kind.value == "cancelled" else "failed"
+                was_cancelled = pipe.error.kind is ErrorKind.CANCELLED
+                status = TurnStatus.CANCELLED if was_cancelled else TurnStatus.FAILED
                 self._finish(turn, text, status, stats, str(pipe.error))
-                outcome = TurnFailed(pipe.error, text, cancelled=status == "cancelled", stats=stats)
+                outcome = TurnFailed(pipe.error, text, cancelled=was_cancelled, stats=stats)
             else:
-                self._finish(turn, text, "ok", stats, None)
+                self._finish(turn, text, TurnStatus.OK, stats, None)
                 outcome = TurnFinished(text, stats)
             yield outcome
         finally:
             if outcome is None:  # the consumer stopped listening (closed or cancelled the iterator)
                 self.cancel()
-                self._finish(turn, "".join(parts), "cancelled", None, str(cancelled()))
+                self._finish(turn, "".join(parts), TurnStatus.CANCELLED, None, str(cancelled()))
             if open_calls and self.store:
                 for call_id in open_calls:
-                    self.store.finish_tool_call(turn.id, call_id, "cancelled", None, "cancelled", 0.0)
+                    self.store.finish_tool_call(turn.id, call_id, ToolStatus.CANCELLED, None, "cancelled", 0.0)
 
     def _record_tool_event(self, turn: Turn, event: Event, open_calls: set[str]) -> None:
         if isinstance(event, ToolCallStarted):
@@ -298,12 +288,12 @@ class ChatSession:
             self._runner = module.AgentRunner(self.endpoint, self.agent)
         return self._runner
 
-    async def _read_agent(self, model: str, mode: Mode, request: list[dict[str, Any]], pipe: _Pipe) -> None:
-        """The agent path; the plain one when no tool is enabled. LangChain is imported here, off the loop."""
+    async def _read_agent(self, model: str, mode: ToolMode, request: list[dict[str, Any]], pipe: _Pipe) -> None:
+        """The agent path; the plain one when no tool is offered. LangChain is imported here, off the loop."""
         assert self.agent is not None
         try:
-            registry = await self.agent.registry.aload()
-            if not registry.tools:
+            await self.agent.registry.aload()
+            if not self.agent.offered():
                 await self._read(model, request, pipe)
                 return
             runner = await self._agent_runner()

@@ -8,20 +8,19 @@ import sys
 from typing import TYPE_CHECKING, TextIO
 
 from vt_tui.core.agent import AgentConfig
+from vt_tui.core.conversation import ConversationSetup, default_persona
 from vt_tui.core.errors import EndpointError
 from vt_tui.core.events import Event, TextDelta, TurnFailed, TurnFinished, event_to_json
-from vt_tui.core.personas import chosen, load_personas, session_setup
+from vt_tui.core.personas import load_personas
 from vt_tui.core.sanitize import inert
-from vt_tui.core.session import ChatSession
 from vt_tui.engines.connect import connect
+from vt_tui.headless import ExitCode
 from vt_tui.logs import log_to_file
 from vt_tui.settings import Settings
 
 if TYPE_CHECKING:
     from vt_tui.core.endpoint import Endpoint
     from vt_tui.voice.controller import Voice
-
-EXIT_OK, EXIT_FAILED, EXIT_CANCELLED = 0, 1, 130
 
 
 class _Output:
@@ -65,6 +64,11 @@ class _Output:
 
 
 async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sys.stdout) -> int:
+    personas = load_personas()
+    persona = default_persona(personas, settings)
+    if settings.persona and persona is None:
+        print(f"vt-tui: no persona {settings.persona!r} (have: {', '.join(personas.names())})", file=sys.stderr)
+        return ExitCode.FAILED
     show_progress = settings.embedded and not as_json and sys.stderr.isatty()
 
     def progress(elapsed: float) -> None:
@@ -75,22 +79,13 @@ async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sy
         connection = await connect(settings, progress)
     except EndpointError as exc:
         print(f"vt-tui: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     if show_progress:
         print("\r\x1b[K", end="", file=sys.stderr, flush=True)
-    personas = load_personas()
-    persona = chosen(personas, settings)
-    if settings.persona and persona is None:
-        print(f"vt-tui: no persona {settings.persona!r} (have: {', '.join(personas.names())})", file=sys.stderr)
-        await connection.aclose()
-        return EXIT_FAILED
-    system, params = session_setup(persona, settings)
-    agent = AgentConfig.from_settings(settings)  # no approver: risky tools run only on allowlisted hosts
-    if persona and persona.tools is False:
-        agent = None
-    session = ChatSession(connection.endpoint, model=settings.model, system=system, params=params, agent=agent)
+    # No approver: risky tools run only on allowlisted hosts.
+    session = ConversationSetup.build(settings, persona).session(connection.endpoint, AgentConfig.for_run(settings))
     voice = _voice(settings, connection.endpoint)
-    code = EXIT_OK
+    code = ExitCode.OK
     try:
         if voice is not None:
             await voice.reply_started()
@@ -100,7 +95,7 @@ async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sy
                 if voice is not None and isinstance(event, TextDelta):
                     voice.reply_text(event.text)
                 if isinstance(event, TurnFailed):
-                    code = EXIT_CANCELLED if event.cancelled else EXIT_FAILED
+                    code = ExitCode.CANCELLED if event.cancelled else ExitCode.FAILED
                     if not as_json:
                         print(f"vt-tui: {event.error}", file=sys.stderr)
         if voice is not None:
@@ -129,4 +124,4 @@ def run(settings: Settings, question: str, as_json: bool) -> int:
     try:
         return asyncio.run(ask(settings, question, as_json))
     except KeyboardInterrupt:
-        return EXIT_CANCELLED
+        return ExitCode.CANCELLED

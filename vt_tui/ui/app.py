@@ -24,6 +24,7 @@ from vt_tui.core import params as gen
 from vt_tui.core.agent import AgentConfig, preload
 from vt_tui.core.agent.registry import summary
 from vt_tui.core.attachments import Attachment
+from vt_tui.core.conversation import ConversationSetup, default_persona
 from vt_tui.core.errors import EndpointError
 from vt_tui.core.events import (
     ReasoningDelta,
@@ -34,7 +35,7 @@ from vt_tui.core.events import (
     TurnFinished,
     TurnStarted,
 )
-from vt_tui.core.personas import chosen, load_personas, session_setup
+from vt_tui.core.personas import load_personas
 from vt_tui.core.session import ChatSession, GenerationParams, no_vision
 from vt_tui.core.store import Store, Turn
 from vt_tui.gpu.factory import make_sampler
@@ -112,9 +113,9 @@ class VtApp(App[None]):
         self.settings = settings
         self.sampler_factory = sampler_factory or (lambda: make_sampler(settings.gpu_rate, settings.metrics_urls))
         self.sampler: GpuSampler | None = None
-        self.agent = AgentConfig.from_settings(settings, approver=approver_for(self))
+        self.agent = AgentConfig.for_run(settings, approver=approver_for(self))
         self.personas = load_personas()
-        self.persona = chosen(self.personas, settings)
+        self.persona = default_persona(self.personas, settings)
         self.store = store or Store(settings.database_path())
         self.start_conversation = self.store.last_conversation_id() if resume else conversation_id
         self.connection = None
@@ -229,18 +230,10 @@ class VtApp(App[None]):
         assert self.connection is not None
         info = self.store.conversation(conversation_id) if conversation_id else None
         persona = self.personas.get(info.persona) if info and info.persona else self.persona
-        system, params = session_setup(persona, self.settings)
-        self.session = ChatSession(
-            self.connection.endpoint,
-            model=self.settings.model
-            or (info.model if info and info.model in self.connection.endpoint.models else None),
-            system=info.system if info else system,
-            params=params,
-            store=self.store,
-            conversation_id=info.id if info else None,
-            gpu_cost=self.gpu_cost,
-            agent=None if persona and persona.tools is False else self.agent,
-            persona=persona.name if persona else None,
+        endpoint = self.connection.endpoint
+        setup = ConversationSetup.build(self.settings, persona, stored=info, models=endpoint.models)
+        self.session = setup.session(
+            endpoint, self.agent, store=self.store, conversation_id=info.id if info else None, gpu_cost=self.gpu_cost
         )
         self.query_one(Composer).quick_prompts = list(persona.examples) if persona and not info else []
         panel = self.query_one(ToolPanel)

@@ -70,7 +70,6 @@ class ToolRegistry:
         fetch_allow_hosts: tuple[str, ...] = (),
         searxng_url: str | None = None,
         settings: Settings | None = None,
-        disabled: Iterable[str] = (),
     ) -> None:
         """``tools``: extra tools (tests, embedding apps). ``plugins``: the plugin folder, None for none."""
         self._extra = list(tools)
@@ -79,7 +78,6 @@ class ToolRegistry:
         self._fetch_allow_hosts = tuple(fetch_allow_hosts)
         self._searxng_url = searxng_url
         self._settings = settings
-        self.disabled = frozenset(disabled)
         self.tools: list[BaseTool] = []
         self.origins: dict[str, str] = {}  # tool name -> "built-in" / plugin stem / "extra"
         self.errors: list[PluginError] = []
@@ -214,8 +212,6 @@ class ToolRegistry:
             return f"tool name {name!r} is not allowed (letters, digits, _ and -, at most 64)"
         if name in self.origins:
             return f"tool {name!r} is already defined by {self.origins[name]}"
-        if name in self.disabled:
-            return None
         self.origins[name] = origin
         self.tools.append(tool)
         return None
