@@ -1,26 +1,23 @@
 """Launch to interactive composer: vt-tui vs a peer Textual chat client, both in a real pty at 80×24.
 
 Each run is a new process; the clock stops when the first frame showing the composer reaches the terminal.
-The peer (elia-chat, if installed in PEER_VENV) is launched the same way in the same run. Goal: ≤ 0.4 s.
+The peer (elia-chat, if installed in PEER_VENV) is launched the same way in the same run. Goal: ≤ 1.3× the
+baseline, ``python -c 'import textual.app'`` timed in the same run.
 """
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
+import io
 import os
-import pty
-import select
-import shutil
-import signal
-import struct
 import subprocess
 import sys
 import tempfile
-import termios
 import time
 from pathlib import Path
 
 from _common import ROOT, median, table
+from _pty import PtyApp, fresh_env
 
 from tests.support.scripted_server import ScriptedServer
 
@@ -28,35 +25,18 @@ RUNS = 5
 PEER_VENV = Path(os.environ.get("PEER_VENV", "/tmp/peers-elia"))
 
 
-def time_to_marker(argv: list[str], marker: bytes, env: dict[str, str], timeout: float = 30.0) -> float:
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    started = time.perf_counter()
-    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
-    os.close(slave)
-    seen = b""
-    try:
-        while time.perf_counter() - started < timeout:
-            ready, _, _ = select.select([master], [], [], 0.05)
-            if ready:
-                try:
-                    seen += os.read(master, 65536)
-                except OSError:
-                    break
-                if marker in seen:
-                    return time.perf_counter() - started
-        raise RuntimeError(f"{argv[0]}: {marker!r} never appeared; last output: {seen[-300:]!r}")
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        os.close(master)
+def time_to_marker(argv: list[str], marker: bytes, env: dict[str, str]) -> float:
+    with PtyApp(argv, env) as app:
+        return app.wait_for(marker)
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as home, ScriptedServer() as server:
-        env = {**os.environ, "TERM": "xterm-256color", "HOME": home, "COLUMNS": "80", "LINES": "24"}
-        for name in ("CONFIG", "DATA", "STATE", "CACHE"):
-            env[f"XDG_{name}_HOME"] = f"{home}/{name.lower()}"
+    with (
+        tempfile.TemporaryDirectory() as home,
+        ScriptedServer() as server,
+        contextlib.redirect_stderr(io.StringIO()),  # connections reset by the killed apps: noise here
+    ):
+        env = fresh_env(home)
         vt = [str(ROOT / ".venv/bin/vt-tui"), "--base-url", server.base_url]
         subjects = [("vt-tui", vt, b"sk anything")]  # the cursor sits on the "A"
         elia = PEER_VENV / "bin/elia"
@@ -72,6 +52,7 @@ def main() -> None:
             time_to_marker(argv, marker, env)  # warm the page cache
             times = [time_to_marker(argv, marker, env) for _ in range(RUNS)]
             rows.append((label, median(times), median(times) / baseline))
+            rows.append((f"{label}: slowest of {RUNS}", max(times), max(times) / baseline))
     title = f"Launch → composer on screen, 80×24 pty (median of {RUNS} new processes)"
     table(title, ("app", "seconds", "× baseline"), rows)
 
@@ -83,6 +64,4 @@ def _run(argv: list[str]) -> float:
 
 
 if __name__ == "__main__":
-    if not shutil.which("true"):
-        sys.exit("needs a POSIX system")
     main()
