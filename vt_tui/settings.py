@@ -92,6 +92,13 @@ class Settings:
     tts_voice: str | None = _opt("voice: the endpoint's (default alloy) or espeak-ng's (default en-us)")
     # Storage
     data_dir: Path | None = _opt("where conversations are kept (default: XDG data dir)", kind=Path)
+    # Keys
+    keymap: tuple[tuple[str, str], ...] = _opt(
+        "keys by binding id (README): a [keymap] table in config.toml, or ID=KEYS pairs separated by spaces",
+        default=(),
+        kind=dict,
+        metavar="ID=KEYS",
+    )
 
     def __repr__(self) -> str:  # api_key stays out of any log or traceback
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name != "api_key")
@@ -117,6 +124,8 @@ def coerce(name: str, value: Any, source: str) -> Any:
     """Turn ``value`` (a string from env/CLI or a TOML value) into the type of setting ``name``."""
     kind = _kind(name)
     try:
+        if kind is dict:
+            return _keymap(value)
         if kind is tuple:
             if isinstance(value, str):
                 return tuple(v.strip() for v in value.split(",") if v.strip())
@@ -145,6 +154,18 @@ def coerce(name: str, value: Any, source: str) -> Any:
     if choices and result not in choices:
         raise SettingsError(f"{name} in {source}: {result!r} is not one of {', '.join(choices)}")
     return result
+
+
+def _keymap(value: Any) -> tuple[tuple[str, str], ...]:
+    """``{"retry": "f12"}`` (a TOML table) or ``"retry=f12 talk=ctrl+t,f6"`` as sorted (id, keys) pairs."""
+    if isinstance(value, str):
+        pairs = [pair.partition("=") for pair in value.split()]
+        if any(not sep or not name or not keys for name, sep, keys in pairs):
+            raise TypeError("expected ID=KEYS pairs separated by spaces")
+        value = {name: keys for name, _, keys in pairs}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise TypeError("expected a table of binding id = keys")
+    return tuple(sorted(value.items()))
 
 
 def from_file(path: Path) -> dict[str, Any]:
