@@ -51,7 +51,7 @@ def test_main_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) -> Non
         async def settle(pilot) -> None:
             await asyncio.wait_for(app.ready.wait(), 10)
             await pilot.pause(0.3)
-            app.status.endpoint = "http://127.0.0.1:8000/v1"  # the scripted server's port changes per run
+            app.chat_screen.status_bar.show(endpoint="http://127.0.0.1:8000/v1")  # the port changes per run
             app.query_one(Composer).cursor_blink = False  # a blinking cursor would make the picture random
             await pilot.pause()
 

@@ -9,43 +9,27 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from vt_tui.core import params as gen
 from vt_tui.core.sanitize import inert
 from vt_tui.core.session import GenerationParams
+from vt_tui.ui.screens.dialog import Dialog
 
 
-class ParamsScreen(ModalScreen[GenerationParams | None]):
+class ParamsScreen(Dialog[GenerationParams | None]):
     """One input per parameter, checked as you type. Enter or Ctrl+S applies (when all are valid), Esc cancels.
 
     Dismisses with the new :class:`GenerationParams`, or None when cancelled. ``ignored``: parameters the
     current engine accepts and ignores (:func:`vt_tui.core.params.ignored_by`), noted under the inputs.
     """
 
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "apply", "Apply", priority=True),
-    ]
+    BINDINGS = [Binding("ctrl+s", "apply", "Apply", priority=True, id="apply-params")]
 
     DEFAULT_CSS = """
-    ParamsScreen {
-        align: center middle;
-    }
-    #params {
+    ParamsScreen > .dialog {
         width: 80;
         max-width: 95%;
-        height: auto;
-        max-height: 95%;
-        border: round $primary;
-        background: $surface;
-        padding: 0 1;
-    }
-    #params-title {
-        text-style: bold;
-        width: 1fr;
-        content-align: center middle;
     }
     .param-row {
         height: 1;
@@ -98,8 +82,8 @@ class ParamsScreen(ModalScreen[GenerationParams | None]):
         self.errors: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="params"):
-            yield Label(Text("Generation parameters"), id="params-title")
+        with Vertical(classes="dialog"):
+            yield Label(Text("Generation parameters"), classes="dialog-title")
             for name in gen.PARAMS:
                 title = name + (" *" if name in self.ignored else "")
                 with Horizontal(classes="param-row"):
@@ -184,6 +168,3 @@ class ParamsScreen(ModalScreen[GenerationParams | None]):
             self.app.bell()
             return
         self.dismiss(params)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
