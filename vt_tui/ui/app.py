@@ -27,7 +27,7 @@ from vt_tui.core.store import Store
 from vt_tui.gpu.sampler import GpuSampler
 from vt_tui.logs import log_failure, log_to_file
 from vt_tui.settings import Settings
-from vt_tui.ui.commands import CHAT_COMMANDS, key_label
+from vt_tui.ui.commands import CHAT_COMMANDS, binding_ids, key_label
 from vt_tui.ui.failures import WorkerFailed, one_line
 from vt_tui.ui.screens.chat import ChatScreen
 from vt_tui.ui.widgets.gpu_pane import GPU_PANE_TCSS
@@ -47,9 +47,20 @@ def screenshot_folder() -> Path:
     return downloads if downloads.is_dir() else paths.private_dir(paths.data_dir() / "screenshots")
 
 
+def remappable() -> dict[str, str]:
+    """Every binding users can remap in ``[keymap]``: id → default key."""
+    from vt_tui.ui.screens.approval import ApprovalScreen
+    from vt_tui.ui.screens.dialog import Dialog
+    from vt_tui.ui.screens.params import ParamsScreen
+    from vt_tui.ui.widgets.tool_panel import ToolPanel
+
+    return binding_ids([VtApp, ChatScreen, Dialog, ApprovalScreen, ParamsScreen, ToolPanel])
+
+
 class VtApp(App[None]):
     CSS_PATH = ["app.tcss", GPU_PANE_TCSS]
     TITLE = "vt-tui"
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit")]  # Textual's, with an id
 
     def __init__(
         self,
@@ -89,8 +100,10 @@ class VtApp(App[None]):
     def apply_keymap(self) -> None:
         """``[keymap]`` in config.toml: binding id → keys. An id no binding has is reported, not ignored."""
         keymap = dict(self.settings.keymap)
-        known = {command.id for command in CHAT_COMMANDS} | self._dialog_binding_ids()
-        unknown = sorted(set(keymap) - known)
+        if not keymap:
+            return
+        known = remappable()
+        unknown = sorted(set(keymap) - set(known))
         if unknown:
             self.notify(
                 f"Unknown in [keymap]: {', '.join(unknown)} (known: {', '.join(sorted(known))})",
@@ -99,19 +112,6 @@ class VtApp(App[None]):
                 timeout=15,
             )
         self.set_keymap({binding_id: keys for binding_id, keys in keymap.items() if binding_id in known})
-
-    @staticmethod
-    def _dialog_binding_ids() -> set[str]:
-        """The ids of the bindings dialogs and panels declare (the chat's are ``CHAT_COMMANDS``)."""
-        from vt_tui.ui.screens.approval import ApprovalScreen
-        from vt_tui.ui.screens.dialog import Dialog
-        from vt_tui.ui.screens.params import ParamsScreen
-        from vt_tui.ui.widgets.tool_panel import ToolPanel
-
-        nodes = (Dialog, ApprovalScreen, ParamsScreen, ToolPanel)
-        return {
-            binding.id for node in nodes for binding in node.BINDINGS if isinstance(binding, Binding) and binding.id
-        }
 
     # the connection: one place sets its state ----------------------------------------------------------
     def show_connection(self, phase: Phase, message: str = "", endpoint: str | None = None) -> None:

@@ -10,9 +10,11 @@ table is checked against it by a test. Each binding has an id, the name users re
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from textual.binding import Binding
+from textual.dom import DOMNode
 
 KEY_NAMES = {"escape": "Esc", "pageup": "PgUp", "pagedown": "PgDn", "enter": "Enter"}
 
@@ -119,3 +121,8 @@ CHAT_COMMANDS: tuple[Command, ...] = (
 def key_label(key: str) -> str:
     """A key as the README and the palette write it: ``ctrl+home`` → ``Ctrl+Home``, ``f2`` → ``F2``."""
     return "+".join(KEY_NAMES.get(part, part.capitalize()) for part in key.split("+"))
+
+
+def binding_ids(nodes: Iterable[type[DOMNode]]) -> dict[str, str]:
+    """Binding id → default key, for the ``BINDINGS`` the classes ``nodes`` declare."""
+    return {b.id: b.key for node in nodes for b in node.BINDINGS if isinstance(b, Binding) and b.id}

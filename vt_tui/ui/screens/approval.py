@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import suppress
-from typing import Any
 
 from rich.text import Text
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.dom import DOMNode
 from textual.widgets import Button, Static
 
 from vt_tui.core.agent.config import ApprovalRequest, Approver, Decision
@@ -24,7 +24,7 @@ class ApprovalScreen(Dialog[Decision]):
     BINDINGS = [
         Binding("y", "decide('once')", "Allow once", id="allow-once"),
         Binding("a", "decide('always')", "Always", id="allow-always"),
-        Binding("n", "decide('deny')", "Deny", id="deny"),
+        Binding("n", "decide('deny')", "Deny", id="deny-call"),
         Binding("escape", "decide('deny')", "Deny", show=False, id="close-dialog"),
     ]
 
@@ -97,7 +97,11 @@ class ApprovalScreen(Dialog[Decision]):
         scope = inert(self.request.scope)
         always = f"for {scope}" if scope != self.request.name else "this tool"
         keys = Text()
-        for binding_id, label in (("allow-once", "allow once"), ("allow-always", f"always {always}"), ("deny", "deny")):
+        for binding_id, label in (
+            ("allow-once", "allow once"),
+            ("allow-always", f"always {always}"),
+            ("deny-call", "deny"),
+        ):
             keys.append(f" {bound.get(binding_id, '?')} ", "reverse bold")
             keys.append(f" {label}   ")
         return keys
@@ -110,13 +114,15 @@ class ApprovalScreen(Dialog[Decision]):
         self.dismiss((event.button.id or "approval-deny").removeprefix("approval-"))  # type: ignore[arg-type]
 
 
-def approver_for(app: App[Any]) -> Approver:
-    """The ``approve(request)`` callback for :class:`~vt_tui.core.agent.AgentConfig`: shows an ApprovalScreen.
+def approver_for(node: DOMNode) -> Approver:
+    """The ``approve(request)`` callback for :class:`~vt_tui.core.agent.AgentConfig`: shows an ApprovalScreen
+    over ``node``'s app (looked up when asked, so the callback can be made before the app runs).
 
     If the turn is cancelled while the prompt is open, the prompt closes (as a denial).
     """
 
     async def approve(request: ApprovalRequest) -> Decision:
+        app = node.app
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[Decision] = loop.create_future()
 
