@@ -490,3 +490,73 @@ async def test_a_modal_s_own_escape_binding_runs(scripted: ScriptedServer, tmp_p
         await pilot.press("escape")
         await pilot.pause()
     assert answers == ["own escape"]
+
+
+async def test_each_dialog_s_escape_closes_it_with_its_own_answer(scripted: ScriptedServer, tmp_path: Path) -> None:
+    from vt_tui.core.agent import ApprovalRequest
+    from vt_tui.ui.screens.approval import ApprovalScreen, approver_for
+    from vt_tui.ui.screens.attach import AttachScreen
+    from vt_tui.ui.screens.params import ParamsScreen
+
+    scripted.models = ["alpha-7b", "beta-70b"]
+    app = make_app(scripted, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        params = app.chat_screen.session.params
+        for key, dialog in (("f2", PickerScreen), ("f11", ParamsScreen), ("ctrl+o", PickerScreen)):
+            await pilot.press(key)
+            await pilot.pause()
+            assert isinstance(app.screen, dialog), key
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.screen is app.chat_screen, key
+        assert app.status.model == "alpha-7b" and app.chat_screen.session.params is params
+        attached: list[str | None] = []
+        app.push_screen(AttachScreen(), attached.append)
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert attached == [None]
+        request = ApprovalRequest("c1", "web_fetch", {"url": "https://example.com/"}, "example.com", "Read a page.")
+        answer = asyncio.create_task(approver_for(app.chat_screen)(request))
+        await pilot.pause()
+        assert isinstance(app.screen, ApprovalScreen)
+        await pilot.press("escape")
+        assert await asyncio.wait_for(answer, 5) == "deny"
+
+
+@pytest.mark.parametrize(("tools", "shown"), [("off", False), ("native", True)])
+async def test_the_tool_panel_takes_room_only_when_tools_are_on(
+    scripted: ScriptedServer, tmp_path: Path, tools: str, shown: bool
+) -> None:
+    from vt_tui.ui.widgets.gpu_pane import GpuPane
+    from vt_tui.ui.widgets.tool_panel import ToolPanel
+
+    app = VtApp(Settings(base_url=scripted.base_url, data_dir=tmp_path, tools=tools))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await ready(app)
+        await pilot.pause()
+        side = app.query_one("#side")
+        assert app.query_one(ToolPanel).display is shown
+        gpu = app.query_one(GpuPane).outer_size.height
+        assert gpu == side.size.height if not shown else gpu < side.size.height * 2 // 3
+        assert ("Tools" in screen_text(app)) is shown
+
+
+async def test_escape_withdraws_a_prompt_still_waiting_for_the_endpoint(tmp_path: Path) -> None:
+    """Nothing listens yet: the prompt waits; Esc takes it back into the composer, and the status bar says
+    nothing is waiting any more."""
+    from tests.support.ports import closed_port
+
+    app = VtApp(Settings(base_url=f"http://127.0.0.1:{closed_port()}/v1", data_dir=tmp_path, tools="off"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.5)
+        app.query_one(Composer).load_text("hello?")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert [w.text for w in app.query(UserMessage)] == ["hello?"] and app.chat_screen.turn_running
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not app.query(UserMessage) and not app.chat_screen.turn_running
+        assert app.query_one(Composer).text == "hello?"

@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker
 
 from vt_tui import paths
 from vt_tui.core import attachments, export
@@ -39,9 +39,9 @@ from vt_tui.core.session import ChatSession, GenerationParams, no_vision
 from vt_tui.core.store import Store
 from vt_tui.settings import Settings
 from vt_tui.ui.commands import CHAT_COMMANDS
-from vt_tui.ui.failures import ForwardsWorkerFailures
+from vt_tui.ui.failures import ForwardsWorkerFailures, one_line
 from vt_tui.ui.screens.approval import approver_for
-from vt_tui.ui.widgets.chat_log import ChatLog, failure_footer, stats_line
+from vt_tui.ui.widgets.chat_log import AssistantMessage, ChatLog, failure_footer, stats_line
 from vt_tui.ui.widgets.composer import Composer
 from vt_tui.ui.widgets.gpu_pane import GpuPane
 from vt_tui.ui.widgets.status_bar import Phase, StatusBar
@@ -250,7 +250,19 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         reply = await chat.add_assistant(self.session.model or "")
         self.status_bar.show(phase=Phase.STREAMING, message="")
         await self.voice.reply_started()
-        async for event in self.session.run_turn(text, images):
+        try:
+            await self._stream(self.session, text, images, reply)
+        except Exception as exc:  # not a failed request (that ends as TurnFailed): a fault; the app logs it
+            self.voice.stop_speech()
+            reply.finish(None, failure_footer("failed", one_line(exc)), failed=True)
+            self.status_bar.show(phase=Phase.ERROR, message=f"the turn stopped: {one_line(exc)}")
+            raise
+        finally:
+            self.update_context()
+
+    async def _stream(self, session: ChatSession, text: str, images: list[Attachment], reply: AssistantMessage) -> None:
+        """Apply the turn's events to the reply, the tool panel, the status bar and the voice."""
+        async for event in session.run_turn(text, images):
             if isinstance(event, TextDelta):
                 reply.append(event.text)
                 self.voice.reply_text(event.text)
@@ -275,13 +287,6 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
                     self.status_bar.show(phase=Phase.IDLE, message="cancelled")
                 else:
                     self.status_bar.show(phase=Phase.ERROR, message=str(event.error))
-        self.update_context()
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """A turn that raised (not a failed request: those end as TurnFailed) leaves the status bar saying so;
-        the app's handler reports the error."""
-        if event.worker is self._turn_worker and event.state == WorkerState.ERROR:
-            self.status_bar.show(phase=Phase.ERROR, message=f"the turn stopped: {event.worker.error}")
 
     def cancel_turn(self) -> None:
         self.voice.stop_speech()
