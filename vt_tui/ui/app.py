@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from contextlib import suppress
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import events, on, work
 from textual.app import App, SystemCommand
@@ -22,18 +23,18 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from vt_tui import paths
-from vt_tui.core.errors import EndpointError
 from vt_tui.core.store import Store
-from vt_tui.gpu.sampler import GpuSampler
 from vt_tui.logs import log_failure, log_to_file
 from vt_tui.settings import Settings
 from vt_tui.ui.commands import CHAT_COMMANDS, binding_ids, key_label
 from vt_tui.ui.failures import WorkerFailed, one_line
 from vt_tui.ui.screens.chat import ChatScreen
-from vt_tui.ui.widgets.gpu_pane import GPU_PANE_TCSS
 from vt_tui.ui.widgets.status_bar import Phase, Status
 from vt_tui.voice.controller import Voice
-from vt_tui.voice.errors import VoiceError
+
+if TYPE_CHECKING:
+    from vt_tui.gpu.sampler import GpuSampler
+    from vt_tui.voice.errors import VoiceError
 
 log = logging.getLogger("vt_tui")
 
@@ -58,7 +59,7 @@ def remappable() -> dict[str, str]:
 
 
 class VtApp(App[None]):
-    CSS_PATH = ["app.tcss", GPU_PANE_TCSS]
+    CSS_PATH = ["app.tcss", "widgets/gpu_pane.tcss"]  # the path, not GPU_PANE_TCSS: no import before the first frame
     TITLE = "vt-tui"
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit")]  # Textual's, with an id
 
@@ -127,6 +128,7 @@ class VtApp(App[None]):
 
     @work(group="connect", exclusive=True, exit_on_error=False, description="connecting to the endpoint")
     async def connect(self) -> None:
+        from vt_tui.core.errors import EndpointError
         from vt_tui.engines.connect import connect
 
         started = time.monotonic()
@@ -151,7 +153,7 @@ class VtApp(App[None]):
             self.show_connection(Phase.ERROR, str(exc))
             return
         self.voice.attach(endpoint)
-        self.chat_screen.connected(self.connection)
+        await self.chat_screen.connected(self.connection)
         self.show_connection(Phase.IDLE)
         log.info("connected to %s in %.2f s", endpoint.label, time.monotonic() - started)
         await self.chat_screen.load_tools()  # a plain turn does not wait for these; an agent turn does
@@ -165,12 +167,11 @@ class VtApp(App[None]):
     @work(thread=True, group="gpu", exit_on_error=False, description="starting the GPU pane")
     def start_gpu(self) -> None:
         """NVML initialisation blocks for a moment: do it on a thread, after the first frame."""
-        pane = self.chat_screen.gpu_pane
         sampler = self.sampler_factory()
 
         def deliver(snapshot) -> None:
             with suppress(RuntimeError):  # the app has stopped
-                self.call_from_thread(pane.show_snapshot, snapshot)
+                self.call_from_thread(self.chat_screen.show_gpu, snapshot)
 
         sampler.subscribe(deliver)
         sampler.start()

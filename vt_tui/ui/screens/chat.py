@@ -2,6 +2,10 @@
 
 The app hands it a connection (:meth:`ChatScreen.connected`); from then on every turn, picker and export happens
 here. Core events are applied to widgets as they come; the widgets hold no business logic.
+
+Start-up: only what the first frame shows is imported and built before it (the chat column, the status bar).
+The side column's panels, the personas, the agent's settings and the core's session machinery come after it
+(:meth:`ChatScreen.prepare`); the composer takes keys meanwhile, and a prompt sent early waits for them.
 """
 
 from __future__ import annotations
@@ -18,39 +22,30 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
-from textual.worker import Worker
 
 from vt_tui import paths
-from vt_tui.core import attachments, export
-from vt_tui.core.agent import AgentConfig, preload
-from vt_tui.core.agent.registry import summary
-from vt_tui.core.attachments import Attachment
-from vt_tui.core.events import (
-    ReasoningDelta,
-    TextDelta,
-    ToolCallFinished,
-    ToolCallStarted,
-    TurnFailed,
-    TurnFinished,
-    TurnStarted,
-)
-from vt_tui.core.personas import chosen, load_personas, session_setup
-from vt_tui.core.session import ChatSession, GenerationParams, no_vision
-from vt_tui.core.store import Store
 from vt_tui.settings import Settings
 from vt_tui.ui.commands import CHAT_COMMANDS
 from vt_tui.ui.failures import ForwardsWorkerFailures, one_line
-from vt_tui.ui.screens.approval import approver_for
 from vt_tui.ui.widgets.chat_log import AssistantMessage, ChatLog, failure_footer, stats_line
 from vt_tui.ui.widgets.composer import Composer
-from vt_tui.ui.widgets.gpu_pane import GpuPane
 from vt_tui.ui.widgets.status_bar import Phase, StatusBar
-from vt_tui.ui.widgets.tool_panel import ToolPanel
 from vt_tui.ui.widgets.voice_bar import VoiceBar
-from vt_tui.voice.controller import Voice
 
 if TYPE_CHECKING:
+    from textual.widget import AwaitMount
+    from textual.worker import Worker
+
+    from vt_tui.core.agent import AgentConfig
+    from vt_tui.core.attachments import Attachment
+    from vt_tui.core.personas import Persona, PersonaSet
+    from vt_tui.core.session import ChatSession, GenerationParams
+    from vt_tui.core.store import Store, Turn
     from vt_tui.engines.connect import Connection
+    from vt_tui.gpu.models import Snapshot
+    from vt_tui.ui.widgets.gpu_pane import GpuPane
+    from vt_tui.ui.widgets.tool_panel import ToolPanel
+    from vt_tui.voice.controller import Voice
 
 WIDE_WIDTH = 150  # from here the side column widens and the GPU pane shows its sparklines
 SIDE_MIN_WIDTH = 100  # below this the side column starts hidden (F3 shows it)
@@ -70,9 +65,13 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self.voice = voice
         self.gpu_cost = gpu_cost
         self.start_conversation = conversation_id
-        self.agent = AgentConfig.from_settings(settings, approver=approver_for(self))
-        self.personas = load_personas()
-        self.persona = chosen(self.personas, settings)
+        # Set by prepare(), after the first frame:
+        self.agent: AgentConfig | None = None
+        self.personas: PersonaSet | None = None
+        self.persona: Persona | None = None
+        self.tool_panel: ToolPanel | None = None
+        self.gpu_pane: GpuPane | None = None
+        self.prepared = asyncio.Event()
         self.connection: Connection | None = None
         self.session: ChatSession | None = None
         self.has_session = asyncio.Event()  # a turn typed before the endpoint answers waits for it
@@ -83,7 +82,6 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         # Held, not queried: workers may still report into them while the app is shutting down.
         self.chat = ChatLog(id="chat-log")
         self.status_bar = StatusBar(id="status")
-        self.gpu_pane = GpuPane(id="gpu-pane")
         self.status_bar.show(speak=voice.speak, endpoint=settings.base_url or "embedded")
 
     # layout ------------------------------------------------------------------------------------------
@@ -93,22 +91,43 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
                 yield self.chat
                 yield VoiceBar(self.voice, id="voice-bar")
                 yield Composer(id="composer", placeholder="Ask anything — Enter sends, Ctrl+J newline, F6 talks")
-            with Vertical(id="side"):
-                yield ToolPanel(id="tool-panel")
-                yield self.gpu_pane
+            yield Vertical(id="side")  # its panels come with prepare()
         yield self.status_bar
         yield Footer()
 
     def on_mount(self) -> None:
+        self.fit_side(self.app.size.width)
+        if self.start_conversation:  # show the history at once; the endpoint may take seconds
+            self.call_later(self.show_history, self.store.turns(self.start_conversation))
+        self.call_after_refresh(self.prepare)
+
+    @work(group="prepare", exit_on_error=False, description="preparing the chat")
+    async def prepare(self) -> None:
+        """What the first frame does not need: the side column's panels, the personas (files read and parsed in
+        a thread: ~20 ms here), the agent's settings."""
+        from vt_tui.core.agent import AgentConfig
+        from vt_tui.core.personas import chosen, load_personas
+        from vt_tui.ui.screens.approval import approver_for
+        from vt_tui.ui.widgets.gpu_pane import GpuPane
+        from vt_tui.ui.widgets.tool_panel import ToolPanel
+
+        self.tool_panel, self.gpu_pane = ToolPanel(id="tool-panel"), GpuPane(id="gpu-pane")
+        self.tool_panel.display = False  # until a session says whether it has tools
+        await self.query_one("#side").mount_all([self.tool_panel, self.gpu_pane])
+        self.personas = await asyncio.to_thread(load_personas)
+        self.persona = chosen(self.personas, self.settings)
         for problem in self.personas.errors:
             self.notify(problem, title="persona skipped", severity="warning", timeout=10)
         if self.settings.persona and self.persona is None:
             names = ", ".join(self.personas.names())
             self.notify(f"No persona {self.settings.persona!r} (have: {names})", severity="error", timeout=10)
-        self.query_one(ToolPanel).display = self.agent.mode != "off"  # until a session says
-        self.fit_side(self.app.size.width)
-        if self.start_conversation:  # show the history at once; the endpoint may take seconds
-            self.call_later(self.show_history, self.store.turns(self.start_conversation))
+        self.agent = AgentConfig.from_settings(self.settings, approver=approver_for(self))
+        self.prepared.set()
+
+    def show_gpu(self, snapshot: Snapshot) -> None:
+        """A sample from the app's GPU sampler (dropped until the pane is mounted)."""
+        if self.gpu_pane is not None:
+            self.gpu_pane.show_snapshot(snapshot)
 
     def on_resize(self, event: events.Resize) -> None:
         self.fit_side(event.size.width)
@@ -123,14 +142,22 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         side.display = self.side_chosen if self.side_chosen is not None else width >= SIDE_MIN_WIDTH
 
     # the connection ----------------------------------------------------------------------------------
-    def connected(self, connection: Connection) -> None:
+    async def connected(self, connection: Connection) -> None:
         """The app has an endpoint: open the conversation asked for (or a new one) on it."""
+        await self.prepared.wait()
         self.connection = connection
         self.open_session(self.start_conversation, render=False)
         self.has_session.set()
 
     async def load_tools(self) -> None:
-        """Tools and LangChain, in threads: an agent turn waits for them, a plain one never does."""
+        """Tools and LangChain, in threads: an agent turn waits for them, a plain one never does. With tools off
+        nothing loads: importing LangChain in a thread still slowed the first plain turn (the GIL)."""
+        from vt_tui.core.agent import preload
+        from vt_tui.core.agent.registry import summary
+
+        assert self.agent is not None
+        if self.agent.mode == "off":
+            return
         registry = await preload(self.agent)
         self.tools_loaded.set()
         if registry.errors:
@@ -138,7 +165,10 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
 
     def open_session(self, conversation_id: int | None, render: bool = True) -> None:
         """Start a session on the connected endpoint: a new conversation, or a stored one."""
-        assert self.connection is not None
+        from vt_tui.core.personas import session_setup
+        from vt_tui.core.session import ChatSession
+
+        assert self.connection is not None and self.personas is not None and self.tool_panel is not None
         info = self.store.conversation(conversation_id) if conversation_id else None
         persona = self.personas.get(info.persona) if info and info.persona else self.persona
         system, params = session_setup(persona, self.settings)
@@ -155,7 +185,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
             persona=persona.name if persona else None,
         )
         self.query_one(Composer).quick_prompts = list(persona.examples) if persona and not info else []
-        panel = self.query_one(ToolPanel)
+        panel = self.tool_panel
         if info:
             panel.load(self.store.tool_calls(info.id))
         else:
@@ -170,7 +200,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
             lines += [f"{n}. {example}" for n, example in enumerate(persona.examples[:9], 1)]
             self.call_later(self.chat.mount, Static(Text("\n".join(lines)), classes="greeting"))
 
-    async def show_history(self, turns) -> None:
+    async def show_history(self, turns: list[Turn]) -> None:
         await self.chat.show_history(turns)
         self.update_context()
 
@@ -188,6 +218,8 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self._turn_worker = self.run_turn(text, images)
 
     async def on_composer_submitted(self, message: Composer.Submitted) -> None:
+        from vt_tui.core import attachments
+
         composer = message.composer
         paths, text = attachments.split_command(message.text)
         try:
@@ -220,6 +252,8 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
 
     def refuse_images(self) -> None:
         """The endpoint takes no images: say so before sending (the prompt and images stay in the composer)."""
+        from vt_tui.core.session import no_vision
+
         assert self.session is not None
         error = no_vision(self.session.endpoint.profile.title)
         self.notify(error.hint, title=error.message, severity="error", timeout=10)
@@ -247,34 +281,63 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
             self.status_bar.show(message="")
             raise
         self._sending = True
-        reply = await chat.add_assistant(self.session.model or "")
+        reply = AssistantMessage(self.session.model or "")
+        mounting = chat.mount(reply)  # awaited at the first text: the request goes out meanwhile
         self.status_bar.show(phase=Phase.STREAMING, message="")
         await self.voice.reply_started()
         try:
-            await self._stream(self.session, text, images, reply)
+            await self._stream(self.session, text, images, reply, mounting)
         except Exception as exc:  # not a failed request (that ends as TurnFailed): a fault; the app logs it
             self.voice.stop_speech()
+            await mounting
             reply.finish(None, failure_footer("failed", one_line(exc)), failed=True)
             self.status_bar.show(phase=Phase.ERROR, message=f"the turn stopped: {one_line(exc)}")
             raise
         finally:
             self.update_context()
 
-    async def _stream(self, session: ChatSession, text: str, images: list[Attachment], reply: AssistantMessage) -> None:
-        """Apply the turn's events to the reply, the tool panel, the status bar and the voice."""
+    async def _stream(
+        self,
+        session: ChatSession,
+        text: str,
+        images: list[Attachment],
+        reply: AssistantMessage,
+        mounting: AwaitMount | None,
+    ) -> None:
+        """Apply the turn's events to the reply, the tool panel, the status bar and the voice.
+
+        The reply's widget is mounted while the request goes out (TurnStarted comes before it is sent): a first
+        turn waited ~100 ms here for Markdown's first import before sending.
+        """
+        from vt_tui.core.events import (
+            ReasoningDelta,
+            TextDelta,
+            ToolCallFinished,
+            ToolCallStarted,
+            TurnFailed,
+            TurnFinished,
+            TurnStarted,
+        )
+
+        panel = self.tool_panel
+        assert panel is not None
         async for event in session.run_turn(text, images):
+            if isinstance(event, TurnStarted):
+                reply.model = event.model
+                self.status_bar.show(model=event.model)
+                continue
+            if mounting is not None:
+                await mounting
+                mounting = None
             if isinstance(event, TextDelta):
                 reply.append(event.text)
                 self.voice.reply_text(event.text)
             elif isinstance(event, ToolCallStarted):
-                self.query_one(ToolPanel).add_call(event)
+                panel.add_call(event)
             elif isinstance(event, ToolCallFinished):
-                self.query_one(ToolPanel).finish_call(event)
+                panel.finish_call(event)
             elif isinstance(event, ReasoningDelta):
                 reply.show_footer("thinking…")
-            elif isinstance(event, TurnStarted):
-                reply.model = event.model
-                self.status_bar.show(model=event.model)
             elif isinstance(event, TurnFinished):
                 reply.finish(event.text, stats_line(event.stats))
                 self.voice.reply_done()
@@ -338,6 +401,8 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self.app.push_screen(AttachScreen(), self.attach_image)
 
     def attach_image(self, path: str | None) -> None:
+        from vt_tui.core import attachments
+
         if not path:
             return
         try:
@@ -371,14 +436,18 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
     def action_switch_persona(self) -> None:
         from vt_tui.ui.screens.picker import PickerScreen
 
+        personas = self.personas
+        if personas is None:
+            return
+
         def rows(query: str):
-            for p in self.personas.personas.values():
+            for p in personas.personas.values():
                 if query.lower() in f"{p.name} {p.description}".lower():
                     yield p.name, f"{p.name}  ·  {p.description}"
 
         def picked(name: str | None) -> None:
             if name and self.connection is not None and not self.turn_running:
-                self.persona = self.personas.get(name)
+                self.persona = personas.get(name)
                 self.open_session(None)
                 self.notify(f"Persona: {name} (new conversation)")
 
@@ -429,6 +498,8 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
             self.notify(f"Copied the last reply ({len(text):,} chars)")
 
     def action_copy_code(self) -> None:
+        from vt_tui.core import export
+
         code = export.last_code_block(self.chat.last_reply())
         if code is None:
             self.notify("The last reply has no code block.")
@@ -437,6 +508,8 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self.notify(f"Copied the last code block ({len(code.splitlines())} lines)")
 
     def action_export(self, kind: str) -> Path | None:
+        from vt_tui.core import export
+
         if self.session is None or not self.session.turns:
             self.notify("Nothing to export yet.")
             return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import events
@@ -10,8 +11,10 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
-from vt_tui.core.attachments import Attachment
 from vt_tui.core.sanitize import inert
+
+if TYPE_CHECKING:
+    from vt_tui.core.attachments import Attachment
 
 
 class Composer(TextArea):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -17,8 +18,10 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from vt_tui.ui.failures import ForwardsWorkerFailures
-from vt_tui.voice.controller import Voice
 from vt_tui.voice.errors import VoiceError
+
+if TYPE_CHECKING:
+    from vt_tui.voice.controller import Voice
 
 BARS = " ▁▂▃▄▅▆▇█"
 METER_WIDTH = 24  # the last 2.4 s of levels
