@@ -158,8 +158,10 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         assert self.agent is not None
         if self.agent.mode == "off":
             return
-        registry = await preload(self.agent)
-        self.tools_loaded.set()
+        try:
+            registry = await preload(self.agent)
+        finally:
+            self.tools_loaded.set()  # if loading failed, the turn finds out (and says so) itself
         if registry.errors:
             self.notify(summary(registry.errors), severity="warning", timeout=10)
 
@@ -265,20 +267,18 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         user = await chat.add_user(text, images)
         try:
             if not self.has_session.is_set():
-                self.status_bar.show(message=self.status_bar.status.message or "waiting for the endpoint…")
-                await self.has_session.wait()
+                await self._waiting(self.has_session, "waiting for the endpoint…")
             assert self.session is not None
             if images and self.session.refuses_images():  # sent before the endpoint was known
                 await user.remove()
                 self.give_back(text, images)
                 self.refuse_images()
                 return
-            if self.session.tool_mode() != "off":
-                await self.tools_loaded.wait()
+            if self.session.tool_mode() != "off" and not self.tools_loaded.is_set():
+                await self._waiting(self.tools_loaded, "loading the tools…")
         except asyncio.CancelledError:  # Esc before anything was sent: the prompt goes back to the composer
             await user.remove()
             self.give_back(text, images)
-            self.status_bar.show(message="")
             raise
         self._sending = True
         reply = AssistantMessage(self.session.model or "")
@@ -295,6 +295,17 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
             raise
         finally:
             self.update_context()
+
+    async def _waiting(self, event: asyncio.Event, note: str) -> None:
+        """Wait for ``event`` with ``note`` in the status bar (unless it already says why, e.g. an error)."""
+        noted = not self.status_bar.status.message
+        if noted:
+            self.status_bar.show(message=note)
+        try:
+            await event.wait()
+        finally:
+            if noted and self.status_bar.status.message == note:
+                self.status_bar.show(message="")
 
     async def _stream(
         self,
