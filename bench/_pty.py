@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import fcntl
 import os
 import pty
@@ -12,6 +13,7 @@ import subprocess
 import termios
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 class PtyApp:
@@ -75,3 +77,12 @@ def fresh_env(home: str) -> dict[str, str]:
     for name in ("CONFIG", "DATA", "STATE", "CACHE"):
         env[f"XDG_{name}_HOME"] = f"{home}/{name.lower()}"
     return env
+
+
+def with_bytecode(package: Path) -> None:
+    """Compile ``package``'s modules, as an installed package has them (pip compiles at install time).
+
+    Without this, under ``PYTHONDONTWRITEBYTECODE`` (set on the development box) every vt-tui module is compiled
+    from source at each start while Textual's come precompiled: it made vt-tui's start look ~10-20% slower.
+    """
+    compileall.compile_dir(package, quiet=1)

@@ -16,7 +16,7 @@ import time
 
 import httpx
 from _common import ROOT, median, table
-from _pty import PtyApp, fresh_env
+from _pty import PtyApp, fresh_env, with_bytecode
 
 from tests.support.scripted_server import ScriptedServer
 
@@ -51,6 +51,7 @@ def baseline(server: ScriptedServer) -> float:
 
 
 def main() -> None:
+    with_bytecode(ROOT / "vt_tui")
     rows = []
     # Killing an app leaves its kept-alive connection reset: the server thread's tracebacks are noise here.
     with ScriptedServer() as server, contextlib.redirect_stderr(io.StringIO()):

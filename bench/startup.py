@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from _common import ROOT, median, table
-from _pty import PtyApp, fresh_env
+from _pty import PtyApp, fresh_env, with_bytecode
 
 from tests.support.scripted_server import ScriptedServer
 
@@ -31,6 +31,7 @@ def time_to_marker(argv: list[str], marker: bytes, env: dict[str, str]) -> float
 
 
 def main() -> None:
+    with_bytecode(ROOT / "vt_tui")
     with (
         tempfile.TemporaryDirectory() as home,
         ScriptedServer() as server,
