@@ -42,7 +42,8 @@ sys.path.insert(0, str(ROOT))
 
 from vt_tui.core.endpoint import Endpoint  # noqa: E402
 from vt_tui.core.events import TextDelta, TurnFailed, TurnFinished, TurnStarted  # noqa: E402
-from vt_tui.core.session import ChatSession, GenerationParams  # noqa: E402
+from vt_tui.core.params import GenerationParams  # noqa: E402
+from vt_tui.core.session import ChatSession  # noqa: E402
 from vt_tui.gpu.factory import make_sampler  # noqa: E402
 from vt_tui.gpu.models import MIB  # noqa: E402
 from vt_tui.gpu.nvml import nvidia_smi  # noqa: E402

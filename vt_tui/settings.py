@@ -96,6 +96,13 @@ class Settings:
     tts_voice: str | None = _opt("voice: the endpoint's (default alloy) or espeak-ng's (default en-us)")
     # Storage
     data_dir: Path | None = _opt("where conversations are kept (default: XDG data dir)", kind=Path)
+    # Keys
+    keymap: tuple[tuple[str, str], ...] = _opt(
+        "keys by binding id (README): a [keymap] table in config.toml, or ID=KEYS pairs separated by spaces",
+        default=(),
+        kind=dict,
+        metavar="ID=KEYS",
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):  # Settings(tools="off") as well as the parsed layers: one type for each value
@@ -152,6 +159,8 @@ def coerce(name: str, value: Any, source: str) -> Any:
     """
     kind = _kind(name)
     try:
+        if kind is dict:
+            return _keymap(value)
         if kind is tuple:
             if isinstance(value, str):
                 return tuple(v.strip() for v in value.split(",") if v.strip())
@@ -187,6 +196,18 @@ def coerce(name: str, value: Any, source: str) -> Any:
         except ValueError as exc:
             raise SettingsError(f"{source}: {exc}") from None
     return result
+
+
+def _keymap(value: Any) -> tuple[tuple[str, str], ...]:
+    """``{"retry": "f12"}`` (a TOML table) or ``"retry=f12 talk=ctrl+t,f6"`` as sorted (id, keys) pairs."""
+    if isinstance(value, str):
+        pairs = [pair.partition("=") for pair in value.split()]
+        if any(not sep or not name or not keys for name, sep, keys in pairs):
+            raise TypeError("expected ID=KEYS pairs separated by spaces")
+        value = {name: keys for name, _, keys in pairs}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise TypeError("expected a table of binding id = keys")
+    return tuple(sorted(value.items()))
 
 
 def from_file(path: Path) -> dict[str, Any]:

@@ -22,7 +22,8 @@ from tests.support.llamafactory import E2E_API_KEY
 from vt_tui.core.endpoint import Endpoint
 from vt_tui.core.errors import EndpointError
 from vt_tui.core.events import TextDelta, TurnFailed, TurnFinished
-from vt_tui.core.session import ChatSession, GenerationParams
+from vt_tui.core.params import GenerationParams
+from vt_tui.core.session import ChatSession
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
