@@ -34,6 +34,7 @@ from vt_tui.core.events import (
     TurnFinished,
     TurnStarted,
 )
+from vt_tui.core.lifecycle import Failed, Lifecycle, Waiting
 from vt_tui.core.personas import chosen, load_personas, session_setup
 from vt_tui.core.session import ChatSession, GenerationParams, no_vision
 from vt_tui.core.store import Store, Turn
@@ -118,6 +119,7 @@ class VtApp(App[None]):
         self.store = store or Store(settings.database_path())
         self.start_conversation = self.store.last_conversation_id() if resume else conversation_id
         self.connection = None
+        self.lifecycle: Lifecycle | None = None
         self.session: ChatSession | None = None
         self.ready = asyncio.Event()
         self._turn_worker = None
@@ -206,14 +208,15 @@ class VtApp(App[None]):
             endpoint = self.connection.endpoint
             self.mark_server()
             self.status.endpoint = endpoint.label
-            try:
-                await endpoint.list_models()
-            except EndpointError as exc:
-                if not self.settings.model:
-                    raise
-                log.warning("model list unavailable: %s", exc)
+            self.lifecycle = Lifecycle(endpoint, model=self.settings.model)  # waits while the server starts
+            async for state in self.lifecycle.states():
+                if isinstance(state, Waiting):
+                    self.status.state, self.status.message = "waiting", state.describe()
+                elif isinstance(state, Failed) and not self.settings.model:
+                    raise state.error
         except EndpointError as exc:
             self.show_error(exc)
+            self.ready.set()  # a prompt waiting for the endpoint goes back to the composer (run_turn)
             return
         self.voice.attach(endpoint)
         self.open_session(self.start_conversation, render=False)
@@ -364,7 +367,12 @@ class VtApp(App[None]):
         if not self.ready.is_set():
             self.status.message = self.status.message or "waiting for the endpoint…"
             await self.ready.wait()
-        assert self.session is not None
+        if self.session is None:  # not connected (a wrong key or URL): the prompt goes back to the composer
+            await user.remove()
+            if not self.query_one(Composer).text:
+                self.query_one(Composer).load_text(text)
+            self.notify(self.status.message, title="not connected", severity="error", timeout=10)
+            return
         if images and self.session.refuses_images():  # sent before the endpoint was known
             await user.remove()
             self.refuse_images(text, images)
@@ -444,6 +452,8 @@ class VtApp(App[None]):
 
     def action_retry(self) -> None:
         if self.session is None:
+            if self.lifecycle is not None:  # waiting for the endpoint: try again now
+                self.lifecycle.retry_now()
             return
         failed = [t for t in self.session.turns if t.status in ("failed", "cancelled")]
         if not failed:
