@@ -46,6 +46,8 @@ class Reply:
     headers_delay: float = 0.0  # before the status line
     first_byte_delay: float = 0.0  # after the headers, before the first event
     chunk_delay: float = 0.0  # between events
+    pause_at: int | None = None  # before this event (0 is the role delta), pause for pause_s: a stall mid-stream
+    pause_s: float = 0.0
     rate: float | None = None  # events per second on a fixed schedule (for benches: no drift from sleep)
     cut_after: int | None = None  # close the socket after this many events, no [DONE]
     malformed_at: int | None = None  # send broken JSON as this event
@@ -119,6 +121,7 @@ class ScriptedServer:
         self.refuse_streamed_tools = False  # LLaMA-Factory: tools offered in a streamed request are refused
         self.refused: list[str] = []  # the refusals sent, in order
         self.default_chunk_delay = 0.0  # for the echo reply (no reply queued)
+        self.strict_models = False  # 404 for a model not listed, as vLLM does (most servers serve any name)
         self._open: set[socket.socket] = set()  # connections not yet closed (kill closes them)
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
@@ -284,6 +287,10 @@ class ScriptedServer:
                 if not self.path.endswith("/chat/completions") or not isinstance(body, dict):
                     self._json(404, {"error": {"message": f"no route {self.path}"}})
                     return
+                if server.strict_models and body.get("model") not in server.models:
+                    message = f"The model `{body.get('model')}` does not exist."
+                    self._json(404, {"error": {"message": message, "type": "NotFoundError", "code": 404}})
+                    return
                 refusal = server._refusal(body)
                 if refusal is not None:
                     self._refuse(refusal, bool(body.get("stream")))
@@ -362,6 +369,8 @@ class ScriptedServer:
                     for n, delta in enumerate(events):
                         if reply.rate and (ahead := started + n / reply.rate - time.perf_counter()) > 0.001:
                             time.sleep(ahead)
+                        if n == reply.pause_at:
+                            time.sleep(reply.pause_s)
                         if reply.cut_after is not None and n >= reply.cut_after:
                             self._drop()
                             return
@@ -394,9 +403,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8011)
     parser.add_argument("--models", default="scripted-model", help="comma-separated ids for /v1/models")
     parser.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between the echo reply's words")
+    parser.add_argument("--strict-models", action="store_true", help="404 for a model not listed, as vLLM does")
     args = parser.parse_args()
     server = ScriptedServer(args.models.split(","), port=args.port)
     server.default_chunk_delay = args.chunk_delay
+    server.strict_models = args.strict_models
     server.start()
     print(server.base_url, flush=True)
     try:
@@ -407,3 +418,26 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@contextlib.contextmanager
+def scripted_process(
+    port: int, *, models: str = "scripted-model", chunk_delay: float = 0.0, strict_models: bool = False
+):
+    """The scripted server in its own process on ``port`` (echo replies): a server that can be killed (-9) and
+    started again, as a real engine restarts. Yields the ``Popen``; its base URL is printed on its stdout."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.scripted_server", "--port", str(port), "--models", models,
+         "--chunk-delay", str(chunk_delay), *(["--strict-models"] if strict_models else [])],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().startswith("http://127.0.0.1:")
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()

@@ -72,7 +72,11 @@ class _Watchdog:
         self._handle = self._loop.call_at(self._loop.time() + first_s, self._check)
 
     def line(self) -> None:
-        self.seen_at = self._loop.time()
+        now = self._loop.time()
+        if self.seen_at is None:  # the first line: from now on the idle timeout counts
+            self._handle.cancel()
+            self._handle = self._loop.call_at(now + self.idle_s, self._check)
+        self.seen_at = now
 
     def _check(self) -> None:
         if self.away:
