@@ -17,7 +17,7 @@ run: $(STAMP)
 
 test: $(STAMP) llamafactory
 	$(BIN)/ruff check vt_tui tools tests bench scripts
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -rs $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check vt_tui tools tests bench scripts
