@@ -27,6 +27,7 @@ from vt_tui.core.attachments import Attachment
 from vt_tui.core.errors import EndpointError
 from vt_tui.core.events import (
     ReasoningDelta,
+    StoreFailed,
     TextDelta,
     ToolCallFinished,
     ToolCallStarted,
@@ -390,6 +391,8 @@ class VtApp(App[None]):
                 self.query_one(ToolPanel).finish_call(event)
             elif isinstance(event, ReasoningDelta):
                 reply.show_footer("thinking…")
+            elif isinstance(event, StoreFailed):
+                self.notify(event.message, title="conversation not saved", severity="error", timeout=10)
             elif isinstance(event, TurnStarted):
                 self.status.model = reply.model = event.model
             elif isinstance(event, TurnFinished):
