@@ -113,3 +113,15 @@ def test_the_app_waits_for_a_server_that_starts_late_and_sends_the_prompt_typed_
             app.press("ctrl+r")  # retry now, instead of in 4 s
             app.wait_for("You said: hello there", timeout=30)
             app.press("ctrl+q")
+
+
+def test_a_wrong_key_at_start_puts_the_prompt_back_instead_of_hanging(scripted: ScriptedServer) -> None:
+    scripted.api_key = "the-right-key"
+    env = {**os.environ, "VT_TUI_API_KEY": "a-wrong-key"}
+    with PtyApp(["--base-url", scripted.base_url, "--tools", "off"], env) as app:
+        app.wait_for("refused the API key")
+        app.type("my precious prompt\r")
+        screen = app.wait_for("not connected")
+        assert "my precious prompt" in screen  # back in the composer, nothing sent
+        assert scripted.chat_requests == []
+        app.press("ctrl+q")
