@@ -190,7 +190,7 @@ class Endpoint:
         return error.without(self._api_key)
 
     async def _explained(self, error: EndpointError, model: str | None) -> EndpointError:
-        """A 404 to a request for ``model``: when the listing (asked again) no longer has the model, say so and
+        """A 404 to a chat request for ``model``: when the listing (asked again) no longer has the model, say so and
         what the server offers now, instead of a generic "not found"."""
         if error.status != 404 or not model:
             return self._secret_free(error)
@@ -242,7 +242,7 @@ class Endpoint:
                 if attempt == 1 and is_stale_connection(exc):
                     log.info("%s dropped the kept-alive connection before replying; sending again", self.base_url)
                     continue
-                raise await self._explained(classify(exc, self.base_url, model), model) from None
+                raise self._secret_free(classify(exc, self.base_url, model)) from None
         raise AssertionError("unreachable")
 
     async def list_models(self) -> list[str]:
@@ -404,7 +404,10 @@ class Endpoint:
         if self.detection is None:
             await self.detect_profile()
         body = {"model": model, "messages": self.shape_messages(messages), "stream": False}
-        result = await self.request(
-            lambda: self.client.chat.completions.create(**body, **self.request_params(params)), model
-        )
+        try:
+            result = await self.request(
+                lambda: self.client.chat.completions.create(**body, **self.request_params(params)), model
+            )
+        except EndpointError as exc:
+            raise await self._explained(exc, model) from None
         return result.model_dump()
