@@ -28,4 +28,6 @@ class LoopTurns:
         return self.count
 
 
-LOOP_TURNS_AT_ONCE = 100  # measured here: a cancel takes 3 turns; 1 ms spent waiting lets the spinner run ~400
+# Measured here: a cancel takes 3 turns on the plain path and up to ~200 through LangGraph's unwinding; 100 ms spent
+# waiting (the wall-clock bound these tests had) lets the spinner run ~37,000 times, 1 ms ~400.
+LOOP_TURNS_AT_ONCE = 2000
