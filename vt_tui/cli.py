@@ -65,6 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", parents=[common], help="answer one question on stdout (no UI)")
     ask.add_argument("question", nargs="*", help="the question; read from stdin when absent or '-'")
     ask.add_argument("--json", action="store_true", help="write one JSON event per line")
+    ask.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait up to SECONDS for a server that is still starting, retrying 1, 2, 4 … 15 s apart"
+        " (default: fail at once, exit code 1)",
+    )
     sub.add_parser("doctor", parents=[common], help="check the endpoint, GPU, audio and config")
     gpu = sub.add_parser("gpu", parents=[common], help="the GPU pane full-screen, as a standalone monitor")
     gpu.add_argument("--replay", type=Path, metavar="JSONL", help="replay recorded NVML samples")
@@ -94,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         if not question.strip():
             print("vt-tui ask: no question given (pass it as arguments or on stdin)", file=sys.stderr)
             return ExitCode.USAGE
-        return run(settings, question.strip(), args.json)
+        return run(settings, question.strip(), args.json, args.wait)
     if args.command == "doctor":
         from vt_tui.headless.doctor import run as doctor
 

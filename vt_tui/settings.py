@@ -53,6 +53,11 @@ class Settings:
     model: str | None = _opt("model id (default: the first from /v1/models)")
     engine: Engine = _opt("engine profile", default=Engine.AUTO, kind=Engine)
     request_timeout: float = _opt("seconds to wait for the first byte of a reply", default=120.0, kind=float)
+    stream_idle_timeout: float = _opt(
+        "seconds without a byte in the middle of a streamed reply before it is given up (the partial reply is kept)",
+        default=60.0,
+        kind=float,
+    )
     # Embedded llama.cpp server
     gguf: Path | None = _opt("GGUF model file for the embedded server (default: SmolLM2-135M-Instruct)", kind=Path)
     n_gpu_layers: int = _opt("layers the embedded server offloads to the GPU (-1: all)", default=0, kind=int)

@@ -316,6 +316,52 @@ async def test_a_refusal_names_the_setting_that_allows_it(server: LocalServer, t
         assert (await fetch_url(url, allowed)).status == 200
 
 
+PUBLIC = "93.184.216.34"
+
+
+class Resolver:
+    """A DNS for one name whose answers change between lookups (a rebinding attacker's); others resolve as usual."""
+
+    def __init__(self, name: str, *answers: list[str]) -> None:
+        self.name, self.answers, self.asked = name, list(answers), 0
+        self.real = socket.getaddrinfo
+
+    def __call__(self, host, port, *args, **kwargs):  # socket.getaddrinfo's signature
+        if host != self.name:
+            return self.real(host, port, *args, **kwargs)
+        addresses = self.answers[min(self.asked, len(self.answers) - 1)]
+        self.asked += 1
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses]
+
+
+async def test_dns_rebinding_connects_to_the_checked_address_only(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch, no_network_past_loopback: list[str]
+) -> None:
+    """The name first resolves to a public address (checked, allowed), then to loopback: the connection is pinned
+    to the address that was checked, so the second answer is never asked for and the local server sees nothing.
+    The pinned attempt is the one the network guard blocks, at the public address."""
+    resolver = Resolver("rebind.test", [PUBLIC], ["127.0.0.1"])
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    seen = len(server.paths)
+    with pytest.raises(WebError, match=r"fetching http://rebind\.test:\d+/text failed"):
+        await fetch_url(f"http://rebind.test:{server.port}/text", WebConfig(timeout_s=5.0))
+    assert resolver.asked == 1 and server.paths[seen:] == []
+    blocked, no_network_past_loopback[:] = list(no_network_past_loopback), []
+    assert blocked == [f"netguard: blocked connection to {PUBLIC}:{server.port} (no test may reach past loopback)"]
+
+
+async def test_a_public_answer_before_a_loopback_one_is_refused(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(socket, "getaddrinfo", Resolver("mixed.test", [PUBLIC, "127.0.0.1"]))
+    seen = len(server.paths)
+    with pytest.raises(
+        WebError, match=re.escape("refused: mixed.test resolves to 127.0.0.1, which is a loopback address")
+    ):
+        await fetch_url(f"http://mixed.test:{server.port}/text", WebConfig(timeout_s=5.0))
+    assert server.paths[seen:] == []
+
+
 @pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"])
 def test_public_addresses_are_allowed(address: str) -> None:
     assert _refusal_reason(ipaddress.ip_address(address)) is None

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from vt_tui.core import messages
-from vt_tui.core.profiles import GENERIC, LLAMA_FACTORY, VLLM
+from vt_tui.core.profiles import GENERIC, LLAMA_CPP_PYTHON, LLAMA_FACTORY, VLLM
 
 
 def u(text: str) -> dict:
@@ -139,3 +139,12 @@ def test_build_shapes_only_for_strict_engines() -> None:
     assert messages.build("sys", history, VLLM) == [s("sys"), u("a"), u("b")]
     assert messages.build("sys", history, GENERIC) == [s("sys"), u("a"), u("b")]
     assert messages.build("sys", history, LLAMA_FACTORY) == [s("sys"), u("a\n\nb")]
+
+
+def test_llama_cpp_python_gets_string_contents_next_to_tool_calls() -> None:
+    """Its request model refuses (500) an assistant message with content null, which LangChain sends with
+    tool_calls; found by tests/e2e/test_embedded_tool_call.py."""
+    call = {"id": "c1", "type": "function", "function": {"name": "calculator", "arguments": "{}"}}
+    sent = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": None, "tool_calls": [call]}]
+    assert messages.shape(sent, LLAMA_CPP_PYTHON)[1] == {"role": "assistant", "content": "", "tool_calls": [call]}
+    assert messages.shape(sent, VLLM) is sent and sent[1]["content"] is None

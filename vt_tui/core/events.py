@@ -103,7 +103,24 @@ class TurnFailed:
     stats: TurnStats | None = field(default=None)
 
 
-Event = TurnStarted | TextDelta | ReasoningDelta | ToolCallStarted | ToolCallFinished | TurnFinished | TurnFailed
+@dataclass(frozen=True, slots=True)
+class StoreFailed:
+    """Writing the conversation to disk failed (once per turn at most): the turn goes on, kept in memory, and the
+    next turn tries the store again. ``message`` is one line for the user."""
+
+    message: str
+
+
+Event = (
+    TurnStarted
+    | TextDelta
+    | ReasoningDelta
+    | ToolCallStarted
+    | ToolCallFinished
+    | TurnFinished
+    | TurnFailed
+    | StoreFailed
+)
 
 
 def event_to_json(event: Event) -> dict[str, Any]:

@@ -75,6 +75,7 @@ class EngineProfile:
     strict_alternation: bool = False  # one leading system message, then user/assistant/user/… ending on user
     vision: bool = False  # accepts image_url parts (with a vision model loaded)
     drop_zero_penalties: bool = False  # presence_penalty 0 breaks some servers
+    string_content: bool = False  # assistant content must be a string, "" next to tool_calls (null is refused)
     ignored_params: tuple[str, ...] = ()  # accepted and silently ignored
     notes: tuple[str, ...] = ()  # what vt-tui does about this engine, said by doctor
     tool_reason: str = ""  # why tool_calling is what it is
@@ -118,6 +119,7 @@ LLAMA_CPP_PYTHON = EngineProfile(
     tool_calling=ToolMode.TEXT,
     stream_tool_calls=False,
     usage_in_stream=False,
+    string_content=True,  # its request model: 500 for an assistant tool-call message with content null
     tool_reason="llama-cpp-python returns tool_calls only for a forced tool_choice, and streams nothing with 'auto'",
 )
 OLLAMA = EngineProfile(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -17,6 +18,7 @@ from vt_tui.core.errors import EndpointError, ErrorKind, cancelled, classify
 from vt_tui.core.events import (
     Event,
     ReasoningDelta,
+    StoreFailed,
     TextDelta,
     ToolCallFinished,
     ToolCallStarted,
@@ -28,7 +30,7 @@ from vt_tui.core.events import (
 )
 from vt_tui.core.params import GenerationParams
 from vt_tui.core.profiles import PROFILES, ToolMode
-from vt_tui.core.store import Store, Turn, TurnStatus
+from vt_tui.core.store import Store, Turn, TurnStatus, failure_words
 
 if TYPE_CHECKING:
     from vt_tui.core.agent import AgentConfig
@@ -127,6 +129,26 @@ class ChatSession:
         self._runner: AgentRunner | None = None
         self.turns: list[Turn] = store.turns(conversation_id) if store and conversation_id else []
         self._reader: asyncio.Task[None] | None = None
+        self._store_off = False  # a write failed in this turn: the rest of it stays in memory only
+        self._store_failures: list[StoreFailed] = []  # to be yielded by run_turn
+
+    def _save(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """One store write. A failure (disk full, read-only, locked) becomes a StoreFailed event and the turn
+        goes on in memory: nothing typed or received is lost, and the next turn tries the store again."""
+        if self.store is None or self._store_off:
+            return None
+        try:
+            return write(*args, **kwargs)
+        except sqlite3.Error as exc:
+            self._store_off = True
+            log.warning("store write failed: %s", exc)
+            words = failure_words(exc, self.store.path)
+            self._store_failures.append(StoreFailed(f"Not saved: {words} — the conversation is kept in memory"))
+            return None
+
+    def _store_events(self) -> list[StoreFailed]:
+        failures, self._store_failures = self._store_failures, []
+        return failures
 
     @property
     def busy(self) -> bool:
@@ -152,7 +174,7 @@ class ChatSession:
         for turn in self.turns:
             turn.in_context = False
         if self.store and self.conversation_id:
-            self.store.clear_context(self.conversation_id)
+            self._save(self.store.clear_context, self.conversation_id)
 
     def tool_mode(self) -> ToolMode:
         """How the next turn calls tools: native, text or off (plain streaming, no LangChain)."""
@@ -172,14 +194,20 @@ class ChatSession:
     def _start_turn(self, user_text: str, model: str, attachments: list[Attachment]) -> Turn:
         params = self.params.as_request()
         turn_id = len(self.turns) + 1
+        self._store_off = False
         if self.store:
             if self.conversation_id is None:
-                self.conversation_id = self.store.create_conversation(
-                    model=model, endpoint=self.endpoint.label, system=self.system, persona=self.persona
+                self.conversation_id = self._save(
+                    self.store.create_conversation,
+                    model=model,
+                    endpoint=self.endpoint.label,
+                    system=self.system,
+                    persona=self.persona,
                 )
-            turn_id = self.store.add_turn(self.conversation_id, user_text, model, params)
+            if self.conversation_id is not None:
+                turn_id = self._save(self.store.add_turn, self.conversation_id, user_text, model, params) or turn_id
             if attachments:
-                self.store.add_attachments(turn_id, attachments)
+                self._save(self.store.add_attachments, turn_id, attachments)
         turn = Turn(
             id=turn_id, user_text=user_text, model=model, params=params, created=time.time(), attachments=attachments
         )
@@ -190,7 +218,7 @@ class ChatSession:
         turn.assistant_text, turn.status, turn.error = text, status, error
         turn.stats = asdict(stats) if stats else None
         if self.store:
-            self.store.finish_turn(turn.id, text, status, turn.stats, error)
+            self._save(self.store.finish_turn, turn.id, text, status, turn.stats, error)
 
     async def run_turn(self, user_text: str, attachments: Sequence[Attachment] = ()) -> AsyncIterator[Event]:
         """Send ``user_text`` (and images) and yield events until TurnFinished or TurnFailed (always one of the two).
@@ -216,6 +244,8 @@ class ChatSession:
         mode = self.tool_mode()  # after resolve_model: listing the models may have picked the profile
         turn = self._start_turn(user_text, model, images)
         yield TurnStarted(turn.id, model, self.endpoint.label)
+        for failure in self._store_events():
+            yield failure
 
         pipe = _Pipe()
         started = time.perf_counter()
@@ -240,7 +270,7 @@ class ChatSession:
                         parts.append(chunk)
                         now = time.perf_counter()
                         if self.store and now - last_flush >= FLUSH_INTERVAL_S:
-                            self.store.save_text(turn.id, "".join(parts))
+                            self._save(self.store.save_text, turn.id, "".join(parts))
                             last_flush = now
                         yield TextDelta(chunk)
                     elif kind is _Reasoning:
@@ -248,6 +278,9 @@ class ChatSession:
                     else:
                         self._record_tool_event(turn, item, open_calls)
                         yield item
+                if self._store_failures:
+                    for failure in self._store_events():
+                        yield failure
                 if finished:
                     break
             stats = self._stats(pipe, started, wall_started)
@@ -260,6 +293,8 @@ class ChatSession:
             else:
                 self._finish(turn, text, TurnStatus.OK, stats, None)
                 outcome = TurnFinished(text, stats)
+            for failure in self._store_events():
+                yield failure
             yield outcome
         finally:
             if outcome is None:  # the consumer stopped listening (closed or cancelled the iterator)
@@ -267,18 +302,26 @@ class ChatSession:
                 self._finish(turn, "".join(parts), TurnStatus.CANCELLED, None, str(cancelled()))
             if open_calls and self.store:
                 for call_id in open_calls:
-                    self.store.finish_tool_call(turn.id, call_id, ToolStatus.CANCELLED, None, "cancelled", 0.0)
+                    self._save(
+                        self.store.finish_tool_call, turn.id, call_id, ToolStatus.CANCELLED, None, "cancelled", 0.0
+                    )
 
     def _record_tool_event(self, turn: Turn, event: Event, open_calls: set[str]) -> None:
         if isinstance(event, ToolCallStarted):
             open_calls.add(event.call_id)
             if self.store:
-                self.store.add_tool_call(turn.id, event.call_id, event.name, event.args)
+                self._save(self.store.add_tool_call, turn.id, event.call_id, event.name, event.args)
         elif isinstance(event, ToolCallFinished):
             open_calls.discard(event.call_id)
             if self.store:
-                self.store.finish_tool_call(
-                    turn.id, event.call_id, event.status, event.result, event.error, event.duration_s
+                self._save(
+                    self.store.finish_tool_call,
+                    turn.id,
+                    event.call_id,
+                    event.status,
+                    event.result,
+                    event.error,
+                    event.duration_s,
                 )
 
     async def _agent_runner(self) -> AgentRunner:

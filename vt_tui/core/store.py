@@ -362,3 +362,17 @@ def _turn(row: sqlite3.Row, attachments: list[Attachment]) -> Turn:
 def title_from(text: str, width: int = 60) -> str:
     line = " ".join(text.split())
     return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def failure_words(exc: sqlite3.Error, path: Path) -> str:
+    """A store write that failed, in words for one line: the disk full, the file read-only, the database locked by
+    another program (a second vt-tui), or SQLite's own words."""
+    text = str(exc).lower()
+    if "full" in text:
+        return f"the disk holding {path} is full"
+    unwritable = any(p.exists() and not os.access(p, os.W_OK) for p in (path, Path(f"{path}-wal")))
+    if "readonly" in text or "read-only" in text or unwritable:  # EPERM/EROFS on a write: "disk I/O error"
+        return f"{path} is read-only"
+    if "locked" in text or "busy" in text:
+        return f"{path} is locked by another program (a second vt-tui?)"
+    return f"{path}: {exc}"

@@ -11,6 +11,7 @@ from vt_tui.core.agent import AgentConfig
 from vt_tui.core.conversation import ConversationSetup, default_persona
 from vt_tui.core.errors import EndpointError
 from vt_tui.core.events import Event, TextDelta, TurnFailed, TurnFinished, event_to_json
+from vt_tui.core.lifecycle import ConnectionState, Lifecycle, Waiting
 from vt_tui.core.personas import load_personas
 from vt_tui.core.sanitize import inert
 from vt_tui.engines.connect import connect
@@ -63,7 +64,8 @@ class _Output:
             self.out.write("\n")
 
 
-async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sys.stdout) -> int:
+async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sys.stdout, wait_s: float = 0.0) -> int:
+    """``wait_s``: how long to wait for a server that is still starting (0: fail at once with one line)."""
     personas = load_personas()
     persona = default_persona(personas, settings)
     if settings.persona and persona is None:
@@ -82,6 +84,13 @@ async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sy
         return ExitCode.FAILED
     if show_progress:
         print("\r\x1b[K", end="", file=sys.stderr, flush=True)
+    if wait_s > 0:
+        try:
+            await Lifecycle(connection.endpoint, wait_s=wait_s, model=settings.model).connect(_say_waiting)
+        except EndpointError as exc:
+            print(f"vt-tui: {exc}", file=sys.stderr)
+            await connection.aclose()
+            return ExitCode.FAILED
     # No approver: risky tools run only on allowlisted hosts.
     session = ConversationSetup.build(settings, persona).session(connection.endpoint, AgentConfig.for_run(settings))
     voice = _voice(settings, connection.endpoint)
@@ -108,6 +117,16 @@ async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sy
     return code
 
 
+def _say_waiting(state: ConnectionState) -> None:
+    """Waiting states on stderr: one line each on a pipe, one line rewritten in place on a terminal."""
+    tty = sys.stderr.isatty()
+    if isinstance(state, Waiting):
+        print(("\r\x1b[K" if tty else "") + f"vt-tui: {state.describe()}", end="" if tty else "\n", file=sys.stderr)
+    elif tty:
+        print("\r\x1b[K", end="", file=sys.stderr)
+    sys.stderr.flush()
+
+
 def _voice(settings: Settings, endpoint: Endpoint) -> Voice | None:
     """With ``--speak``, the answer is read aloud as it streams (speech problems go to stderr, once)."""
     if not settings.speak:
@@ -119,9 +138,9 @@ def _voice(settings: Settings, endpoint: Endpoint) -> Voice | None:
     return voice
 
 
-def run(settings: Settings, question: str, as_json: bool) -> int:
+def run(settings: Settings, question: str, as_json: bool, wait_s: float = 0.0) -> int:
     log_to_file()  # warnings go to the log; stderr gets only the one-line errors said here
     try:
-        return asyncio.run(ask(settings, question, as_json))
+        return asyncio.run(ask(settings, question, as_json, wait_s=wait_s))
     except KeyboardInterrupt:
         return ExitCode.CANCELLED

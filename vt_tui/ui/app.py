@@ -33,6 +33,7 @@ from vt_tui.ui.widgets.status_bar import Phase, Status
 from vt_tui.voice.controller import Voice
 
 if TYPE_CHECKING:
+    from vt_tui.core.lifecycle import Lifecycle
     from vt_tui.gpu.sampler import GpuSampler
     from vt_tui.voice.errors import VoiceError
 
@@ -79,6 +80,7 @@ class VtApp(App[None]):
         self.store = store or Store(settings.database_path())
         self.connection = None
         self.ready = asyncio.Event()  # connected, with a session: a prompt goes straight out
+        self.lifecycle: Lifecycle | None = None  # while connecting: Ctrl+R retries now
         self.voice = Voice(settings, on_error=self.voice_failed)
         start = self.store.last_conversation_id() if resume else conversation_id
         self.chat_screen = ChatScreen(settings, self.store, self.voice, self.gpu_cost, start)
@@ -129,6 +131,7 @@ class VtApp(App[None]):
     @work(group="connect", exclusive=True, exit_on_error=False, description="connecting to the endpoint")
     async def connect(self) -> None:
         from vt_tui.core.errors import EndpointError
+        from vt_tui.core.lifecycle import Failed, Lifecycle, Waiting
         from vt_tui.engines.connect import connect
 
         started = time.monotonic()
@@ -143,15 +146,20 @@ class VtApp(App[None]):
             endpoint = self.connection.endpoint
             self.mark_server()
             self.show_connection(Phase.STARTING, endpoint=endpoint.label)
-            try:
-                await endpoint.list_models()
-            except EndpointError as exc:
-                if not self.settings.model:
-                    raise
-                log.warning("model list unavailable: %s", exc)
+            self.lifecycle = Lifecycle(endpoint, model=self.settings.model)  # waits while the server starts
+            async for state in self.lifecycle.states():
+                if isinstance(state, Waiting):
+                    self.show_connection(Phase.WAITING, state.describe())
+                elif isinstance(state, Failed):
+                    if not self.settings.model:
+                        raise state.error
+                    log.warning("model list unavailable: %s", state.error)
         except EndpointError as exc:
             self.show_connection(Phase.ERROR, str(exc))
+            self.chat_screen.not_connected(str(exc))
             return
+        finally:
+            self.lifecycle = None
         self.voice.attach(endpoint)
         await self.chat_screen.connected(self.connection)
         self.show_connection(Phase.IDLE)

@@ -81,6 +81,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self.side_chosen: bool | None = None  # F3's last word; None: the side column follows the width
         self._turn_worker: Worker[None] | None = None
         self._sending = False  # the running turn has reached the endpoint (Esc then cancels it there)
+        self.connection_error: str | None = None  # connecting failed for good (Ctrl+R tries again)
         # Held, not queried: workers may still report into them while the app is shutting down.
         self.chat = ChatLog(id="chat-log")
         self.status_bar = StatusBar(id="status")
@@ -268,6 +269,11 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self._sending = False
         user = await chat.add_user(text, images)
         try:
+            if self.connection_error is not None:  # connecting failed for good: nothing to wait for
+                await user.remove()
+                self.give_back(text, images)
+                self.notify(self.connection_error, title="not connected", severity="error", timeout=10)
+                return
             if not self.has_session.is_set():
                 await self._waiting(self.has_session, "waiting for the endpoint…")
             assert self.session is not None
@@ -324,6 +330,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         """
         from vt_tui.core.events import (
             ReasoningDelta,
+            StoreFailed,
             TextDelta,
             ToolCallFinished,
             ToolCallStarted,
@@ -351,6 +358,8 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
                 panel.finish_call(event)
             elif isinstance(event, ReasoningDelta):
                 reply.show_footer("thinking…")
+            elif isinstance(event, StoreFailed):
+                self.notify(event.message, title="conversation not saved", severity="error", timeout=10)
             elif isinstance(event, TurnFinished):
                 reply.finish(event.text, stats_line(event.stats))
                 self.voice.reply_done()
@@ -363,6 +372,14 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
                     self.status_bar.show(phase=Phase.IDLE, message="cancelled")
                 else:
                     self.status_bar.show(phase=Phase.ERROR, message=str(event.error))
+
+    def not_connected(self, why: str) -> None:
+        """Connecting failed for good (a wrong key or URL): a prompt waiting for it goes back to the composer,
+        and so does one typed later, until Ctrl+R connects."""
+        self.connection_error = f"{why} — Ctrl+R tries again"
+        if self._turn_worker is not None and self._turn_worker.is_running and not self._sending:
+            self._turn_worker.cancel()
+            self.notify(why, title="not connected", severity="error", timeout=10)
 
     def cancel_turn(self) -> None:
         self.voice.stop_speech()
@@ -382,6 +399,12 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
 
     def action_retry(self) -> None:
         if self.session is None:
+            lifecycle = self.app.lifecycle  # type: ignore[attr-defined]
+            if lifecycle is not None:  # waiting for the endpoint: try again now
+                lifecycle.retry_now()
+            elif self.connection_error is not None:  # it failed for good: connect again from the start
+                self.connection_error = None
+                self.app.connect()  # type: ignore[attr-defined]
             return
         failed = [t for t in self.session.turns if t.status in ("failed", "cancelled")]
         if not failed:

@@ -15,12 +15,19 @@ class Phase(StrEnum):
     """What the app is doing, as the status bar's first word says."""
 
     STARTING = "starting"  # connecting (or starting the embedded server)
+    WAITING = "waiting"  # the server is not up yet (refused, loading, no model): retrying with backoff
     IDLE = "idle"
     STREAMING = "streaming"  # a turn is running
     ERROR = "error"  # the last connection or turn failed: the message says why
 
 
-PHASE_STYLES = {Phase.IDLE: "green", Phase.STREAMING: "yellow", Phase.STARTING: "yellow", Phase.ERROR: "bold red"}
+PHASE_STYLES = {
+    Phase.IDLE: "green",
+    Phase.STREAMING: "yellow",
+    Phase.STARTING: "yellow",
+    Phase.WAITING: "yellow",
+    Phase.ERROR: "bold red",
+}
 
 
 @dataclass(frozen=True)
