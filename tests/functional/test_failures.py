@@ -94,20 +94,32 @@ async def test_a_widget_worker_that_raises_reaches_the_same_handler(
 async def test_a_turn_that_raises_is_marked_and_the_app_goes_on(
     scripted: ScriptedServer, tmp_path: Path, xdg_home: Path
 ) -> None:
-    """The store's file is closed under the turn (as if the disk went away): the turn stops with the reason in
-    its footer and the status bar, the prompt stays on screen, and the app keeps answering."""
+    """A bug in the core under the turn (the figures at its end raise): the turn stops with the reason in its
+    footer and the status bar, the prompt stays on screen, and the app keeps answering. (A store that fails is
+    no such bug any more: the turn goes on in memory, tests/functional/test_store_faults.py.)"""
+
+    def broken_figures(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("a bug in the figures")
+
     app = VtApp(Settings(base_url=scripted.base_url, data_dir=tmp_path, tools="off"))
     async with app.run_test(size=SIZE) as pilot:
         await asyncio.wait_for(app.ready.wait(), 10)
-        app.store.close()
-        app.query_one(Composer).load_text("this turn cannot be stored")
+        session = app.chat_screen.session
+        session._stats = broken_figures  # an instance attribute over the method
+        app.query_one(Composer).load_text("this turn meets a bug")
         await pilot.press("enter")
         await app.workers.wait_for_complete()
         await pilot.pause()
         reply = app.query(AssistantMessage).last()
-        assert reply.has_class("failed") and "ProgrammingError" in str(reply.footer.render())
+        assert reply.has_class("failed") and "ZeroDivisionError" in str(reply.footer.render())
         assert app.status.phase == "error" and "the turn stopped" in app.status.message
-        assert any(m.startswith("the turn failed: ProgrammingError") for m in failures(app)), failures(app)
-        assert "this turn cannot be stored" in screen_text(app)
+        assert any(m.startswith("the turn failed: ZeroDivisionError") for m in failures(app)), failures(app)
+        assert "this turn meets a bug" in screen_text(app)
         assert app.is_running
-    assert "sqlite3.ProgrammingError" in log_text(xdg_home)
+        del session._stats  # the bug fixed: the method again
+        app.query_one(Composer).load_text("and the next one")
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not app.query(AssistantMessage).last().has_class("failed")
+    assert "ZeroDivisionError: a bug in the figures" in log_text(xdg_home)
