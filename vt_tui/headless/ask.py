@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TextIO
 
 from vt_tui.core.agent import AgentConfig
@@ -14,6 +16,7 @@ from vt_tui.core.personas import chosen, load_personas, session_setup
 from vt_tui.core.sanitize import inert
 from vt_tui.core.session import ChatSession
 from vt_tui.engines.connect import connect
+from vt_tui.gpu.attribution import GpuMeter
 from vt_tui.logs import log_to_file
 from vt_tui.settings import Settings
 
@@ -22,6 +25,22 @@ if TYPE_CHECKING:
     from vt_tui.voice.controller import Voice
 
 EXIT_OK, EXIT_FAILED, EXIT_CANCELLED = 0, 1, 130
+ASK_GPU_HZ = 10.0  # one answer is short: the turn's last sample is at most 0.1 s before its end
+
+
+@asynccontextmanager
+async def _gpu_meter(settings: Settings) -> AsyncIterator[GpuMeter]:
+    """The app's GPU measurement for one answer: a sampler for as long as the question runs."""
+    from vt_tui.gpu.factory import make_sampler
+
+    meter = GpuMeter(gpus=settings.gpus, base_url=settings.base_url)
+    sampler = await asyncio.to_thread(make_sampler, max(settings.gpu_rate, ASK_GPU_HZ), settings.metrics_urls)
+    meter.attach(sampler)
+    sampler.start()
+    try:
+        yield meter
+    finally:
+        await asyncio.to_thread(sampler.stop)
 
 
 class _Output:
@@ -65,6 +84,11 @@ class _Output:
 
 
 async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sys.stdout) -> int:
+    async with _gpu_meter(settings) as meter:
+        return await _ask(settings, question, as_json, out, meter)
+
+
+async def _ask(settings: Settings, question: str, as_json: bool, out: TextIO, meter: GpuMeter) -> int:
     show_progress = settings.embedded and not as_json and sys.stderr.isatty()
 
     def progress(elapsed: float) -> None:
@@ -78,6 +102,8 @@ async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sy
         return EXIT_FAILED
     if show_progress:
         print("\r\x1b[K", end="", file=sys.stderr, flush=True)
+    if connection.server is not None and connection.server.pid:
+        meter.set_server(connection.server.pid)
     personas = load_personas()
     persona = chosen(personas, settings)
     if settings.persona and persona is None:
@@ -88,7 +114,9 @@ async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sy
     agent = AgentConfig.from_settings(settings)  # no approver: risky tools run only on allowlisted hosts
     if persona and persona.tools is False:
         agent = None
-    session = ChatSession(connection.endpoint, model=settings.model, system=system, params=params, agent=agent)
+    session = ChatSession(
+        connection.endpoint, model=settings.model, system=system, params=params, agent=agent, gpu_cost=meter
+    )
     voice = _voice(settings, connection.endpoint)
     code = EXIT_OK
     try:

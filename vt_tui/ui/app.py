@@ -37,6 +37,7 @@ from vt_tui.core.events import (
 from vt_tui.core.personas import chosen, load_personas, session_setup
 from vt_tui.core.session import ChatSession, GenerationParams, no_vision
 from vt_tui.core.store import Store, Turn
+from vt_tui.gpu.attribution import GpuMeter
 from vt_tui.gpu.factory import make_sampler
 from vt_tui.gpu.sampler import GpuSampler
 from vt_tui.logs import log_to_file
@@ -112,6 +113,7 @@ class VtApp(App[None]):
         self.settings = settings
         self.sampler_factory = sampler_factory or (lambda: make_sampler(settings.gpu_rate, settings.metrics_urls))
         self.sampler: GpuSampler | None = None
+        self.gpu_meter = GpuMeter(gpus=settings.gpus, base_url=settings.base_url)  # a turn's energy and VRAM
         self.agent = AgentConfig.from_settings(settings, approver=approver_for(self))
         self.personas = load_personas()
         self.persona = chosen(self.personas, settings)
@@ -174,20 +176,13 @@ class VtApp(App[None]):
         sampler.subscribe(deliver)
         sampler.start()
         self.sampler = sampler
-        self.call_from_thread(self.mark_server)
+        self.gpu_meter.attach(sampler)
 
     def mark_server(self) -> None:
-        """Pick out the embedded server in the GPU process list (whichever of GPU and server came up last)."""
+        """Pick out the embedded server in the GPU process list and measure turns on its GPUs."""
         server = self.connection.server if self.connection else None
-        if server is not None and server.pid and self.sampler is not None:
-            self.sampler.mark_server(server.pid)
-
-    def gpu_cost(self, t0: float, t1: float) -> tuple[float | None, int | None]:
-        """Energy and peak VRAM of the local GPUs over a turn; (None, None) without GPUs."""
-        sampler = self.sampler
-        if sampler is None or not any(s.gpus for s in sampler.history()):
-            return None, None
-        return sampler.energy_joules(t0, t1), sampler.peak_vram(t0, t1)
+        if server is not None and server.pid:
+            self.gpu_meter.set_server(server.pid)
 
     # connecting
     @work(group="connect", exclusive=True)
@@ -238,7 +233,7 @@ class VtApp(App[None]):
             params=params,
             store=self.store,
             conversation_id=info.id if info else None,
-            gpu_cost=self.gpu_cost,
+            gpu_cost=self.gpu_meter,
             agent=None if persona and persona.tools is False else self.agent,
             persona=persona.name if persona else None,
         )
