@@ -23,12 +23,8 @@ CLEAR_S = 10.0
 AlertKey = tuple[AlertKind, str | None, int | None]
 
 
-def _name(gpu: GpuSample) -> str:
-    return f"GPU {gpu.index}" + (f" @{gpu.host}" if gpu.host else "")
-
-
-def _gpu_conditions(gpu: GpuSample) -> Iterator[tuple[AlertKind, str]]:
-    name = _name(gpu)
+def _gpu_conditions(gpu: GpuSample, host: str | None) -> Iterator[tuple[AlertKind, str]]:
+    name = f"GPU {gpu.index}" + (f" @{host}" if host else "")
     if gpu.mem_used is not None and gpu.mem_total and gpu.mem_used / gpu.mem_total >= VRAM_FULL:
         share = gpu.mem_used / gpu.mem_total
         yield AlertKind.VRAM, f"{name} VRAM {share:.0%} full ({gpu.mem_used / GIB:.1f}/{gpu.mem_total / GIB:.1f} GiB)"
@@ -56,8 +52,10 @@ def _num(value: float | None) -> str:
 def conditions(snapshot: Snapshot) -> dict[AlertKey, str]:
     """Every condition in force in one snapshot, by key, with its message."""
     found: dict[AlertKey, str] = {}
+    fleet = len(snapshot.hosts) > 1 or any(g.host for g in snapshot.gpus)
+    here = next((h.name for h in snapshot.hosts if h.source is HostSource.NVML), None) if fleet else None
     for gpu in snapshot.gpus:
-        for kind, message in _gpu_conditions(gpu):
+        for kind, message in _gpu_conditions(gpu, gpu.host or here):
             found[kind, gpu.host, gpu.index] = message
     for host in snapshot.hosts:
         if host.source is not HostSource.NVML and not host.reachable:

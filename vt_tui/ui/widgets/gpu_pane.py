@@ -42,7 +42,7 @@ SPARK_SLOT_S = 1.0  # the sparklines keep a true time axis of whole-second slots
 SPARK_SLOTS = int(SPARK_WINDOW_S / SPARK_SLOT_S)
 WIDE_FROM = 60  # cells; narrower panes show two lines per GPU card
 GRID_FROM = 140  # cells; wider panes put cards, or rows, in two columns
-TALL_LINES_PER_GPU = 10  # pane height per GPU from which the sparklines grow to three lines
+TALL_LINES_PER_GPU = 11  # pane height per GPU from which the sparklines grow to three lines
 CARDS_UP_TO = 4  # GPUs shown; more are drawn as one row each
 MAX_PROCESS_ROWS = 16  # servers first; the rest are counted
 LIVE_S = 1.5  # a scrape younger than this reads "live"
@@ -177,18 +177,18 @@ class VramBar(Widget):
         if not self.compact:
             tail += f" {share:4.0%}"
         room = max(self.size.width - len(head) - len(tail), 0)
-        return Content.assemble(head, *_bar(room, share, self.get_visual_style, "vram-bar"), tail)
+        return Content.assemble(head, *_bar(room, share, self.get_visual_style, "vram-bar--"), tail)
 
 
 def _bar(
     room: int, share: float, style_of: Callable[..., Style], prefix: str
 ) -> tuple[tuple[str, Style], tuple[str, Style]]:
-    """The used and free parts of a `room`-cell bar, styled from `prefix`--used/--high/--free."""
+    """The used and free parts of a `room`-cell bar, styled by the component classes `prefix` + used/high/free."""
     filled = round(room * min(max(share, 0.0), 1.0))
-    used_style = f"{prefix}--high" if share >= 0.9 else f"{prefix}--used"
+    used_style = f"{prefix}high" if share >= 0.9 else f"{prefix}used"
     return (
         ("━" * filled, style_of(used_style, partial=True)),
-        ("━" * (room - filled), style_of(f"{prefix}--free", partial=True)),
+        ("━" * (room - filled), style_of(f"{prefix}free", partial=True)),
     )
 
 
@@ -219,7 +219,7 @@ class GpuCard(Vertical):
             yield Static("VRAM", classes="spark-label")
             yield self.vram_spark
             yield self.vram_peak
-        with Horizontal(classes="spark-row"):
+        with Horizontal(classes="spark-row util-row"):
             yield Static("util", classes="spark-label")
             yield self.util_spark
             yield self.util_peak
@@ -427,12 +427,12 @@ class GpuPane(Widget, can_focus=True):
         count = f"{len(gpus)} GPU{'s' if len(gpus) != 1 else ''}"
         remote = status is not None and status.source is not HostSource.NVML
         age = _age(now - status.last_seen) if remote and status.last_seen is not None else ""
+        watts = f"{power:.0f} W" if power < 1000 else f"{power / 1000:.1f} kW"
         if self.compact:
-            figures = [count, f"{_brief_size(used)}/{_brief_size(total)}", f"{power:.0f}W", age]
+            figures = [count, watts.replace(" ", ""), age]
         else:
-            source = str(status.source) if status is not None else ""
-            vram = f"VRAM {_size(used, False)} / {_size(total, False)}"
-            figures = [source, count, vram, f"{power:.0f} W", age]
+            source = str(status.source).removesuffix("-exporter") if status is not None else ""
+            figures = [source, count, f"{used / GIB:.0f}/{total / GIB:.0f} GiB", watts, age]
         head = Content.assemble(("● ", self._style("gpu-pane--server")), (name, Style(bold=True)))
         tail = Content("  " + "  ".join(f for f in figures if f))
         if mark:
@@ -442,7 +442,7 @@ class GpuPane(Widget, can_focus=True):
     def _gpu_rows(self, gpus: Sequence[GpuSample], alerted: set) -> Content:
         """One line per GPU; two columns of them where the pane is wide."""
         two = self.size.width >= GRID_FROM and len(gpus) > 1
-        width = max(self.content_size.width, 20)
+        width = max(self.scrollable_content_region.width, 20)  # less the scrollbar a fleet brings
         cell = (width - 3) // 2 if two else width
         name_width = min(max((len(_short(g.name)) for g in gpus), default=0), 18)
         lines = [self._gpu_row(g, cell, name_width, (g.host, g.index) in alerted) for g in gpus]
@@ -466,13 +466,11 @@ class GpuPane(Widget, can_focus=True):
         else:
             limit = f"/{g.power_limit_w:.0f}" if g.power_limit_w else ""
             memory = f"{_size(g.mem_used, True)}/{_size(g.mem_total, True)}"
-            tail = (
-                f"  {memory:>11} {share:4.0%}  util {util:>4}  {_num(g.temperature_c, unit='°C'):>5}"
-                f"  {_num(g.power_w)}{limit} W"
-            )
+            watts = f"{_num(g.power_w):>4}{limit} W"
+            tail = f"  {memory:>13} {share:4.0%}  util {util:>4}  {_num(g.temperature_c, unit='°C'):>5}  {watts:>10}"
             head = f"{g.index:>2} {_short(g.name)[:name_width]:<{name_width}}  "
         room = max(width - 1 - len(head) - len(tail), 4)
-        return Content.assemble(mark, head, *_bar(room, share, self.get_visual_style, "gpu-pane--bar"), tail)
+        return Content.assemble(mark, head, *_bar(room, share, self.get_visual_style, "gpu-pane--bar-"), tail)
 
     def _show_text(self, snapshot: Snapshot, gpus: Sequence[GpuSample]) -> None:
         self.message.display = snapshot.error is not None
@@ -480,11 +478,17 @@ class GpuPane(Widget, can_focus=True):
         alert_lines = [Content.styled(f"{MARK} {a.message}", self._style("gpu-pane--alert")) for a in snapshot.alerts]
         self.alerts.display = bool(alert_lines)
         _put(self.alerts, Content("\n").join(alert_lines))
-        multi_host = len({g.host for g in gpus}) > 1
+        hosts = list(dict.fromkeys(g.host for g in gpus))
         multi = len(gpus) > 1
         procs = [(g, p) for g in gpus for p in g.processes]
-        procs.sort(key=lambda gp: not gp[1].is_server)  # stable: servers first, then as listed
-        rows = [self._process_row(g, p, multi, multi_host) for g, p in procs[:MAX_PROCESS_ROWS]]
+        procs.sort(key=lambda gp: (hosts.index(gp[0].host), not gp[1].is_server))  # by host, servers first
+        rows, host = [], None
+        for gpu, proc in procs[:MAX_PROCESS_ROWS]:
+            if len(hosts) > 1 and (not rows or gpu.host != host):  # several hosts: a line names each
+                host = gpu.host
+                name = host or next((h.name for h in snapshot.hosts if h.source is HostSource.NVML), "this host")
+                rows.append(Content.styled(name, self._style("gpu-pane--dim")))
+            rows.append(self._process_row(gpu, proc, multi))
         if len(procs) > MAX_PROCESS_ROWS:
             more = f"  … {len(procs) - MAX_PROCESS_ROWS} more processes"
             rows.append(Content.styled(more, self._style("gpu-pane--dim")))
@@ -497,10 +501,8 @@ class GpuPane(Widget, can_focus=True):
         self.engines.display = bool(engine_rows)
         _put(self.engines, Content("\n").join(engine_rows))
 
-    def _process_row(self, gpu: GpuSample, proc: GpuProcess, multi: bool, multi_host: bool) -> Content:
-        where = None
-        if multi:
-            where = f"{(gpu.host or '')[:1]}{gpu.index}" if multi_host and gpu.host else gpu.index
+    def _process_row(self, gpu: GpuSample, proc: GpuProcess, multi: bool) -> Content:
+        where = gpu.index if multi else None
         cells = _process_cells("▶" if proc.is_server else " ", where, proc.pid, _size(proc.used_bytes, True))
         what, rest = program(proc.name, proc.cmdline)
         row = Content.assemble(cells, what)
