@@ -275,8 +275,8 @@ class HostSection(Vertical):
         self.cards = {key: GpuCard() for key in ([] if rows else keys)}
         self.cards_box = Vertical(*self.cards.values(), classes="host-cards")
         self.rows = Static(classes="host-rows")
-        self.cards_box.display = not rows
-        self.rows.display = rows
+        self.cards_box.display = not rows and bool(keys)
+        self.rows.display = rows and bool(keys)  # an unreachable host is its header alone
 
     def compose(self) -> ComposeResult:
         yield self.head
@@ -527,7 +527,8 @@ class GpuPane(Widget, can_focus=True):
         if engine.preemptions:
             extra.append(f"preempted {engine.preemptions}")
         if engine.context_limit:
-            extra.append(f"ctx {_tokens(engine.context_used)}/{_tokens(engine.context_limit)}")
+            used = f"{_tokens(engine.context_used)}/" if engine.context_used is not None else ""
+            extra.append(f"ctx {used}{_tokens(engine.context_limit)}")
         if self.compact:
             return [Content(f"{engine.engine} {where}"), Content(f"  {figures}")] + (
                 [Content("  " + "  ".join(extra))] if extra else []
