@@ -2,8 +2,9 @@
 
 On a machine with two NVIDIA GPUs and torch + transformers (nothing else needed on the box):
 
-1. starts ``transformers serve`` on GPU 0 with a random-initialised 1.56B Llama (text is gibberish; VRAM, power and
-   speed are real), and a second process on GPU 1 that holds memory and burns power (another user's job);
+1. starts ``transformers serve`` on GPU 0 with a random-initialised Llama of 1.2–1.6B parameters (text is gibberish;
+   VRAM, power and speed are real), and a second process on GPU 1 that holds memory and burns power (another
+   user's job);
 2. logs ``nvidia-smi --query-gpu=power.draw`` every 100 ms for the whole run;
 3. runs ``--turns`` chat turns through vt-tui's core (``ChatSession`` with the app's ``GpuMeter``), then one
    ``vt-tui ask --json``; for each, compares vt-tui's energy with nvidia-smi's power integrated over GPU 0 in the same
@@ -75,13 +76,12 @@ BUILD_MODEL = r"""
 import glob, json, shutil, sys, torch
 from transformers import LlamaConfig, LlamaForCausalLM
 src, dst, root, chatml = sys.argv[1:5]
+files = ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "chat_template.jinja")
 try:
     cfg = json.load(open(src + "/config.json"))
-    files = ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "chat_template.jinja")
-    for f in files:
-        shutil.copy(src + "/" + f, dst + "/" + f)
     print("tokenizer: SmolLM2's, from", src, flush=True)
 except OSError:  # no .gpu/: a byte-level BPE trained on the repo's docs (gibberish either way)
+    files = ()
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
     tok = Tokenizer(models.BPE())
@@ -106,6 +106,8 @@ torch.manual_seed(0)
 m = LlamaForCausalLM(c).to(torch.bfloat16)
 print("params %.3f B" % (sum(p.numel() for p in m.parameters()) / 1e9), flush=True)
 m.save_pretrained(dst)
+for f in files:  # after the model, as the recipe does: SmolLM2's generation config wins
+    shutil.copy(src + "/" + f, dst + "/" + f)
 """
 # Another user's job on the second GPU: holds memory and keeps the GPU busy until killed.
 BURNER = r"""
