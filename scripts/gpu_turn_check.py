@@ -54,13 +54,11 @@ MODEL_DIR = Path("/tmp/vt-gpu-model")
 SERVE_LOG = Path("/tmp/vt-gpu-serve.log")
 PORT = 8011
 MIB = 1024**2
-# Packages for the box: transformers serve's (the recipe's list) and vt-tui's, beyond torch and transformers.
+# What the box needs beyond torch and transformers: transformers serve's server and vt-tui's own (with their
+# dependencies, resolved by pip for the box's Python: 35 wheels, 9.4 MiB on 2026-11-30).
 WHEELS = (
-    *("fastapi", "starlette", "uvicorn", "pydantic", "pydantic-core", "annotated-types", "typing-inspection"),
-    *("annotated-doc", "opentelemetry-api", "openai", "jiter", "distro", "sniffio", "httpx2", "httpcore2"),
-    *("truststore", "python-multipart", "anyio", "idna", "h11", "platformdirs", "typing-extensions", "textual"),
-    *("rich", "markdown-it-py", "mdurl", "mdit-py-plugins", "linkify-it-py", "uc-micro-py", "pygments", "httpx"),
-    *("httpcore", "certifi", "prometheus-client", "psutil", "nvidia-ml-py"),
+    *("fastapi", "uvicorn", "openai", "truststore", "python-multipart"),
+    *("textual", "httpx", "prometheus-client", "psutil", "nvidia-ml-py"),
 )
 NEEDED = ("torch", "transformers", "fastapi", "uvicorn", "openai", "httpx", "httpx2", "textual", "psutil", "pynvml")
 PROMPTS = (
@@ -166,7 +164,6 @@ def fetch_wheels(target: Path, python: str) -> int:
         "-m",
         "pip",
         "download",
-        "--no-deps",
         "--only-binary=:all:",
         "--python-version",
         python,
