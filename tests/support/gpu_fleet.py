@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from tests.support.metrics_server import fixture
-from vt_tui.gpu.exporters import nvitop_gpus, parse_dcgm
+from vt_tui.gpu.exporters import exporter_gpus, parse_dcgm
 from vt_tui.gpu.models import GIB, GpuProcess, GpuSample, HostSource, HostStatus, Snapshot
 from vt_tui.gpu.promtext import parse_series
 
@@ -36,7 +36,7 @@ def fleet(hosts: int = 2, per_host: int = 8, lost: str | None = "gpunode-c") -> 
 def two_exporters() -> Snapshot:
     """The two exporter fixtures side by side: dcgm-exporter on gpubox, nvitop-exporter on gpunode-b."""
     dcgm = parse_dcgm(fixture("prom-dcgm.txt"))
-    nvitop = nvitop_gpus(parse_series(fixture("prom-nvitop.txt")))
+    _, nvitop = exporter_gpus(parse_series(fixture("prom-nvitop.txt")), None)
     server = GpuProcess(
         4242, "llama-server", "/usr/local/bin/llama-server -m /models/qwen.gguf --metrics", 70 * GIB, True
     )
