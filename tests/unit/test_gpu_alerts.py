@@ -36,7 +36,7 @@ def test_a_lost_remote_host_counts_but_this_machine_without_a_driver_does_not() 
     hosts = (
         HostStatus("here", HostSource.NVML, error="No NVIDIA driver found (NVML library missing)"),
         HostStatus("gpubox", HostSource.DCGM, "http://gpubox:9400/metrics", "Connection refused", 88.0),
-        HostStatus("never", HostSource.EXPORTER, "http://never:9400/metrics", "timed out"),
+        HostStatus("never", HostSource.DCGM, "http://never:9400/metrics", "timed out"),
     )
     found = conditions(Snapshot(100.0, hosts=hosts))
     assert found == {

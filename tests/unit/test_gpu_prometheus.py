@@ -13,7 +13,7 @@ from tests.support.ports import closed_port
 from vt_tui.gpu.engines import llamacpp_slots, ollama_ps, parse_engine, props_context, slot_tokens
 from vt_tui.gpu.exporters import exporter_gpus, parse_dcgm
 from vt_tui.gpu.models import GIB, MIB, HostSource
-from vt_tui.gpu.prometheus import PrometheusSource, server_root
+from vt_tui.gpu.prometheus import PrometheusSource, metrics_root
 from vt_tui.gpu.promtext import parse_series
 
 DCGM = fixture("prom-dcgm.txt")
@@ -149,8 +149,8 @@ def test_ollama_ps_lists_loaded_models_and_their_share_on_the_gpu() -> None:
 
 def test_other_text_is_no_engine() -> None:
     assert parse_engine("u", DCGM, now=0.0) is None
-    assert server_root("http://h:8080/metrics") == "http://h:8080"
-    assert server_root("http://h:8080/vllm/metrics/") == "http://h:8080/vllm"
+    assert metrics_root("http://h:8080/metrics") == "http://h:8080"
+    assert metrics_root("http://h:8080/vllm/metrics/") == "http://h:8080/vllm"
 
 
 @pytest.fixture

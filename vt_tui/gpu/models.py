@@ -130,7 +130,6 @@ class HostSource(StrEnum):
     NVML = "nvml"
     DCGM = "dcgm-exporter"
     NVITOP = "nvitop-exporter"
-    EXPORTER = "exporter"  # a URL that has not answered yet: we do not know which kind
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,7 +49,7 @@ def _reason(error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
-def server_root(url: str) -> str:
+def metrics_root(url: str) -> str:
     """`http://host:8080/metrics` → `http://host:8080`, where an engine's other routes live."""
     parts = urlsplit(url)
     path = parts.path.rstrip("/").removesuffix("/metrics")
@@ -141,7 +141,7 @@ class PrometheusSource:
         self, client: httpx.AsyncClient, url: str, state: _Url, engine: EngineMetrics
     ) -> EngineMetrics:
         """Context figures that engines keep outside /metrics (failures here only leave them out)."""
-        root = server_root(url)
+        root = metrics_root(url)
         if engine.engine == "llama.cpp" and not state.slots_off:
             try:
                 slots = await _json(client, root + "/slots")
