@@ -75,7 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("doctor", parents=[common], help="check the endpoint, GPU, audio and config")
     gpu = sub.add_parser("gpu", parents=[common], help="the GPU pane full-screen, as a standalone monitor")
-    gpu.add_argument("--replay", type=Path, metavar="JSONL", help="replay recorded NVML samples")
+    gpu.add_argument("--replay", type=Path, metavar="JSONL", help="replay recorded snapshots (see --record)")
+    gpu.add_argument("--record", type=Path, metavar="JSONL", help="append every snapshot to a JSONL file")
+    gpu.add_argument("--json", action="store_true", help="print one snapshot (hosts, GPUs, processes, engines), exit")
+    gpu.add_argument("--host", metavar="NAME", help="show only this host of a fleet (h cycles through them)")
     return parser
 
 
@@ -110,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "gpu":
         from vt_tui.ui.gpu_app import run as gpu_app
 
-        return gpu_app(settings, args.replay)
+        return gpu_app(settings, args.replay, record=args.record, host=args.host, as_json=args.json)
     from vt_tui.core.errors import VtError
     from vt_tui.ui.app import run as app
 

@@ -82,7 +82,16 @@ class Settings:
     # GPU
     gpu_rate: float = _opt("GPU samples per second", default=2.0, kind=float)
     metrics_urls: tuple[str, ...] = _opt(
-        "Prometheus URLs: dcgm-exporter or an engine's /metrics (comma-separated)", default=(), kind=tuple
+        "URLs of GPU exporters (dcgm-exporter, nvitop-exporter: one per host), an engine's /metrics, or "
+        "Ollama's /api/ps (comma-separated)",
+        default=(),
+        kind=tuple,
+    )
+    gpus: tuple[str, ...] = _opt(
+        "GPUs a turn's energy and VRAM are counted on: indices, or HOST:INDEX for a remote GPU "
+        "(comma-separated; default: those holding the server's process)",
+        default=(),
+        kind=tuple,
     )
     # Voice
     stt: str = _opt(
@@ -241,6 +250,17 @@ def from_env(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
     return out
 
 
+def gpu_keys(values: tuple[str, ...]) -> tuple[tuple[str | None, int], ...]:
+    """The ``gpus`` setting as (host, index) pairs; host None is this machine. ValueError on a bad entry."""
+    keys = []
+    for value in values:
+        host, _, index = value.strip().rpartition(":")
+        if not index.isdigit():
+            raise ValueError(f"{value!r} is not a GPU index or HOST:INDEX")
+        keys.append((host or None, int(index)))
+    return tuple(keys)
+
+
 def load(
     cli: dict[str, Any] | None = None,
     environ: dict[str, str] | os._Environ[str] | None = None,
@@ -254,4 +274,8 @@ def load(
     for name in ("threads", "max_steps", "ctx_size"):
         if name in merged and merged[name] < 1:
             raise SettingsError(f"{name} must be at least 1 (got {merged[name]})")
+    try:
+        gpu_keys(merged.get("gpus", ()))
+    except ValueError as exc:
+        raise SettingsError(f"gpus: {exc}") from None
     return Settings(**merged)

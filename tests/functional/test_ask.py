@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+from tests.support.metrics_server import MetricsServer, fixture
 from tests.support.ports import closed_port
 from tests.support.scripted_server import Reply, ScriptedServer, text_reply
 from vt_tui import paths
@@ -100,3 +101,18 @@ def test_an_unknown_persona_fails_before_any_request(scripted: ScriptedServer) -
     result = ask("--base-url", scripted.base_url, "--persona", "nobody", "hi")
     assert result.returncode == 1 and "no persona 'nobody' (have: assistant, coder" in result.stderr
     assert scripted.requests == []
+
+
+def test_json_carries_the_energy_of_the_turn_on_the_gpus_it_ran_on(scripted: ScriptedServer) -> None:
+    """`ask` measures like the app: a dcgm-exporter on 127.0.0.1 stands in for the GPUs (so the test is the same
+    with or without a local GPU), and `--gpus gpubox:0` names the serving GPU."""
+    scripted.queue(text_reply(" ".join(["watt"] * 15), chunk_delay=0.1))
+    with MetricsServer({"/metrics": fixture("prom-dcgm.txt")}) as dcgm:
+        result = ask("--base-url", scripted.base_url, "--json", "--metrics-urls", f"{dcgm.root}/metrics",
+                     "--gpus", "gpubox:0", "spend some energy")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    stats = json.loads(result.stdout.splitlines()[-1])["stats"]
+    assert (stats["gpus"], stats["gpus_chosen_by"]) == ("GPU 0 @gpubox", "gpus setting")
+    assert stats["peak_vram_bytes"] == 74213 * 2**20  # GPU 0 alone; GPU 1 of the same exporter is left out
+    assert 0.5 * 512 * stats["duration_s"] < stats["energy_j"] <= 512.35 * stats["duration_s"]  # GPU 0 draws 512 W
+    assert stats["joules_per_token"] == stats["energy_j"] / stats["tokens"]

@@ -221,3 +221,18 @@ def test_data_dir_says_the_stores_schema(tmp_path: Path) -> None:
     doctor.run(Settings(base_url=url, data_dir=data), tmp_path / "none.toml", out)
     row = line(out.getvalue(), "data dir")
     assert "FAIL" in row and "written by a newer vt-tui" in row and "--data-dir" in row
+
+
+def test_an_empty_model_list_with_model_given_still_checks_completion_and_streaming(tmp_path: Path) -> None:
+    """Some servers list no models yet serve the one they were started with: doctor checks with --model."""
+    with ScriptedServer() as server:
+        server.models = []
+        done = run_doctor(tmp_path, "--base-url", server.base_url, "--model", "served-model")
+        without = run_doctor(tmp_path, "--base-url", server.base_url)
+    assert done.returncode == 0, done.stdout
+    assert "WARN" in line(done.stdout, "models") and "lists no models; checking with --model" in line(
+        done.stdout, "models"
+    )
+    assert " ok " in line(done.stdout, "completion") and " ok " in line(done.stdout, "streaming")
+    assert {b["model"] for b in server.chat_requests} == {"served-model"}
+    assert without.returncode == 1 and "FAIL" in line(without.stdout, "models")

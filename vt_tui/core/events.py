@@ -62,6 +62,17 @@ class ToolCallFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class GpuCost:
+    """What a turn cost on the GPUs serving the model: ``gpus`` says which were counted ("GPU 0", "GPUs 0,1",
+    "all GPUs" when the server could not be found), ``chosen_by`` how they were found."""
+
+    energy_j: float | None
+    peak_vram_bytes: int | None
+    gpus: str
+    chosen_by: str
+
+
+@dataclass(frozen=True, slots=True)
 class TurnStats:
     """Figures for one finished (or failed) turn."""
 
@@ -75,6 +86,8 @@ class TurnStats:
     peak_vram_bytes: int | None = None
     steps: int | None = None  # agent turns: model requests made
     tool_calls: int | None = None  # agent turns: tool calls made
+    gpus: str | None = None  # the GPUs energy_j and peak_vram_bytes were counted on (GpuCost.gpus)
+    gpus_chosen_by: str | None = None
 
     @property
     def tok_per_s(self) -> float | None:

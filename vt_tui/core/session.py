@@ -17,6 +17,7 @@ from vt_tui.core.endpoint import Endpoint
 from vt_tui.core.errors import EndpointError, ErrorKind, cancelled, classify
 from vt_tui.core.events import (
     Event,
+    GpuCost,
     ReasoningDelta,
     StoreFailed,
     TextDelta,
@@ -39,8 +40,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 1.0  # a kill -9 mid-stream loses at most this much text
-# (t0, t1) wall-clock seconds -> (joules, peak VRAM bytes) over that window
-GpuCost = Callable[[float, float], tuple[float | None, int | None]]
+# (t0, t1) wall-clock seconds -> what the turn cost on the serving GPUs (vt_tui.gpu.attribution.GpuMeter)
+GpuCostHook = Callable[[float, float], GpuCost | None]
 
 
 class _Text(list):
@@ -112,7 +113,7 @@ class ChatSession:
         params: GenerationParams | None = None,
         store: Store | None = None,
         conversation_id: int | None = None,
-        gpu_cost: GpuCost | None = None,
+        gpu_cost: GpuCostHook | None = None,
         agent: AgentConfig | None = None,
         persona: str | None = None,
     ) -> None:
@@ -377,9 +378,7 @@ class ChatSession:
         ended = time.perf_counter()
         usage = pipe.usage or {}
         from_server = bool(usage.get("completion_tokens")) and pipe.usage_complete
-        energy = peak = None
-        if self.gpu_cost is not None:
-            energy, peak = self.gpu_cost(wall_started, time.time())
+        cost = self.gpu_cost(wall_started, time.time()) if self.gpu_cost is not None else None
         return TurnStats(
             ttft_s=pipe.first_token_at - started if pipe.first_token_at else None,
             duration_s=ended - started,
@@ -387,10 +386,12 @@ class ChatSession:
             tokens_source="server" if from_server else "counted",
             prompt_tokens=usage.get("prompt_tokens"),
             finish_reason=pipe.finish_reason,
-            energy_j=energy,
-            peak_vram_bytes=peak,
+            energy_j=cost.energy_j if cost else None,
+            peak_vram_bytes=cost.peak_vram_bytes if cost else None,
             steps=pipe.steps,
             tool_calls=pipe.tool_calls,
+            gpus=cost.gpus if cost else None,
+            gpus_chosen_by=cost.chosen_by if cost else None,
         )
 
 

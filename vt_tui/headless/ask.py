@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TextIO
 
 from vt_tui.core.agent import AgentConfig
@@ -15,13 +17,32 @@ from vt_tui.core.lifecycle import ConnectionState, Lifecycle, Waiting
 from vt_tui.core.personas import load_personas
 from vt_tui.core.sanitize import inert
 from vt_tui.engines.connect import connect
+from vt_tui.gpu.attribution import GpuMeter
 from vt_tui.headless import ExitCode
 from vt_tui.logs import log_to_file
 from vt_tui.settings import Settings
 
 if TYPE_CHECKING:
     from vt_tui.core.endpoint import Endpoint
+    from vt_tui.core.personas import Persona
     from vt_tui.voice.controller import Voice
+
+ASK_GPU_HZ = 10.0  # one answer is short: the turn's last sample is at most 0.1 s before its end
+
+
+@asynccontextmanager
+async def _gpu_meter(settings: Settings) -> AsyncIterator[GpuMeter]:
+    """The app's GPU measurement for one answer: a sampler for as long as the question runs."""
+    from vt_tui.gpu.factory import make_sampler
+
+    meter = GpuMeter(gpus=settings.gpus, base_url=settings.base_url)
+    sampler = await asyncio.to_thread(make_sampler, max(settings.gpu_rate, ASK_GPU_HZ), settings.metrics_urls)
+    meter.attach(sampler)
+    sampler.start()
+    try:
+        yield meter
+    finally:
+        await asyncio.to_thread(sampler.stop)
 
 
 class _Output:
@@ -71,6 +92,19 @@ async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sy
     if settings.persona and persona is None:
         print(f"vt-tui: no persona {settings.persona!r} (have: {', '.join(personas.names())})", file=sys.stderr)
         return ExitCode.FAILED
+    async with _gpu_meter(settings) as meter:
+        return await _ask(settings, persona, question, as_json, out, wait_s, meter)
+
+
+async def _ask(
+    settings: Settings,
+    persona: Persona | None,
+    question: str,
+    as_json: bool,
+    out: TextIO,
+    wait_s: float,
+    meter: GpuMeter,
+) -> int:
     show_progress = settings.embedded and not as_json and sys.stderr.isatty()
 
     def progress(elapsed: float) -> None:
@@ -84,6 +118,8 @@ async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sy
         return ExitCode.FAILED
     if show_progress:
         print("\r\x1b[K", end="", file=sys.stderr, flush=True)
+    if connection.server is not None and connection.server.pid:
+        meter.set_server(connection.server.pid)
     if wait_s > 0:
         try:
             await Lifecycle(connection.endpoint, wait_s=wait_s, model=settings.model).connect(_say_waiting)
@@ -92,7 +128,8 @@ async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sy
             await connection.aclose()
             return ExitCode.FAILED
     # No approver: risky tools run only on allowlisted hosts.
-    session = ConversationSetup.build(settings, persona).session(connection.endpoint, AgentConfig.for_run(settings))
+    setup = ConversationSetup.build(settings, persona)
+    session = setup.session(connection.endpoint, AgentConfig.for_run(settings), gpu_cost=meter)
     voice = _voice(settings, connection.endpoint)
     code = ExitCode.OK
     try:

@@ -247,10 +247,14 @@ class Doctor:
         took = time.perf_counter() - listed
         if connection.server is None:
             self.add("endpoint", Status.OK, f"{endpoint.base_url} answers GET /v1/models", took)
+        wanted = settings.model
+        if not models and wanted:  # some servers list nothing yet serve the model they were started with
+            self.model = wanted
+            self.add("models", Status.WARN, f"{endpoint.base_url} lists no models; checking with --model {wanted!r}")
+            return
         if not models:
             self.add("models", Status.FAIL, f"{endpoint.base_url} lists no models", fix="load a model on the server")
             return
-        wanted = settings.model
         self.model = wanted or models[0]
         listing = ", ".join(models[:5]) + (f", … ({len(models)} in all)" if len(models) > 5 else "")
         if wanted and wanted not in models:

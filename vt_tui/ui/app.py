@@ -33,7 +33,9 @@ from vt_tui.ui.widgets.status_bar import Phase, Status
 from vt_tui.voice.controller import Voice
 
 if TYPE_CHECKING:
+    from vt_tui.core.events import GpuCost
     from vt_tui.core.lifecycle import Lifecycle
+    from vt_tui.gpu.attribution import GpuMeter
     from vt_tui.gpu.sampler import GpuSampler
     from vt_tui.voice.errors import VoiceError
 
@@ -77,6 +79,7 @@ class VtApp(App[None]):
         self.settings = settings
         self.sampler_factory = sampler_factory or self._make_sampler
         self.sampler: GpuSampler | None = None
+        self.gpu_meter: GpuMeter | None = None  # with the sampler: which GPUs a turn is measured on
         self.store = store or Store(settings.database_path())
         self.connection = None
         self.ready = asyncio.Event()  # connected, with a session: a prompt goes straight out
@@ -174,6 +177,8 @@ class VtApp(App[None]):
     @work(thread=True, group="gpu", exit_on_error=False, description="starting the GPU pane")
     def start_gpu(self) -> None:
         """NVML initialisation blocks for a moment: do it on a thread, after the first frame."""
+        from vt_tui.gpu.attribution import GpuMeter
+
         sampler = self.sampler_factory()
 
         def deliver(snapshot) -> None:
@@ -182,21 +187,21 @@ class VtApp(App[None]):
 
         sampler.subscribe(deliver)
         sampler.start()
-        self.sampler = sampler
+        meter = GpuMeter(gpus=self.settings.gpus, base_url=self.settings.base_url)
+        meter.attach(sampler)
+        self.sampler, self.gpu_meter = sampler, meter
         self.call_from_thread(self.mark_server)
 
     def mark_server(self) -> None:
-        """Pick out the embedded server in the GPU process list (whichever of GPU and server came up last)."""
+        """The embedded server's PID: picked out in the process list, and the GPUs a turn is measured on
+        (whichever of GPU and server came up last)."""
         server = self.connection.server if self.connection else None
-        if server is not None and server.pid and self.sampler is not None:
-            self.sampler.mark_server(server.pid)
+        if server is not None and server.pid and self.gpu_meter is not None:
+            self.gpu_meter.set_server(server.pid)
 
-    def gpu_cost(self, t0: float, t1: float) -> tuple[float | None, int | None]:
-        """Energy and peak VRAM of the local GPUs over a turn; (None, None) without GPUs."""
-        sampler = self.sampler
-        if sampler is None or not any(s.gpus for s in sampler.history()):
-            return None, None
-        return sampler.energy_joules(t0, t1), sampler.peak_vram(t0, t1)
+    def gpu_cost(self, t0: float, t1: float) -> GpuCost | None:
+        """A turn's energy and peak VRAM on the serving GPUs (:mod:`vt_tui.gpu.attribution` says which)."""
+        return self.gpu_meter(t0, t1) if self.gpu_meter is not None else None
 
     # voice -------------------------------------------------------------------------------------------
     def voice_failed(self, error: VoiceError) -> None:

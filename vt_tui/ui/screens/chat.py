@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,7 +39,7 @@ if TYPE_CHECKING:
     from vt_tui.core.attachments import Attachment
     from vt_tui.core.params import GenerationParams
     from vt_tui.core.personas import Persona, PersonaSet
-    from vt_tui.core.session import ChatSession
+    from vt_tui.core.session import ChatSession, GpuCostHook
     from vt_tui.core.store import Store, Turn
     from vt_tui.engines.connect import Connection
     from vt_tui.gpu.models import Snapshot
@@ -50,7 +49,6 @@ if TYPE_CHECKING:
 
 WIDE_WIDTH = 150  # from here the side column widens and the GPU pane shows its sparklines
 SIDE_MIN_WIDTH = 100  # below this the side column starts hidden (F3 shows it)
-GpuCost = Callable[[float, float], tuple[float | None, int | None]]
 
 
 class ChatScreen(ForwardsWorkerFailures, Screen[None]):
@@ -58,7 +56,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
     AUTO_FOCUS = "Composer"
 
     def __init__(
-        self, settings: Settings, store: Store, voice: Voice, gpu_cost: GpuCost, conversation_id: int | None = None
+        self, settings: Settings, store: Store, voice: Voice, gpu_cost: GpuCostHook, conversation_id: int | None = None
     ) -> None:
         super().__init__()
         self.settings = settings
