@@ -12,6 +12,7 @@ LLaMA-Factory      ``owned_by: "owner"`` (a ``Literal`` in its ``ModelCard``),  
                    ``Server: uvicorn``                                          ``/openapi.json`` lists it
 vLLM               ``owned_by: "vllm"``, ``root``/``max_model_len`` fields      ``GET /version`` →
                                                                                 ``{"version": …}``
+SGLang             ``owned_by: "sglang"``, ``root``/``max_model_len`` fields    ``/get_model_info``
 llama-server       ``owned_by: "llamacpp"``, ``meta`` (n_ctx_train, …),          ``/props``, ``/health``,
                    ``Server: llama.cpp``                                        ``/slots``, ``/metrics``
 llama-cpp-python   ``owned_by: "me"``, ``Server: uvicorn``                      ``/openapi.json`` title
@@ -43,6 +44,7 @@ class Engine(StrEnum):
     LLAMA_CPP = "llama-cpp"  # llama-server or llama-cpp-python: the listing says which
     OLLAMA = "ollama"
     LMDEPLOY = "lmdeploy"
+    SGLANG = "sglang"
     GENERIC = "generic"  # any other OpenAI-compatible server: no quirks assumed, tool calls as text
 
 
@@ -79,6 +81,12 @@ class EngineProfile:
     ignored_params: tuple[str, ...] = ()  # accepted and silently ignored
     notes: tuple[str, ...] = ()  # what vt-tui does about this engine, said by doctor
     tool_reason: str = ""  # why tool_calling is what it is
+    # The context window (read by vt_tui.core.context): routes that say it, beyond max_model_len in /v1/models,
+    # asked in order; the route and text field that count tokens with the model's own tokenizer; and whether a
+    # prompt over the window is cut silently instead of refused.
+    context_routes: tuple[str, ...] = ()
+    tokenize: tuple[str, str] | None = None
+    truncates_silently: bool = False
 
 
 LLAMA_FACTORY = EngineProfile(
@@ -105,6 +113,15 @@ VLLM = EngineProfile(
     metrics_path="/metrics",
     vision=True,
     tool_reason="vLLM streams OpenAI tool_calls (started with --enable-auto-tool-choice --tool-call-parser NAME)",
+    tokenize=("/tokenize", "prompt"),
+)
+SGLANG = EngineProfile(
+    Engine.SGLANG,
+    "SGLang",
+    metrics_path="/metrics",
+    vision=True,
+    tool_reason="SGLang streams OpenAI tool_calls (started with --tool-call-parser NAME)",
+    tokenize=("/tokenize", "prompt"),
 )
 LLAMA_SERVER = EngineProfile(
     Engine.LLAMA_CPP,
@@ -112,6 +129,8 @@ LLAMA_SERVER = EngineProfile(
     metrics_path="/metrics",
     notes=("max_tokens always sent (its default: no limit)", "/metrics only when started with --metrics"),
     tool_reason="llama-server streams OpenAI tool_calls (with --jinja and a model whose template has tools)",
+    context_routes=("/props", "/slots"),
+    tokenize=("/tokenize", "content"),
 )
 LLAMA_CPP_PYTHON = EngineProfile(
     Engine.LLAMA_CPP,
@@ -121,6 +140,7 @@ LLAMA_CPP_PYTHON = EngineProfile(
     usage_in_stream=False,
     string_content=True,  # its request model: 500 for an assistant tool-call message with content null
     tool_reason="llama-cpp-python returns tool_calls only for a forced tool_choice, and streams nothing with 'auto'",
+    tokenize=("/extras/tokenize/count", "input"),
 )
 OLLAMA = EngineProfile(
     Engine.OLLAMA,
@@ -128,6 +148,8 @@ OLLAMA = EngineProfile(
     vision=True,
     notes=("max_tokens always sent; the context is the model's num_ctx (Ollama trims longer prompts silently)",),
     tool_reason="Ollama returns OpenAI tool_calls for models whose template has tools",
+    context_routes=("/api/ps", "/api/show"),
+    truncates_silently=True,
 )
 LMDEPLOY = EngineProfile(
     Engine.LMDEPLOY,
@@ -145,7 +167,7 @@ GENERIC = EngineProfile(
 )
 
 PROFILES: dict[Engine, EngineProfile] = {
-    p.name: p for p in (OPENAI, VLLM, LLAMA_FACTORY, LLAMA_SERVER, OLLAMA, LMDEPLOY, GENERIC)
+    p.name: p for p in (OPENAI, VLLM, SGLANG, LLAMA_FACTORY, LLAMA_SERVER, OLLAMA, LMDEPLOY, GENERIC)
 }
 
 
@@ -182,6 +204,8 @@ def from_listing(models: Sequence[Mapping[str, Any]], headers: Mapping[str, str]
         return Detection(LLAMA_SERVER, ('owned_by "llamacpp"',))
     if "vllm" in owners:
         return Detection(VLLM, ('owned_by "vllm"',))
+    if "sglang" in owners:
+        return Detection(SGLANG, ('owned_by "sglang"',))
     if "lmdeploy" in owners:
         return Detection(LMDEPLOY, ('owned_by "lmdeploy"',))
     if "owner" in owners:  # LLaMA-Factory's ModelCard: owned_by is Literal["owner"]
