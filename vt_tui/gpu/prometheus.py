@@ -18,14 +18,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from vt_tui.gpu.engines import (
-    ENGINE_NAMES,
-    engine_metrics,
-    llamacpp_slots,
-    models_context,
-    ollama_ps,
-    props_context,
-)
+from vt_tui.core.context import props_context
+from vt_tui.gpu.engines import ENGINE_NAMES, engine_metrics, llamacpp_slots, models_context, ollama_ps
 from vt_tui.gpu.exporters import exporter_gpus
 from vt_tui.gpu.models import EngineMetrics, GpuSample, HostSource, HostStatus, PrometheusReading
 from vt_tui.gpu.promtext import parse_series
