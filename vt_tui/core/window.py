@@ -1,0 +1,520 @@
+"""Counting what a request carries, fitting every request into the window, and compacting long conversations.
+
+**Counting** starts from the server's own figures: the last turn's ``prompt_tokens`` plus the tokens of its reply,
+then the new message. What is not counted by the server is estimated (characters per token, calibrated on this
+conversation's earlier requests) and, when the estimate comes near the limit, counted with the server's tokenizer
+(:attr:`EngineProfile.tokenize`: ``/tokenize`` on vLLM, SGLang and llama-server, ``/extras/tokenize/count`` on
+llama-cpp-python) in one request bounded by :data:`TOKENIZE_TIMEOUT_S`. Far from the limit nothing is asked: the
+request goes out as before. A count says how much of it is estimated and how far off that part may be.
+
+**Fitting**: ``max_tokens`` is capped to what is left, so it is never why a server refuses; a request that leaves
+no room for :data:`MIN_REPLY_TOKENS` is not sent, and :func:`prepare` says by how much it is over. The
+conversation's :class:`~vt_tui.core.context.ContextStrategy` decides what happens then: ask the user, drop the
+oldest turns, or compact. **Compacting** asks the model for a summary of the earlier turns; the summary goes into
+the system prompt in their place, the turns stay in the conversation marked out of context, and it can be undone.
+
+The limit itself is :mod:`vt_tui.core.context`'s. The session calls :func:`prepare` once per turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from vt_tui.core.context import SIDE_ROUTES_OFF, ContextLimit, ContextStrategy, positive, probe_limit
+from vt_tui.core.errors import EndpointError, ErrorKind, Overflow, cancelled, classify, context_overflow
+from vt_tui.core.events import (
+    CompactionFailed,
+    CompactionFinished,
+    CompactionStarted,
+    ContextTruncated,
+    Event,
+    SummaryDelta,
+    TurnFailed,
+)
+from vt_tui.core.messages import text_of
+
+if TYPE_CHECKING:
+    from vt_tui.core.endpoint import Endpoint
+    from vt_tui.core.session import ChatSession
+    from vt_tui.core.store import Compaction, Turn
+
+log = logging.getLogger(__name__)
+
+CHARS_PER_TOKEN = 4.0  # before a server figure calibrates it
+# How far an estimate may be off. Measured with SmolLM2's tokenizer: English prose 4.3-4.6 characters a token,
+# Python 3.1-3.6, JSON 2.6, Chinese 1.1. Calibration on the conversation's own requests keeps most of it in 25 %;
+# whatever is estimated is counted by the tokenizer before it could matter, where the server has one.
+ESTIMATE_MARGIN = 0.25
+TEMPLATE_TOKENS = 8  # a message's role markers in the chat template (ChatML: 5, Llama 3: 5), not in a text count
+IMAGE_TOKENS = 1024  # an image's share of the window: from 64 to several thousand, by model
+MIN_REPLY_TOKENS = 64  # a request that leaves less room than this for the reply is not sent
+TOKENIZE_TIMEOUT_S = 2.0
+SUMMARY_TOKENS = 512  # the most a compaction's summary may take (a quarter of a small window at most)
+TOOL_RESULT_CHARS = 300  # a tool result in the text to summarise is cut to this first, before any message is
+KEEP_RECENT_TURNS = 1  # compacting keeps the latest exchange as it is, when that is enough
+SUMMARY_PROMPT = (
+    "Summarise the conversation below so that the summary can replace it. Keep facts, names, numbers, decisions, "
+    "code identifiers and open questions; leave out greetings. Write at most {words} words, as plain sentences, and "
+    "nothing but the summary.\n\n{transcript}"
+)
+SUMMARY_INTRO = "Summary of the earlier conversation (it replaces those turns):"
+
+
+# counting -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Count:
+    """Tokens a request carries; ``estimated`` of them are an estimate, off by up to ``margin``."""
+
+    tokens: int
+    estimated: int = 0
+
+    @property
+    def margin(self) -> int:
+        return math.ceil(self.estimated * ESTIMATE_MARGIN)
+
+    @property
+    def high(self) -> int:
+        return self.tokens + self.margin
+
+    def describe(self) -> str:
+        if not self.estimated:
+            return f"{self.tokens:,} tokens (counted)"
+        return f"about {self.tokens:,} tokens (±{self.margin:,}: {self.estimated:,} of them estimated)"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What the status bar shows: the tokens the next request carries before the new message, and the window."""
+
+    tokens: int
+    limit: int | None
+    exact: bool
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A request ready to send: its messages and parameters (``max_tokens`` capped to what is left)."""
+
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]
+    count: Count
+    limit: ContextLimit | None
+
+
+@dataclass(frozen=True)
+class Relief:
+    """What would make an overflowing message fit: the oldest turns to drop, or the turns to compact (empty: that
+    is not enough, the message alone is too long)."""
+
+    overflow: Overflow
+    drop: tuple[int, ...]
+    compact: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _Anchor:
+    """The server's count of the history after a turn: its prompt and its reply, for one set of turns sent."""
+
+    key: tuple[Any, ...]
+    tokens: int
+
+
+def message_chars(message: Mapping[str, Any]) -> int:
+    return len(text_of(message.get("content")))
+
+
+def _images(message: Mapping[str, Any]) -> int:
+    content = message.get("content")
+    if not isinstance(content, list):
+        return 0
+    return sum(1 for p in content if isinstance(p, Mapping) and p.get("type") == "image_url")
+
+
+class Window:
+    """One conversation's view of its model's window: the limit, the server's last count, the calibration, the
+    compaction in force, and a summary being written (cancelled with the turn)."""
+
+    def __init__(self, endpoint: Endpoint, strategy: ContextStrategy = ContextStrategy.ASK) -> None:
+        self.endpoint = endpoint
+        self.strategy = ContextStrategy(strategy)
+        self.compactions: list[Compaction] = []
+        self.chars_per_token = CHARS_PER_TOKEN
+        self._anchor: _Anchor | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # the limit
+    @property
+    def limit(self) -> ContextLimit | None:
+        """The limit as last known (for the model last asked about); :meth:`know` asks the server."""
+        return self.endpoint.context_window or self.endpoint.context_limits.get(self.endpoint.context_model or "")
+
+    async def know(self, model: str) -> ContextLimit | None:
+        """The window for ``model``: the setting or what vt-tui started, else the server's word (asked once per
+        model and endpoint, again after a turn while it is not settled)."""
+        endpoint = self.endpoint
+        endpoint.context_model = model
+        if endpoint.context_window is not None:
+            return endpoint.context_window
+        known = endpoint.context_limits.get(model)
+        if model not in endpoint.context_limits or (known is not None and not known.settled):
+            endpoint.context_limits[model] = known = await probe_limit(endpoint, model) or known
+        return known
+
+    def explain(self, error: EndpointError, model: str, sent: Count | None) -> EndpointError:
+        """A server's overflow, said with what vt-tui knows: the window it stated is kept (a setting still wins),
+        and a size or limit it left out is filled in from vt-tui's count and the known window."""
+        overflow = error.overflow or Overflow(None, None)
+        if overflow.limit and self.endpoint.context_window is None:
+            self.endpoint.context_limits[model] = ContextLimit(overflow.limit, "the server's own overflow error")
+        limit = overflow.limit or (self.limit.tokens if self.limit else None)
+        size, margin = overflow.size, overflow.margin
+        if size is None and sent is not None:
+            size, margin = sent.tokens, sent.margin
+        if (size, limit) == (overflow.size, overflow.limit):
+            return error
+        return replace(context_overflow(replace(overflow, size=size, limit=limit, margin=margin)), status=error.status)
+
+    def stopped_at_once(self, sent: Count | None) -> EndpointError:
+        """A reply cut for length before its first token (LMDeploy's answer to a prompt over its session_len)."""
+        limit = self.limit.tokens if self.limit else None
+        error = context_overflow(Overflow(sent.tokens if sent else None, limit, margin=sent.margin if sent else 0))
+        return replace(error, message=error.message + " (the server stopped for length before any text)")
+
+    # counting
+    def compaction(self) -> Compaction | None:
+        """The compaction in force (at most one: a newer one folds the older in)."""
+        return next((c for c in reversed(self.compactions) if c.status == "active"), None)
+
+    def system(self, system: str | None) -> str | None:
+        """The system prompt as sent: with the summary that stands for the compacted turns, if any."""
+        compaction = self.compaction()
+        if compaction is None:
+            return system
+        block = f"{SUMMARY_INTRO}\n{compaction.summary}"
+        return f"{system}\n\n{block}" if system else block
+
+    def key(self, turns: Sequence[Turn]) -> tuple[Any, ...]:
+        """What the history sent is made of: the turns in context and the compaction in force."""
+        compaction = self.compaction()
+        return (tuple(t.id for t in turns if t.counts_as_history), compaction.id if compaction else None)
+
+    def estimate(self, messages: Sequence[Mapping[str, Any]]) -> int:
+        chars = sum(message_chars(m) for m in messages)
+        return (
+            round(chars / self.chars_per_token)
+            + TEMPLATE_TOKENS * len(messages)
+            + IMAGE_TOKENS * sum(_images(m) for m in messages)
+        )
+
+    def count(self, turns: Sequence[Turn], request: Sequence[Mapping[str, Any]]) -> Count:
+        """The request's tokens: the server's count of the history plus the new message estimated, when the history
+        is as it was at the last turn; else all of it estimated."""
+        anchor = self._anchor
+        if anchor is not None and anchor.key == self.key(turns) and request:
+            new = self.estimate(request[-1:])
+            return Count(anchor.tokens + new, new)
+        total = self.estimate(request)
+        return Count(total, total)
+
+    def usage(self, turns: Sequence[Turn], history: Sequence[Mapping[str, Any]], system: str | None) -> Usage:
+        """For the status bar: what the history (and system prompt) takes now, and the window."""
+        limit = self.limit.tokens if self.limit else None
+        anchor = self._anchor
+        if anchor is not None and anchor.key == self.key(turns):
+            return Usage(anchor.tokens, limit, True)
+        sent = ([{"role": "system", "content": self.system(system)}] if self.system(system) else []) + list(history)
+        return Usage(self.estimate(sent) if history or system else 0, limit, False)
+
+    async def tokenize(self, model: str, text: str) -> int | None:
+        """``text`` counted by the server's tokenizer (None: it has none, it failed, or it took too long)."""
+        endpoint = self.endpoint
+        route = endpoint.profile.tokenize
+        if route is None or endpoint.tokenizer_off or not text:
+            return None if text else 0
+        path, field = route
+        started = time.perf_counter()
+        try:
+            status, body = await endpoint.post_json(
+                endpoint.root_url + path, {"model": model, field: text}, TOKENIZE_TIMEOUT_S
+            )
+        except EndpointError as exc:
+            log.info("tokenize: no answer from %s (%s): estimating", path, exc.message)
+            return None
+        if status in SIDE_ROUTES_OFF:
+            endpoint.tokenizer_off = True  # not asked again on this endpoint
+            log.info("tokenize: %s answered %s: estimating from now on", path, status)
+            return None
+        if status != 200 or not isinstance(body, Mapping):
+            return None
+        tokens = body.get("tokens")
+        counted = positive(body.get("count")) or (len(tokens) if isinstance(tokens, list) else None)
+        if counted:
+            self._calibrate(len(text), counted)
+        log.debug("tokenize: %s tokens in %.1f ms", counted, (time.perf_counter() - started) * 1000)
+        return counted
+
+    async def counted(self, model: str, turns: Sequence[Turn], request: Sequence[Mapping[str, Any]]) -> Count:
+        """:meth:`count`, with the estimated part counted by the server's tokenizer where it has one."""
+        rough = self.count(turns, request)
+        if not rough.estimated:
+            return rough
+        anchored = rough.estimated < rough.tokens
+        part = request[-1:] if anchored else request
+        text = "\n".join(text_of(m.get("content")) for m in part)
+        tokens = await self.tokenize(model, text)
+        if tokens is None:
+            return rough
+        images = IMAGE_TOKENS * sum(_images(m) for m in part)
+        exact = tokens + TEMPLATE_TOKENS * len(part)
+        return Count(rough.tokens - rough.estimated + exact + images, images)
+
+    def _calibrate(self, chars: int, tokens: int) -> None:
+        if chars >= 200 and tokens > 0:
+            self.chars_per_token = min(8.0, max(1.0, chars / tokens))
+
+    # fitting
+    async def fit(
+        self, model: str, turns: Sequence[Turn], request: list[dict[str, Any]], params: dict[str, Any]
+    ) -> Fitted | Overflow:
+        """The request with ``max_tokens`` capped to what the window leaves, or by how much it is over."""
+        limit = await self.know(model)
+        rough = self.count(turns, request)
+        wanted = int(params.get("max_tokens") or MIN_REPLY_TOKENS)
+        if limit is None or rough.high + wanted <= limit.tokens:  # far from the wall: nothing to ask the server
+            return Fitted(request, params, rough, limit)
+        count = await self.counted(model, turns, request)
+        room = limit.tokens - count.tokens
+        if room < MIN_REPLY_TOKENS:
+            return Overflow(count.tokens, limit.tokens, MIN_REPLY_TOKENS, count.margin)
+        left = limit.tokens - count.high
+        capped = min(wanted, left if left >= MIN_REPLY_TOKENS else room)
+        if capped < wanted:
+            log.info("max_tokens %d capped to %d: %s, window %d", wanted, capped, count.describe(), limit.tokens)
+            params = {**params, "max_tokens": capped}
+        return Fitted(request, params, count, limit)
+
+    def turn_tokens(self, turn: Turn) -> int:
+        return self.estimate(
+            [{"role": "user", "content": turn.user_text}, {"role": "assistant", "content": turn.assistant_text}]
+        )
+
+    def relief(self, turns: Sequence[Turn], overflow: Overflow) -> Relief:
+        """Which oldest turns to drop, and which to compact, to take ``overflow.over_by`` tokens out (with the
+        estimate's margin); half of them when the server did not say by how much."""
+        sent = [t for t in turns if t.counts_as_history]
+        costs = [self.turn_tokens(t) for t in sent]
+        over = overflow.over_by
+        need = math.ceil(over * (1 + ESTIMATE_MARGIN)) if over is not None else sum(costs) // 2 or 1
+        drop: list[int] = []
+        freed = 0
+        for turn, cost in zip(sent, costs, strict=True):
+            if freed >= need:
+                break
+            drop.append(turn.id)
+            freed += cost
+        compaction = self.compaction()
+        summary = min(SUMMARY_TOKENS, (overflow.limit or 4 * SUMMARY_TOKENS) // 4)
+        already = compaction.tokens_after if compaction else 0
+        kept = sent[:-KEEP_RECENT_TURNS] if len(sent) > KEEP_RECENT_TURNS else sent
+        compact: tuple[int, ...] = ()
+        for candidates in (kept, sent):
+            gain = sum(self.turn_tokens(t) for t in candidates) + already - summary
+            if candidates and gain >= need:
+                compact = tuple(t.id for t in candidates)
+                break
+        return Relief(overflow, tuple(drop) if freed >= need else (), compact)
+
+    # after a turn
+    def turn_done(
+        self, turns: Sequence[Turn], request: Sequence[Mapping[str, Any]], sent: Count | None, usage: Mapping[str, Any]
+    ) -> ContextTruncated | None:
+        """Keep the server's count of the history as it is now; calibrate the estimate on it; say so when the
+        server read less than was sent (Ollama cuts a prompt over its num_ctx without a word)."""
+        prompt = positive(usage.get("prompt_tokens"))
+        reply = usage.get("completion_tokens")
+        if prompt is None or not isinstance(reply, int):
+            self._anchor = None
+            return None
+        self._anchor = _Anchor(self.key(turns), prompt + reply)
+        self._calibrate(sum(message_chars(m) for m in request), prompt - TEMPLATE_TOKENS * len(request))
+        if sent is None or not self.endpoint.profile.truncates_silently:
+            return None
+        if prompt >= (sent.tokens - sent.margin) * 0.9 - TEMPLATE_TOKENS:
+            return None
+        window = f" (its window: {self.limit.tokens:,})" if self.limit else ""
+        return ContextTruncated(
+            prompt,
+            sent.tokens,
+            f"{self.endpoint.profile.title} read {prompt:,} of the ~{sent.tokens:,} tokens sent{window}: it cut the "
+            "start of the conversation without saying so — drop or compact earlier turns, or raise its num_ctx",
+        )
+
+    def forget(self) -> None:
+        """The history changed in a way the server's last count does not cover."""
+        self._anchor = None
+
+    # compacting
+    def cancel(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    @property
+    def busy(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def summary_request(
+        self, turns: Sequence[Turn], tool_calls: Mapping[int, Sequence[Mapping[str, Any]]], budget: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The request that asks for the summary, fitted into ``budget`` tokens (tool results cut first, then the
+        longest messages from the middle), and the summary's own ``max_tokens``."""
+        summary = min(SUMMARY_TOKENS, max(MIN_REPLY_TOKENS, budget // 4))
+        entries: list[list[str]] = []
+        compaction = self.compaction()
+        if compaction is not None:
+            entries.append(["Earlier summary", compaction.summary])
+        for turn in turns:
+            entries.append(["User", turn.user_text])
+            for call in tool_calls.get(turn.id, ()):
+                entries.append([f"Tool {call.get('name')}", str(call.get("result") or call.get("error") or "")])
+            entries.append(["Assistant", turn.assistant_text])
+
+        def size() -> int:
+            return round(sum(len(who) + len(text) + 3 for who, text in entries) / self.chars_per_token)
+
+        room = budget - summary - 2 * TEMPLATE_TOKENS - round(len(SUMMARY_PROMPT) / self.chars_per_token)
+        for entry in entries:
+            if size() <= room:
+                break
+            if entry[0].startswith("Tool ") and len(entry[1]) > TOOL_RESULT_CHARS:
+                entry[1] = entry[1][:TOOL_RESULT_CHARS] + " […]"
+        while size() > room:
+            longest = max(entries, key=lambda e: len(e[1]))
+            if len(longest[1]) < 80:
+                break
+            keep = max(40, len(longest[1]) - int((size() - room) * self.chars_per_token) - 10) // 2
+            longest[1] = longest[1][:keep] + " […] " + longest[1][-keep:]
+        transcript = "\n\n".join(f"{who}: {text}" for who, text in entries)
+        prompt = SUMMARY_PROMPT.format(words=max(30, summary * 3 // 5), transcript=transcript)
+        return [{"role": "user", "content": prompt}], summary
+
+    async def stream_summary(
+        self, model: str, request: list[dict[str, Any]], max_tokens: int
+    ) -> AsyncIterator[str | dict[str, Any]]:
+        """The summary's text as it streams, then its usage (a dict). Runs in a task :meth:`cancel` can stop."""
+        queue: asyncio.Queue[str | dict[str, Any] | BaseException] = asyncio.Queue()
+
+        async def read() -> None:
+            usage: dict[str, Any] = {}
+            try:
+                params = {"max_tokens": max_tokens, "temperature": 0}
+                async for chunk in self.endpoint.stream_chat(model, request, params):
+                    if chunk.content:
+                        queue.put_nowait(chunk.content)
+                    usage = chunk.usage or usage
+                queue.put_nowait(usage)
+            except asyncio.CancelledError:
+                queue.put_nowait(cancelled())
+            except Exception as exc:
+                queue.put_nowait(classify(exc, self.endpoint.base_url, model))
+
+        self._task = asyncio.create_task(read())
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if isinstance(item, dict):
+                    return
+        finally:
+            self.cancel()
+
+
+# the one call a turn makes -----------------------------------------------------------------------------------
+
+
+async def prepare(
+    session: ChatSession, model: str, message: dict[str, Any], params: dict[str, Any]
+) -> AsyncIterator[Event | Fitted]:
+    """Fit the request that sends ``message`` into the window, the conversation's strategy deciding what happens
+    when it does not: the events of what was done (turns dropped, a compaction), then the :class:`Fitted` request
+    to send — or a :class:`TurnFailed` saying by how much it is over (nothing sent, nothing stored)."""
+    window = session.context
+    tried: set[str] = set()
+    while True:
+        request = session.request_for(message)
+        fitted = await window.fit(model, session.turns, request, params)
+        if isinstance(fitted, Fitted):
+            yield fitted
+            return
+        relief = window.relief(session.turns, fitted)
+        strategy = window.strategy
+        if strategy is ContextStrategy.TRUNCATE and relief.drop and "drop" not in tried:
+            tried.add("drop")
+            yield session.drop_turns(relief.drop)
+        elif strategy is ContextStrategy.COMPACT and relief.compact and "compact" not in tried:
+            tried.add("compact")
+            async for event in session.compact(relief.compact):
+                yield event
+                if isinstance(event, CompactionFailed):
+                    yield TurnFailed(event.error, "", cancelled=event.cancelled)
+                    return
+        else:
+            yield TurnFailed(context_overflow(fitted), "")
+            return
+
+
+async def compact(session: ChatSession, model: str, turn_ids: Sequence[int]) -> AsyncIterator[Event]:
+    """Summarise ``turn_ids`` (and the summary in force) with the model, streaming; on success the summary stands
+    for them in what is sent."""
+    from vt_tui.core.store import Compaction, CompactionStatus
+
+    window = session.context
+    turns = [t for t in session.turns if t.id in set(turn_ids)]
+    if not turns:
+        return
+    before = sum(window.turn_tokens(t) for t in turns)
+    folded = window.compaction()
+    before += folded.tokens_after if folded else 0
+    yield CompactionStarted(tuple(t.id for t in turns), before)
+    limit = await window.know(model)
+    calls = session.tool_calls_by_turn()
+    request, max_tokens = window.summary_request(turns, calls, limit.tokens if limit else 4 * SUMMARY_TOKENS)
+    parts: list[str] = []
+    usage: dict[str, Any] = {}
+    try:
+        async for item in window.stream_summary(model, request, max_tokens):
+            if isinstance(item, dict):
+                usage = item
+            else:
+                parts.append(item)
+                yield SummaryDelta(item)
+    except EndpointError as exc:
+        yield CompactionFailed(exc, "".join(parts), cancelled=exc.kind is ErrorKind.CANCELLED)
+        return
+    summary = "".join(parts).strip()
+    if not summary:
+        yield CompactionFailed(EndpointError(ErrorKind.MALFORMED, "The model wrote no summary: nothing compacted"), "")
+        return
+    after = positive(usage.get("completion_tokens")) or window.estimate([{"role": "system", "content": summary}])
+    compaction = Compaction(
+        id=0,
+        turn_ids=tuple(t.id for t in turns),
+        summary=summary,
+        after_turn_id=session.turns[-1].id if session.turns else None,
+        tokens_before=before,
+        tokens_after=after,
+        folds=folded.id if folded else None,
+        status=CompactionStatus.ACTIVE,
+        created=time.time(),
+    )
+    compaction = session.keep_compaction(compaction)
+    yield CompactionFinished(compaction.id, compaction.turn_ids, summary, before, after)
