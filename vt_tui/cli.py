@@ -14,13 +14,14 @@ from typing import Any
 
 from vt_tui import __version__, paths
 from vt_tui.headless import ExitCode
-from vt_tui.settings import ENV_ALIASES, FIELDS, SettingsError, choices, coerce, env_var, flag, load
+from vt_tui.settings import ENV_ALIASES, FIELDS, RENAMED, SettingsError, choices, coerce, env_var, flag, load
 
 
 def _settings_flags() -> argparse.ArgumentParser:
     """One flag per setting, generated from the typed settings so none can be forgotten."""
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("settings (flags > $VT_TUI_* > config.toml > defaults)")
+    old_flags = {new: flag(old) for old, new in RENAMED.items()}
     for name, f in FIELDS.items():
         env = env_var(name) + (f" or ${ENV_ALIASES[name]}" if name in ENV_ALIASES else "")
         default = f.default if f.default is not None and f.default != () else None
@@ -38,6 +39,7 @@ def _settings_flags() -> argparse.ArgumentParser:
         allowed = choices(name)
         group.add_argument(
             flag(name),
+            *([old_flags[name]] if name in old_flags else []),
             dest=name,
             default=argparse.SUPPRESS,
             metavar=None if allowed else {tuple: "LIST", str: "TEXT"}.get(kind, kind.__name__.upper()),

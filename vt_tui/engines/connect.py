@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vt_tui.core.context import ContextLimit
 from vt_tui.core.endpoint import Endpoint
 from vt_tui.engines.embedded import EmbeddedServer
 from vt_tui.settings import Settings
@@ -26,8 +27,15 @@ def embedded_server(settings: Settings) -> EmbeddedServer:
         settings.gguf,
         threads=settings.threads,
         n_gpu_layers=settings.n_gpu_layers,
-        ctx_size=settings.ctx_size,
+        n_ctx=settings.n_ctx,
     )
+
+
+def setting_window(settings: Settings) -> ContextLimit | None:
+    """The ``context_window`` setting as a limit: it wins over what any server says."""
+    if settings.context_window is None:
+        return None
+    return ContextLimit(settings.context_window, "your context_window setting")
 
 
 async def connect(settings: Settings, progress: Callable[[float], None] | None = None) -> Connection:
@@ -40,6 +48,7 @@ async def connect(settings: Settings, progress: Callable[[float], None] | None =
             stream_idle_timeout=settings.stream_idle_timeout,
             engine=settings.engine,
         )
+        endpoint.context_window = setting_window(settings)
         return Connection(endpoint)
     server = embedded_server(settings)
     server.start()
@@ -56,4 +65,6 @@ async def connect(settings: Settings, progress: Callable[[float], None] | None =
         label=server.label,
         engine="llama-cpp" if settings.engine == "auto" else settings.engine,
     )
+    endpoint.context_window = setting_window(settings) or server.window
+    endpoint.server_log = server.log_path
     return Connection(endpoint, server)
