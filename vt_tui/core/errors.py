@@ -89,6 +89,7 @@ class Overflow:
 
 
 OVERFLOW_HINT = "drop or compact the earlier turns, or shorten the message (retrying the same cannot fit)"
+ALONE_HINT = "shorten the message, or start the server with a larger context window (retrying cannot fit)"
 # How engines say a prompt is over the window, read the same way whichever said it. The limit: vLLM, OpenAI and
 # llama-cpp-python's 400 ("maximum context length is N"), SGLang ("the model's context length (N tokens)"),
 # llama-cpp-python's own ValueError, seen in its log when it cut a stream ("exceed context window of N"). The

@@ -386,7 +386,7 @@ class ChatSession:
             if pipe.error is None and pipe.finish_reason == "length" and not text.strip() and not open_calls:
                 pipe.error = self.context.stopped_at_once(fitted.count)
             if pipe.error is not None and pipe.error.kind is ErrorKind.CONTEXT_OVERFLOW:
-                pipe.error = self.context.explain(pipe.error, model, fitted.count)
+                pipe.error = self.context.explain(pipe.error, model, fitted.count, self.turns)
             if pipe.error:
                 was_cancelled = pipe.error.kind is ErrorKind.CANCELLED
                 status = TurnStatus.CANCELLED if was_cancelled else TurnStatus.FAILED

@@ -27,7 +27,16 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from vt_tui.core.context import SIDE_ROUTES_OFF, ContextLimit, ContextStrategy, positive, probe_limit
-from vt_tui.core.errors import EndpointError, ErrorKind, Overflow, cancelled, classify, context_overflow
+from vt_tui.core.errors import (
+    ALONE_HINT,
+    OVERFLOW_HINT,
+    EndpointError,
+    ErrorKind,
+    Overflow,
+    cancelled,
+    classify,
+    context_overflow,
+)
 from vt_tui.core.events import (
     CompactionFailed,
     CompactionFinished,
@@ -168,9 +177,10 @@ class Window:
             endpoint.context_limits[model] = known = await probe_limit(endpoint, model) or known
         return known
 
-    def explain(self, error: EndpointError, model: str, sent: Count | None) -> EndpointError:
+    def explain(self, error: EndpointError, model: str, sent: Count | None, turns: Sequence[Turn]) -> EndpointError:
         """A server's overflow, said with what vt-tui knows: the window it stated is kept (a setting still wins),
-        and a size or limit it left out is filled in from vt-tui's count and the known window."""
+        a size or limit it left out is filled in from vt-tui's count and the known window, and the hint says
+        what can help here."""
         overflow = error.overflow or Overflow(None, None)
         if overflow.limit and self.endpoint.context_window is None:
             self.endpoint.context_limits[model] = ContextLimit(overflow.limit, "the server's own overflow error")
@@ -178,9 +188,10 @@ class Window:
         size, margin = overflow.size, overflow.margin
         if size is None and sent is not None:
             size, margin = sent.tokens, sent.margin
-        if (size, limit) == (overflow.size, overflow.limit):
-            return error
-        return replace(context_overflow(replace(overflow, size=size, limit=limit, margin=margin)), status=error.status)
+        overflow = replace(overflow, size=size, limit=limit, margin=margin)
+        relief = self.relief(turns, overflow)
+        hint = OVERFLOW_HINT if relief.drop or relief.compact else ALONE_HINT
+        return replace(context_overflow(overflow, hint), status=error.status, detail=error.detail)
 
     def stopped_at_once(self, sent: Count | None) -> EndpointError:
         """A reply cut for length before its first token (LMDeploy's answer to a prompt over its session_len)."""
@@ -468,7 +479,8 @@ async def prepare(
                     yield TurnFailed(event.error, "", cancelled=event.cancelled)
                     return
         else:
-            yield TurnFailed(context_overflow(fitted), "")
+            hint = OVERFLOW_HINT if relief.drop or relief.compact else ALONE_HINT
+            yield TurnFailed(context_overflow(fitted, hint), "")
             return
 
 

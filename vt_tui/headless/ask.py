@@ -11,8 +11,16 @@ from typing import TYPE_CHECKING, TextIO
 
 from vt_tui.core.agent import AgentConfig
 from vt_tui.core.conversation import ConversationSetup, default_persona
-from vt_tui.core.errors import EndpointError
-from vt_tui.core.events import Event, TextDelta, TurnFailed, TurnFinished, event_to_json
+from vt_tui.core.errors import EndpointError, ErrorKind
+from vt_tui.core.events import (
+    ContextTrimmed,
+    ContextTruncated,
+    Event,
+    TextDelta,
+    TurnFailed,
+    TurnFinished,
+    event_to_json,
+)
 from vt_tui.core.lifecycle import ConnectionState, Lifecycle, Waiting
 from vt_tui.core.personas import load_personas
 from vt_tui.core.sanitize import inert
@@ -141,9 +149,11 @@ async def _ask(
                 if voice is not None and isinstance(event, TextDelta):
                     voice.reply_text(event.text)
                 if isinstance(event, TurnFailed):
-                    code = ExitCode.CANCELLED if event.cancelled else ExitCode.FAILED
+                    code = _exit_code(event)
                     if not as_json:
                         print(f"vt-tui: {event.error}", file=sys.stderr)
+                elif isinstance(event, ContextTrimmed | ContextTruncated) and not as_json:
+                    print(f"vt-tui: {event.message}", file=sys.stderr)
         if voice is not None:
             voice.reply_done()
             await voice.wait()  # the answer is on stdout; its last sentences are still being said
@@ -152,6 +162,12 @@ async def _ask(
             await voice.aclose()
         await connection.aclose()
     return code
+
+
+def _exit_code(failed: TurnFailed) -> ExitCode:
+    if failed.cancelled:
+        return ExitCode.CANCELLED
+    return ExitCode.CONTEXT if failed.error.kind is ErrorKind.CONTEXT_OVERFLOW else ExitCode.FAILED
 
 
 def _say_waiting(state: ConnectionState) -> None:
