@@ -152,7 +152,7 @@ def context_overflow(overflow: Overflow, hint: str = OVERFLOW_HINT, status: int 
     elif limit is not None:
         said = f"more than its {limit:,} tokens"
     elif size is not None:
-        said = f"{size:,} tokens"
+        said = f"{about}{size:,} tokens"
     else:
         said = ""
     message = "Too long for the model's context window" + (f": {said}" if said else "")

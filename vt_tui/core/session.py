@@ -384,8 +384,8 @@ class ChatSession:
             stats = self._stats(pipe, started, wall_started)
             text = "".join(parts)
             if pipe.error is None and pipe.finish_reason == "length" and not text.strip() and not open_calls:
-                pipe.error = self.context.stopped_at_once(fitted.count)
-            if pipe.error is not None and pipe.error.kind is ErrorKind.CONTEXT_OVERFLOW:
+                pipe.error = self.context.stopped_at_once(model, fitted.count, self.turns)
+            elif pipe.error is not None and pipe.error.kind is ErrorKind.CONTEXT_OVERFLOW:
                 pipe.error = self.context.explain(pipe.error, model, fitted.count, self.turns)
             if pipe.error:
                 was_cancelled = pipe.error.kind is ErrorKind.CANCELLED

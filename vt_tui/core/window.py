@@ -193,11 +193,11 @@ class Window:
         hint = OVERFLOW_HINT if relief.drop or relief.compact else ALONE_HINT
         return replace(context_overflow(overflow, hint), status=error.status, detail=error.detail)
 
-    def stopped_at_once(self, sent: Count | None) -> EndpointError:
-        """A reply cut for length before its first token (LMDeploy's answer to a prompt over its session_len)."""
-        limit = self.limit.tokens if self.limit else None
-        error = context_overflow(Overflow(sent.tokens if sent else None, limit, margin=sent.margin if sent else 0))
-        return replace(error, message=error.message + " (the server stopped for length before any text)")
+    def stopped_at_once(self, model: str, sent: Count | None, turns: Sequence[Turn]) -> EndpointError:
+        """A reply cut for length before its first token: the prompt filled the window (LMDeploy answers a prompt
+        over its session_len so), said as any overflow."""
+        error = self.explain(context_overflow(Overflow(None, None)), model, sent, turns)
+        return replace(error, message=error.message + " (the server stopped before any text)")
 
     # counting
     def compaction(self) -> Compaction | None:

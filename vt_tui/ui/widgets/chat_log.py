@@ -14,7 +14,7 @@ from rich.text import Text
 from textual.containers import Vertical, VerticalScroll
 from textual.reactive import reactive
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import Collapsible, Static
 
 from vt_tui.core.sanitize import inert
 from vt_tui.ui.failures import ForwardsWorkerFailures
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from vt_tui.core.attachments import Attachment
     from vt_tui.core.events import TurnStats
-    from vt_tui.core.store import Turn
+    from vt_tui.core.store import Compaction, Turn
 
 HISTORY_PAGE = 6  # at most this many turns mounted per page of history, so long conversations open fast
 HISTORY_PAGE_CHARS = 3000  # ...and no more text than about a screenful (rendering Markdown is the cost)
@@ -52,9 +52,9 @@ def stats_line(stats: TurnStats | dict | None) -> str:
     return " · ".join(parts)
 
 
-def failure_footer(status: str, error: str) -> str:
-    """The footer of a reply that did not finish: why, and what to do."""
-    return f"✗ {status}: {error} — Ctrl+R retries"
+def failure_footer(status: str, error: str, retry: bool = True) -> str:
+    """The footer of a reply that did not finish: why, and what to do (not retrying what cannot fit the window)."""
+    return f"✗ {status}: {error}" + (" — Ctrl+R retries" if retry else "")
 
 
 def page_start(turns: list[Turn]) -> int:
@@ -70,9 +70,10 @@ class UserMessage(ForwardsWorkerFailures, Static):
     """What the user sent, shown verbatim: never parsed as markup; each attached image as a line under it, then a
     small picture of it (decoded in a worker thread once the message is on screen)."""
 
-    def __init__(self, text: str, attachments: Sequence[Attachment] = ()) -> None:
+    def __init__(self, text: str, attachments: Sequence[Attachment] = (), turn_id: int | None = None) -> None:
         self.text = text
         self.attachments = list(attachments)
+        self.turn_id = turn_id  # known once the turn started (for marking it out of context)
         super().__init__(self._shown(), classes="message user")
 
     def _shown(self, pictures: Sequence[Text | None] = ()) -> Text:
@@ -161,9 +162,12 @@ class AssistantMessage(Vertical):
     streaming, so a frame costs the same at token 20,000 as at token 20; the final render redraws the tail.
     """
 
-    def __init__(self, model: str = "", text: str = "", footer: str = "", failed: bool = False) -> None:
+    def __init__(
+        self, model: str = "", text: str = "", footer: str = "", failed: bool = False, turn_id: int | None = None
+    ) -> None:
         super().__init__(classes="message assistant")
         self.model = model
+        self.turn_id = turn_id
         self._parts: list[str] = [inert(text)]
         self._tail_start = 0  # offset in the text where the tail segment begins
         self._drawn_at = 0.0
@@ -228,6 +232,65 @@ class AssistantMessage(Vertical):
         self.footer.display = bool(footer)
 
 
+class CompactionBlock(Collapsible):
+    """A compaction in the chat: folded to one line (what it stands for, the tokens before and after, whether it is
+    in force); expanded, the summary the model wrote. It streams like a reply while the model writes it."""
+
+    DEFAULT_CSS = """
+    CompactionBlock {
+        margin: 1 0 0 0;
+        border-left: outer $accent 50%;
+        padding: 0;
+        background: $boost;
+    }
+    CompactionBlock > Contents {
+        padding: 0 1;
+    }
+    CompactionBlock.undone {
+        opacity: 60%;
+    }
+    """
+
+    def __init__(self, turns: int, tokens_before: int, compaction: Compaction | None = None) -> None:
+        self.turns = turns
+        self.tokens_before = tokens_before
+        self.compaction_id = compaction.id if compaction else None
+        self.summary = Static(Text(inert(compaction.summary) if compaction else ""), classes="summary")
+        self._parts: list[str] = []
+        super().__init__(self.summary, title=self._title("writing the summary…"), collapsed=compaction is not None)
+        if compaction is not None:
+            self.show(compaction)
+
+    def _title(self, state: str) -> str:
+        turns = f"{self.turns} earlier turn{'s' if self.turns != 1 else ''}"
+        return f"summary of {turns} (~{self.tokens_before:,} tokens) · {state}"
+
+    def append(self, text: str) -> None:
+        self._parts.append(inert(text))
+        self.summary.update(Text("".join(self._parts)))
+
+    def show(self, compaction: Compaction) -> None:
+        """The compaction as it stands: in force, folded into a later one, undone or cleared."""
+        self.compaction_id = compaction.id
+        self.summary.update(Text(inert(compaction.summary)))
+        states = {
+            "active": f"{compaction.tokens_after:,} tokens sent in their place · Ctrl+P › Undo compaction",
+            "folded": "taken into a later summary",
+            "undone": "undone: the turns are sent again",
+            "cleared": "cleared with the context",
+        }
+        self.title = self._title(states.get(str(compaction.status), str(compaction.status)))
+        self.set_class(compaction.status != "active", "undone")
+
+    def finish(self, compaction: Compaction) -> None:
+        self.show(compaction)
+        self.collapsed = True
+
+    def fail(self, why: str) -> None:
+        self.title = self._title(f"not compacted: {why}")
+        self.add_class("undone")
+
+
 class EarlierMarker(Static):
     """Stands for the turns not mounted yet (long conversations open fast)."""
 
@@ -275,6 +338,9 @@ class ChatLog(VerticalScroll):
     .message.assistant.failed {
         border-left: outer $error;
     }
+    .message.out-of-context {
+        opacity: 55%;
+    }
     .reply-footer {
         color: $text-muted;
         height: auto;
@@ -296,6 +362,8 @@ class ChatLog(VerticalScroll):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.unrendered: list[Turn] = []  # stored turns above the first one mounted
+        self.compactions: dict[int | None, list[Compaction]] = {}  # by the turn they show after
+        self.context_marks: dict[int, bool] = {}  # turn id -> sent or not, as changed since the turns were read
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
@@ -335,8 +403,12 @@ class ChatLog(VerticalScroll):
         return replies[-1].text if replies else ""
 
     # history ---------------------------------------------------------------------------------------
-    async def show_history(self, turns: list[Turn]) -> None:
-        """Replace what is shown with the latest page of ``turns``; older ones wait above (Ctrl+Home)."""
+    async def show_history(self, turns: list[Turn], compactions: Sequence[Compaction] = ()) -> None:
+        """Replace what is shown with the latest page of ``turns`` (and the compactions among them); older ones
+        wait above (Ctrl+Home)."""
+        self.compactions, self.context_marks = {}, {}
+        for compaction in compactions:
+            self.compactions.setdefault(compaction.after_turn_id, []).append(compaction)
         await self.remove_children()
         start = page_start(turns)
         self.unrendered = turns[:start]
@@ -357,17 +429,32 @@ class ChatLog(VerticalScroll):
         if old_first is not None:  # the new page sits above it
             self.scroll_to_widget(old_first, top=True, animate=False, immediate=True)
 
-    @staticmethod
-    def _turn_widgets(turns: list[Turn]) -> list[Widget]:
+    def _turn_widgets(self, turns: list[Turn]) -> list[Widget]:
         widgets: list[Widget] = []
         for turn in turns:
             failed = turn.status != "ok"
             footer = failure_footer(turn.status, turn.error or "") if failed else stats_line(turn.stats)
-            widgets += [
-                UserMessage(turn.user_text, turn.attachments),
-                AssistantMessage(turn.model, turn.assistant_text, footer, failed),
+            pair: list[Widget] = [
+                UserMessage(turn.user_text, turn.attachments, turn.id),
+                AssistantMessage(turn.model, turn.assistant_text, footer, failed, turn.id),
             ]
+            in_context = self.context_marks.get(turn.id, turn.in_context)
+            for widget in pair:
+                widget.set_class(not failed and not in_context, "out-of-context")
+            widgets += pair
+            widgets += [CompactionBlock(len(c.turn_ids), c.tokens_before, c) for c in self.compactions.get(turn.id, ())]
         return widgets
+
+    def mark_context(self, turn_ids: Sequence[int], in_context: bool) -> None:
+        """Show these turns as sent again, or as kept on screen only (out of context)."""
+        wanted = set(turn_ids)
+        self.context_marks.update(dict.fromkeys(wanted, in_context))  # for those not mounted yet, too
+        for widget in self.messages():
+            if getattr(widget, "turn_id", None) in wanted:
+                widget.set_class(not in_context, "out-of-context")
+
+    def compaction_block(self, compaction_id: int) -> CompactionBlock | None:
+        return next((b for b in self.query(CompactionBlock) if b.compaction_id == compaction_id), None)
 
     async def _update_earlier_marker(self) -> None:
         markers = self.query(EarlierMarker)
