@@ -255,7 +255,8 @@ def from_file(path: Path) -> dict[str, Any]:
         if name not in FIELDS:
             raise SettingsError(f"{path}: unknown setting {key!r} (known: {', '.join(FIELDS)})")
         if name in out:
-            raise SettingsError(f"{path}: {key} is the old name of {name}; keep one of the two")
+            old = next(o for o, new in RENAMED.items() if new == name)
+            raise SettingsError(f"{path}: both {name} and its old name {old} are set; keep {name}")
         out[name] = coerce(name, value, str(path))
     return out
 

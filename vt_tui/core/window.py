@@ -55,11 +55,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CHARS_PER_TOKEN = 4.0  # before a server figure calibrates it
-# How far an estimate may be off. Measured with SmolLM2's tokenizer: English prose 4.3-4.6 characters a token,
-# Python 3.1-3.6, JSON 2.6, Chinese 1.1. Calibration on the conversation's own requests keeps most of it in 25 %;
-# whatever is estimated is counted by the tokenizer before it could matter, where the server has one.
-ESTIMATE_MARGIN = 0.25
+# The estimate: ASCII characters over CHARS_PER_TOKEN, and a token for each other character. Measured with
+# SmolLM2-135M's tokenizer (llama-cpp-python's /extras/tokenize/count): English prose 4.7 characters a token,
+# Python 3.5, this README 3.3, French 3.1, Markdown docs 2.9, shell 2.7, JSON 2.1, Chinese 0.7 (1.45 tokens a
+# character). 3.2 is off by -34 % (JSON) to +46 % (prose): ESTIMATE_MARGIN covers the usual text, and the
+# conversation's own figures recalibrate it after each turn. Near the limit the tokenizer counts instead.
+CHARS_PER_TOKEN = 3.2
+ESTIMATE_MARGIN = 0.35
 TEMPLATE_TOKENS = 8  # a message's role markers in the chat template (ChatML: 5, Llama 3: 5), not in a text count
 IMAGE_TOKENS = 1024  # an image's share of the window: from 64 to several thousand, by model
 MIN_REPLY_TOKENS = 64  # a request that leaves less room than this for the reply is not sent
@@ -136,8 +138,10 @@ class _Anchor:
     tokens: int
 
 
-def message_chars(message: Mapping[str, Any]) -> int:
-    return len(text_of(message.get("content")))
+def _split(text: str) -> tuple[int, int]:
+    """(ASCII characters, other characters) of ``text``."""
+    ascii_chars = len(text.encode("ascii", "ignore"))
+    return ascii_chars, len(text) - ascii_chars
 
 
 def _images(message: Mapping[str, Any]) -> int:
@@ -217,12 +221,14 @@ class Window:
         compaction = self.compaction()
         return (tuple(t.id for t in turns if t.counts_as_history), compaction.id if compaction else None)
 
+    def text_tokens(self, text: str) -> int:
+        ascii_chars, other = _split(text)
+        return round(ascii_chars / self.chars_per_token) + other
+
     def estimate(self, messages: Sequence[Mapping[str, Any]]) -> int:
-        chars = sum(message_chars(m) for m in messages)
+        text = "".join(text_of(m.get("content")) for m in messages)
         return (
-            round(chars / self.chars_per_token)
-            + TEMPLATE_TOKENS * len(messages)
-            + IMAGE_TOKENS * sum(_images(m) for m in messages)
+            self.text_tokens(text) + TEMPLATE_TOKENS * len(messages) + IMAGE_TOKENS * sum(_images(m) for m in messages)
         )
 
     def count(self, turns: Sequence[Turn], request: Sequence[Mapping[str, Any]]) -> Count:
@@ -268,7 +274,7 @@ class Window:
         tokens = body.get("tokens")
         counted = positive(body.get("count")) or (len(tokens) if isinstance(tokens, list) else None)
         if counted:
-            self._calibrate(len(text), counted)
+            self._calibrate(text, counted)
         log.debug("tokenize: %s tokens in %.1f ms", counted, (time.perf_counter() - started) * 1000)
         return counted
 
@@ -287,26 +293,30 @@ class Window:
         exact = tokens + TEMPLATE_TOKENS * len(part)
         return Count(rough.tokens - rough.estimated + exact + images, images)
 
-    def _calibrate(self, chars: int, tokens: int) -> None:
-        if chars >= 200 and tokens > 0:
-            self.chars_per_token = min(8.0, max(1.0, chars / tokens))
+    def _calibrate(self, text: str, tokens: int) -> None:
+        """Characters per token as this conversation's text goes (ASCII over the tokens the rest did not take)."""
+        ascii_chars, other = _split(text)
+        if ascii_chars >= 200 and tokens > other:
+            self.chars_per_token = min(8.0, max(1.0, ascii_chars / (tokens - other)))
 
     # fitting
     async def fit(
         self, model: str, turns: Sequence[Turn], request: list[dict[str, Any]], params: dict[str, Any]
     ) -> Fitted | Overflow:
-        """The request with ``max_tokens`` capped to what the window leaves, or by how much it is over."""
+        """The request with ``max_tokens`` capped to what the window leaves, or by how much it is over.
+
+        An estimate is refused only when even its low end leaves no room for a reply (never refuse what may fit:
+        a server without a tokenizer then says, or Ollama's cut is seen afterwards), and ``max_tokens`` is capped
+        by its high end (at least a :data:`MIN_REPLY_TOKENS` reply is asked for)."""
         limit = await self.know(model)
         rough = self.count(turns, request)
         wanted = int(params.get("max_tokens") or MIN_REPLY_TOKENS)
         if limit is None or rough.high + wanted <= limit.tokens:  # far from the wall: nothing to ask the server
             return Fitted(request, params, rough, limit)
         count = await self.counted(model, turns, request)
-        room = limit.tokens - count.tokens
-        if room < MIN_REPLY_TOKENS:
+        if limit.tokens - (count.tokens - count.margin) < MIN_REPLY_TOKENS:
             return Overflow(count.tokens, limit.tokens, MIN_REPLY_TOKENS, count.margin)
-        left = limit.tokens - count.high
-        capped = min(wanted, left if left >= MIN_REPLY_TOKENS else room)
+        capped = min(wanted, max(MIN_REPLY_TOKENS, limit.tokens - count.high))
         if capped < wanted:
             log.info("max_tokens %d capped to %d: %s, window %d", wanted, capped, count.describe(), limit.tokens)
             params = {**params, "max_tokens": capped}
@@ -355,7 +365,8 @@ class Window:
             self._anchor = None
             return None
         self._anchor = _Anchor(self.key(turns), prompt + reply)
-        self._calibrate(sum(message_chars(m) for m in request), prompt - TEMPLATE_TOKENS * len(request))
+        sent_text = "".join(text_of(m.get("content")) for m in request)
+        self._calibrate(sent_text, prompt - TEMPLATE_TOKENS * len(request))
         if sent is None or not self.endpoint.profile.truncates_silently:
             return None
         if prompt >= (sent.tokens - sent.margin) * 0.9 - TEMPLATE_TOKENS:
@@ -398,9 +409,9 @@ class Window:
             entries.append(["Assistant", turn.assistant_text])
 
         def size() -> int:
-            return round(sum(len(who) + len(text) + 3 for who, text in entries) / self.chars_per_token)
+            return sum(self.text_tokens(f"{who}: {text}\n\n") for who, text in entries)
 
-        room = budget - summary - 2 * TEMPLATE_TOKENS - round(len(SUMMARY_PROMPT) / self.chars_per_token)
+        room = budget - summary - 2 * TEMPLATE_TOKENS - self.text_tokens(SUMMARY_PROMPT)
         for entry in entries:
             if size() <= room:
                 break
