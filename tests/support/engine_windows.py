@@ -42,11 +42,10 @@ def prompt_tokens(body: dict[str, Any]) -> int:
     return sum(words(m.get("content")) + TEMPLATE for m in body.get("messages") or ())
 
 
-def _usage(body: dict[str, Any], prompt: int) -> dict[str, int]:
-    """The usage of the scripted server's echo reply ("You said: …") to ``body``."""
-    last = next((m for m in reversed(body.get("messages") or ()) if m.get("role") == "user"), {})
-    reply = 2 + words(last.get("content"))
-    return {"prompt_tokens": prompt, "completion_tokens": reply, "total_tokens": prompt + reply}
+def _usage(prompt: int, reply: Reply) -> dict[str, int]:
+    """The usage of ``reply`` to a ``prompt``-token request: a token per word it streams."""
+    tokens = sum(words(chunk.get("content")) for chunk in reply.chunks)
+    return {"prompt_tokens": prompt, "completion_tokens": tokens, "total_tokens": prompt + tokens}
 
 
 def _tokenizer(field: str, answer: Callable[[int], dict[str, Any]]) -> Callable[[Any], tuple[int, Any]]:
@@ -76,7 +75,7 @@ def _vllm_refusal(size: int, limit: int, max_tokens: int) -> Reply:
 def play(server: ScriptedServer, engine: str, limit: int) -> None:
     """Make ``server`` answer as ``engine`` with a ``limit``-token window (a request that fits gets the echo reply,
     or the next one queued)."""
-    server.usage_for = lambda body: _usage(body, prompt_tokens(body))
+    server.usage_for = lambda body, reply: _usage(prompt_tokens(body), reply)
 
     def answer(body: dict[str, Any]) -> Reply | None:
         size, max_tokens = prompt_tokens(body), int(body.get("max_tokens") or 0)
@@ -128,7 +127,7 @@ def play(server: ScriptedServer, engine: str, limit: int) -> None:
             200,
             {"parameters": f"num_ctx {limit}\ntemperature 0.7", "model_info": {"qwen3.context_length": 40960}},
         )
-        server.usage_for = lambda body: _usage(body, min(prompt_tokens(body), limit))  # cut to num_ctx, silently
+        server.usage_for = lambda body, reply: _usage(min(prompt_tokens(body), limit), reply)  # cut, silently
     elif engine == "lmdeploy":
         server.owned_by = "lmdeploy"
     else:

@@ -114,7 +114,7 @@ class ScriptedServer:
         self.model_fields: dict[str, Any] = {}  # merged into each /v1/models entry
         self.get_routes: dict[str, tuple[int, Any]] = {}  # path -> (status, JSON payload or text)
         self.post_routes: dict[str, Callable[[Any], tuple[int, Any]]] = {}  # path -> body -> (status, payload)
-        self.usage_for: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # a request's usage, when set
+        self.usage_for: Callable[[dict[str, Any], Reply], dict[str, Any]] | None = None  # (request, reply) -> usage
         self.auth_error: Any = {"error": {"message": "Invalid API key.", "type": "invalid_request_error"}}
         self.not_found: Any = None  # 404 body for unknown routes (default: OpenAI-style error)
         self.usage_in_stream = True  # False: ignore stream_options.include_usage, like servers that send no usage
@@ -306,7 +306,7 @@ class ScriptedServer:
                 rejected = server.validate(body) if server.validate else None
                 reply = rejected or server._next_reply(body)
                 if server.usage_for is not None and not rejected:
-                    reply = replace(reply, usage=server.usage_for(body))
+                    reply = replace(reply, usage=server.usage_for(body, reply))
                 self.drop_pending = reply.drop_next
                 time.sleep(reply.headers_delay)
                 if reply.status != 200:

@@ -426,6 +426,8 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
                     reply.finish(event.partial_text, footer, failed=True)
                 if event.cancelled:
                     self.status_bar.show(phase=Phase.IDLE, message="cancelled")
+                elif too_long and user.turn_id is None:
+                    self.status_bar.show(phase=Phase.IDLE, message="not sent: over the context window")
                 else:
                     self.status_bar.show(phase=Phase.ERROR, message=str(event.error))
                 overflow = event if too_long else None

@@ -239,12 +239,13 @@ class CompactionBlock(Collapsible):
     DEFAULT_CSS = """
     CompactionBlock {
         margin: 1 0 0 0;
+        border-top: none;
         border-left: outer $accent 50%;
         padding: 0;
         background: $boost;
     }
     CompactionBlock > Contents {
-        padding: 0 1;
+        padding: 0 1 0 3;
     }
     CompactionBlock.undone {
         opacity: 60%;
@@ -257,13 +258,14 @@ class CompactionBlock(Collapsible):
         self.compaction_id = compaction.id if compaction else None
         self.summary = Static(Text(inert(compaction.summary) if compaction else ""), classes="summary")
         self._parts: list[str] = []
-        super().__init__(self.summary, title=self._title("writing the summary…"), collapsed=compaction is not None)
+        super().__init__(
+            self.summary, title=self._heading("the model writes a summary…"), collapsed=compaction is not None
+        )
         if compaction is not None:
             self.show(compaction)
 
-    def _title(self, state: str) -> str:
-        turns = f"{self.turns} earlier turn{'s' if self.turns != 1 else ''}"
-        return f"summary of {turns} (~{self.tokens_before:,} tokens) · {state}"
+    def _heading(self, state: str) -> str:
+        return f"{self.turns} turn{'s' if self.turns != 1 else ''} {state}"
 
     def append(self, text: str) -> None:
         self._parts.append(inert(text))
@@ -274,12 +276,13 @@ class CompactionBlock(Collapsible):
         self.compaction_id = compaction.id
         self.summary.update(Text(inert(compaction.summary)))
         states = {
-            "active": f"{compaction.tokens_after:,} tokens sent in their place · Ctrl+P › Undo compaction",
-            "folded": "taken into a later summary",
+            "active": "the summary is sent instead",
+            "folded": "summarised again later",
             "undone": "undone: the turns are sent again",
             "cleared": "cleared with the context",
         }
-        self.title = self._title(states.get(str(compaction.status), str(compaction.status)))
+        state = states.get(str(compaction.status), str(compaction.status))
+        self.title = self._heading(f"compacted: ~{self.tokens_before:,} → {compaction.tokens_after:,} tokens ({state})")
         self.set_class(compaction.status != "active", "undone")
 
     def finish(self, compaction: Compaction) -> None:
@@ -287,7 +290,7 @@ class CompactionBlock(Collapsible):
         self.collapsed = True
 
     def fail(self, why: str) -> None:
-        self.title = self._title(f"not compacted: {why}")
+        self.title = self._heading(f"not compacted: {why}")
         self.add_class("undone")
 
 
