@@ -57,6 +57,12 @@ async def connect(settings: Settings, progress: Callable[[float], None] | None =
     except BaseException:
         server.stop()
         raise
+    return Connection(embedded_endpoint(server, settings), server)
+
+
+def embedded_endpoint(server: EmbeddedServer, settings: Settings) -> Endpoint:
+    """The endpoint of a started embedded server: its window known (the setting still wins), its log read for
+    what llama-cpp-python says only there."""
     endpoint = Endpoint(
         server.base_url,
         None,
@@ -67,4 +73,4 @@ async def connect(settings: Settings, progress: Callable[[float], None] | None =
     )
     endpoint.context_window = setting_window(settings) or server.window
     endpoint.server_log = server.log_path
-    return Connection(endpoint, server)
+    return endpoint
