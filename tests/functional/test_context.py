@@ -152,11 +152,17 @@ async def fill(session: ChatSession, turns: int) -> None:
         assert isinstance((await run(session, f"question {n} " + "padding " * 60))[-1], TurnFinished)
 
 
+async def stored_session(server: ScriptedServer, data: Path, limit: int, turns: int, **kw) -> tuple[ChatSession, Store]:
+    """A session on the scripted vLLM with a ``limit``-token window, stored, ``turns`` padded exchanges in."""
+    play(server, "vllm", limit)
+    store = Store(data / "c.sqlite3")
+    session = session_on(server, store=store, **kw)
+    await fill(session, turns)
+    return session, store
+
+
 async def test_truncate_drops_the_oldest_turns_keeps_them_stored_and_sends(server: ScriptedServer, tmp_path: Path):
-    play(server, "vllm", 600)
-    store = Store(tmp_path / "c.sqlite3")
-    session = session_on(server, store=store, context_strategy=ContextStrategy.TRUNCATE)
-    await fill(session, 4)
+    session, store = await stored_session(server, tmp_path, 600, 4, context_strategy=ContextStrategy.TRUNCATE)
     events = await run(session, "word " * 200)
     trimmed = next(e for e in events if isinstance(e, ContextTrimmed))
     assert isinstance(events[-1], TurnFinished) and trimmed.turn_ids[0] == session.turns[0].id
@@ -170,10 +176,7 @@ async def test_truncate_drops_the_oldest_turns_keeps_them_stored_and_sends(serve
 
 
 async def test_compact_summarises_sends_the_summary_in_their_place_and_undoes(server: ScriptedServer, tmp_path: Path):
-    play(server, "vllm", 600)
-    store = Store(tmp_path / "c.sqlite3")
-    session = session_on(server, store=store, context_strategy=ContextStrategy.COMPACT)
-    await fill(session, 4)
+    session, store = await stored_session(server, tmp_path, 600, 4, context_strategy=ContextStrategy.COMPACT)
     server.queue(text_reply("They asked four padded questions, numbered 0 to 3."))
     events = await run(session, "word " * 200)
     kinds = [type(e) for e in events]
@@ -198,10 +201,7 @@ async def test_compact_summarises_sends_the_summary_in_their_place_and_undoes(se
 
 
 async def test_compaction_can_be_cancelled_and_changes_nothing(server: ScriptedServer, tmp_path: Path) -> None:
-    play(server, "vllm", 4096)
-    store = Store(tmp_path / "c.sqlite3")
-    session = session_on(server, store=store)
-    await fill(session, 3)
+    session, store = await stored_session(server, tmp_path, 4096, 3)
     server.queue(text_reply("a summary " * 50, chunk_delay=0.05))
     events = []
     async for event in session.compact():
@@ -216,10 +216,7 @@ async def test_compaction_can_be_cancelled_and_changes_nothing(server: ScriptedS
 
 
 async def test_a_compaction_survives_reopening_the_conversation(server: ScriptedServer, tmp_path: Path) -> None:
-    play(server, "vllm", 4096)
-    store = Store(tmp_path / "c.sqlite3")
-    session = session_on(server, store=store)
-    await fill(session, 3)
+    session, store = await stored_session(server, tmp_path, 4096, 3)
     server.queue(text_reply("Three padded questions."))
     assert isinstance([e async for e in session.compact()][-1], CompactionFinished)
     reopened = ChatSession(session.endpoint, store=store, conversation_id=session.conversation_id)

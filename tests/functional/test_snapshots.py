@@ -144,18 +144,27 @@ def long_conversation(data: Path, turns: int, compact: int = 0, paragraphs: int 
     return cid
 
 
+def window_app(server: ScriptedServer, data: Path, cid: int) -> VtApp:
+    """The stored conversation ``cid``, reopened with a 4,096-token window (the ``context_window`` setting)."""
+    settings = Settings(base_url=server.base_url, data_dir=data, context_window=4096, tools="off")
+    return VtApp(settings, conversation_id=cid, sampler_factory=frozen_gpu)
+
+
+async def settled(app: VtApp, pilot) -> None:
+    """Connected, the history shown, the endpoint's port hidden, nothing blinking."""
+    await asyncio.wait_for(app.ready.wait(), 10)
+    await pilot.pause(0.3)
+    app.chat_screen.status_bar.show(endpoint="http://127.0.0.1:8000/v1")
+    app.query_one(Composer).cursor_blink = False
+
+
 def test_status_bar_near_the_limit(snap_compare, tmp_path: Path) -> None:
-    """``ctx ~3.8k / 4k`` in red: the history fills 90 % and more of a 4,096-token window (the setting's)."""
+    """``ctx ~4.0k / 4k`` in red: the history fills 90 % and more of a 4,096-token window (the setting's)."""
     with ScriptedServer(models=["Qwen2.5-7B-Instruct"]) as server:
-        cid = long_conversation(tmp_path, 11)
-        settings = Settings(base_url=server.base_url, data_dir=tmp_path, context_window=4096, tools="off")
-        app = VtApp(settings, conversation_id=cid, sampler_factory=frozen_gpu)
+        app = window_app(server, tmp_path, long_conversation(tmp_path, 11))
 
         async def settle(pilot) -> None:
-            await asyncio.wait_for(app.ready.wait(), 10)
-            await pilot.pause(0.3)
-            app.chat_screen.status_bar.show(endpoint="http://127.0.0.1:8000/v1")
-            app.query_one(Composer).cursor_blink = False
+            await settled(app, pilot)
             status = app.chat_screen.status_bar.status
             assert status.context_limit == 4096 and status.context_tokens >= 0.9 * 4096, status
             await pilot.pause()
@@ -170,15 +179,10 @@ def test_compacted_block(snap_compare, tmp_path: Path, folded: bool) -> None:
     from vt_tui.ui.widgets.chat_log import CompactionBlock
 
     with ScriptedServer(models=["Qwen2.5-7B-Instruct"]) as server:
-        cid = long_conversation(tmp_path, 3, compact=2, paragraphs=1)
-        settings = Settings(base_url=server.base_url, data_dir=tmp_path, context_window=4096, tools="off")
-        app = VtApp(settings, conversation_id=cid, sampler_factory=frozen_gpu)
+        app = window_app(server, tmp_path, long_conversation(tmp_path, 3, compact=2, paragraphs=1))
 
         async def settle(pilot) -> None:
-            await asyncio.wait_for(app.ready.wait(), 10)
-            await pilot.pause(0.3)
-            app.chat_screen.status_bar.show(endpoint="http://127.0.0.1:8000/v1")
-            app.query_one(Composer).cursor_blink = False
+            await settled(app, pilot)
             block = app.query_one(CompactionBlock)
             block.collapsed = folded
             await pilot.pause(0.2)

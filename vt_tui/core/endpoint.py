@@ -237,25 +237,17 @@ class Endpoint:
 
         Raises :class:`EndpointError` when nothing answers.
         """
-        self.client  # noqa: B018 — builds the shared HTTP client
-        assert self._http is not None
-        try:
-            response = await self._http.get(url, headers=self._auth_headers, timeout=timeout, follow_redirects=False)
-        except Exception as exc:
-            kind = ErrorKind.TIMEOUT if "Timeout" in type(exc).__name__ else ErrorKind.CONNECTION
-            raise self._secret_free(EndpointError(kind, f"No answer from {url} ({type(exc).__name__})")) from None
-        try:
-            return response.status_code, response.json()
-        except ValueError:
-            return response.status_code, response.text
+        return await self._side_request("GET", url, None, timeout)
 
     async def post_json(self, url: str, body: dict[str, Any], timeout: float = PROBE_TIMEOUT_S) -> tuple[int, Any]:
-        """POST ``body`` to ``url`` (this server's key sent) on the shared connection: (status, parsed JSON or text).
+        """POST ``body`` to ``url`` (a tokenizer, Ollama's /api/show), as :meth:`fetch` GETs."""
+        return await self._side_request("POST", url, body, timeout)
 
-        Raises :class:`EndpointError` when nothing answers in ``timeout`` seconds.
-        """
+    async def _side_request(self, method: str, url: str, body: Any, timeout: float) -> tuple[int, Any]:
         try:
-            response = await self.http.post(url, json=body, headers=self._auth_headers, timeout=timeout)
+            response = await self.http.request(
+                method, url, json=body, headers=self._auth_headers, timeout=timeout, follow_redirects=False
+            )
         except Exception as exc:
             kind = ErrorKind.TIMEOUT if "Timeout" in type(exc).__name__ else ErrorKind.CONNECTION
             raise self._secret_free(EndpointError(kind, f"No answer from {url} ({type(exc).__name__})")) from None
