@@ -248,7 +248,7 @@ class Window:
         if anchor is not None and anchor.key == self.key(turns):
             return Usage(anchor.tokens, limit, True)
         sent = ([{"role": "system", "content": self.system(system)}] if self.system(system) else []) + list(history)
-        return Usage(self.estimate(sent) if history or system else 0, limit, False)
+        return Usage(self.estimate(sent), limit, False) if sent else Usage(0, limit, True)
 
     async def tokenize(self, model: str, text: str) -> int | None:
         """``text`` counted by the server's tokenizer (None: it has none, it failed, or it took too long)."""
@@ -470,8 +470,8 @@ async def prepare(
     when it does not: the events of what was done (turns dropped, a compaction), then the :class:`Fitted` request
     to send — or a :class:`TurnFailed` saying by how much it is over (nothing sent, nothing stored)."""
     window = session.context
-    tried: set[str] = set()
-    while True:
+    compacted = False
+    while True:  # each pass drops at least one turn, or compacts once: it ends
         request = session.request_for(message)
         fitted = await window.fit(model, session.turns, request, params)
         if isinstance(fitted, Fitted):
@@ -479,11 +479,10 @@ async def prepare(
             return
         relief = window.relief(session.turns, fitted)
         strategy = window.strategy
-        if strategy is ContextStrategy.TRUNCATE and relief.drop and "drop" not in tried:
-            tried.add("drop")
-            yield session.drop_turns(relief.drop)
-        elif strategy is ContextStrategy.COMPACT and relief.compact and "compact" not in tried:
-            tried.add("compact")
+        if strategy is ContextStrategy.TRUNCATE and relief.drop:
+            yield session.drop_turns(relief.drop)  # the per-turn estimate may fall short: then the next pass
+        elif strategy is ContextStrategy.COMPACT and relief.compact and not compacted:
+            compacted = True
             async for event in session.compact(relief.compact):
                 yield event
                 if isinstance(event, CompactionFailed):
