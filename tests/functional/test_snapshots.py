@@ -106,7 +106,8 @@ async def context_dialog(app: VtApp, pilot) -> None:
     from vt_tui.ui.screens.context import ContextScreen
 
     overflow = Overflow(5210, 4096, reply=64)
-    app.push_screen(ContextScreen(context_overflow(overflow), Relief(overflow, (1, 2), (1, 2, 3))))
+    await app.push_screen(ContextScreen(context_overflow(overflow), Relief(overflow, (1, 2), (1, 2, 3))))
+    await pilot.pause()  # its first choice focused (on_mount), whatever the load
 
 
 @pytest.mark.parametrize("open_dialog", [model_picker, params_dialog, attach_dialog, approval_prompt, context_dialog])
