@@ -202,3 +202,17 @@ def test_context_figure_and_its_colour() -> None:
     assert context_figure(Status(context_tokens=3100, context_limit=4096, context_exact=True)) == "ctx 3.1k / 4k"
     assert context_figure(Status(context_tokens=226, context_limit=8192)) == "ctx ~226 / 8k"
     assert [context_style(t, 4096) for t in (1000, 3000, 3900)] == ["green", "yellow", "bold red"]
+
+
+def test_the_text_to_summarise_trims_tool_results_first_then_the_longest_messages() -> None:
+    window = Window(endpoint=None)  # type: ignore[arg-type]
+    turns = [turn(1, "Fetch the page.", "It says hello."), turn(2, "And then? " + "more " * 200, "Fine.")]
+    calls = {1: [{"name": "web_fetch", "result": "<html>" + "x" * 5000}]}
+    request, max_tokens = window.summary_request(turns, calls, budget=1000)
+    text = request[0]["content"]
+    assert "Tool web_fetch: <html>" in text and "x" * 400 not in text and "[…]" in text  # the tool result, cut
+    assert "more " * 200 in text and "User: Fetch the page." in text  # the messages, whole
+    assert max_tokens == 250 and window.estimate(request) + max_tokens <= 1000
+    tight, _ = window.summary_request(turns, calls, budget=400)
+    assert "more " * 200 not in tight[0]["content"] and " […] " in tight[0]["content"]  # then the longest, cut
+    assert "User: Fetch the page." in tight[0]["content"]

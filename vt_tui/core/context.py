@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SIDE_ROUTES_OFF = (403, 404, 405, 501)  # a route this server does not have (or has turned off)
+SIDE_ROUTES_OFF = (403, 404, 405, 501)  # a route the server does not have or has turned off (--no-slots: 501)
 OLLAMA_DEFAULT = "Ollama's default num_ctx (4,096, or more by VRAM on newer versions; OLLAMA_CONTEXT_LENGTH)"
 
 
