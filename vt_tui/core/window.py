@@ -47,11 +47,12 @@ from vt_tui.core.events import (
     TurnFailed,
 )
 from vt_tui.core.messages import text_of
+from vt_tui.core.store import Compaction, CompactionStatus
 
 if TYPE_CHECKING:
     from vt_tui.core.endpoint import Endpoint
     from vt_tui.core.session import ChatSession
-    from vt_tui.core.store import Compaction, Turn
+    from vt_tui.core.store import Turn
 
 log = logging.getLogger(__name__)
 
@@ -497,8 +498,6 @@ async def prepare(
 async def compact(session: ChatSession, model: str, turn_ids: Sequence[int]) -> AsyncIterator[Event]:
     """Summarise ``turn_ids`` (and the summary in force) with the model, streaming; on success the summary stands
     for them in what is sent."""
-    from vt_tui.core.store import Compaction, CompactionStatus
-
     window = session.context
     turns = [t for t in session.turns if t.id in set(turn_ids)]
     if not turns:
