@@ -5,7 +5,8 @@ The limit comes, first found wins, from the ``context_window`` setting, from wha
 started (the embedded one's ``n_ctx``), from ``max_model_len`` in ``/v1/models`` (vLLM, SGLang), or from the
 routes the engine's profile lists (:attr:`EngineProfile.context_routes`: llama-server's ``/props`` and ``/slots``,
 Ollama's ``/api/ps`` and ``/api/show``). The readers of each answer live here, and only here: the GPU pane reads
-the engines' context figures with them too. Counting, fitting and compacting are :mod:`vt_tui.core.window`'s.
+the engines' context figures with them too. Asking the server, counting, fitting and compacting are
+:mod:`vt_tui.core.window`'s.
 
 Only the standard library at import: :mod:`vt_tui.settings` reads :class:`ContextStrategy` on the path of
 ``vt-tui --version``.
@@ -13,19 +14,12 @@ Only the standard library at import: :mod:`vt_tui.settings` reads :class:`Contex
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from vt_tui.core.endpoint import Endpoint
-
-log = logging.getLogger(__name__)
+from typing import Any
 
 SIDE_ROUTES_OFF = (403, 404, 405, 501)  # a route the server does not have or has turned off (--no-slots: 501)
-OLLAMA_DEFAULT = "Ollama's default num_ctx (4,096, or more by VRAM on newer versions; OLLAMA_CONTEXT_LENGTH)"
 
 
 class ContextStrategy(StrEnum):
@@ -93,54 +87,3 @@ def show_context(show: Mapping[str, Any]) -> tuple[int | None, int | None]:
     if isinstance(info, Mapping):
         trained = next((positive(v) for k, v in info.items() if str(k).endswith(".context_length")), None)
     return num_ctx, trained
-
-
-async def _answer(endpoint: Endpoint, route: str, model: str) -> tuple[int, Any]:
-    url = endpoint.root_url + route
-    if route == "/api/show":
-        return await endpoint.post_json(url, {"model": model})
-    return await endpoint.fetch(url)
-
-
-def _read_route(route: str, body: Any, model: str) -> ContextLimit | None:
-    """The limit in one route's answer, None when it does not say."""
-    if route == "/props" and isinstance(body, Mapping):
-        n = props_context(body)
-        return ContextLimit(n, "n_ctx in llama-server's /props") if n else None
-    if route == "/slots" and isinstance(body, list):
-        sizes = [n for slot in body if isinstance(slot, Mapping) and (n := slot_context(slot))]
-        return ContextLimit(min(sizes), "n_ctx of llama-server's slots (/slots)") if sizes else None
-    if route == "/api/ps" and isinstance(body, Mapping):
-        entries = [e for e in body.get("models") or () if isinstance(e, Mapping)]
-        for entry in entries:
-            if model in (entry.get("name"), entry.get("model")) and (n := ps_context(entry)):
-                return ContextLimit(n, f"the num_ctx Ollama runs {model} with (/api/ps)")
-        return None
-    if route == "/api/show" and isinstance(body, Mapping):
-        num_ctx, trained = show_context(body)
-        if num_ctx:
-            return ContextLimit(num_ctx, f"num_ctx in {model}'s Modelfile (/api/show); asked again once loaded", False)
-        trained_note = f"; trained for {trained:,}" if trained else ""
-        log.info("Ollama: %s sets no num_ctx (%s%s); known once loaded", model, OLLAMA_DEFAULT, trained_note)
-    return None
-
-
-async def probe_limit(endpoint: Endpoint, model: str) -> ContextLimit | None:
-    """What the server says its window is for ``model``: the listing first, then the profile's routes (a GET each,
-    short timeouts). None when it does not say (LMDeploy, LLaMA-Factory, OpenAI): the ``context_window`` setting
-    is then the only way to know."""
-    from vt_tui.core.errors import EndpointError
-
-    listed = listing_context(endpoint.listing, model)
-    if listed:
-        return ContextLimit(listed, f"max_model_len of {model} in /v1/models")
-    for route in endpoint.profile.context_routes:
-        try:
-            status, body = await _answer(endpoint, route, model)
-        except EndpointError as exc:
-            log.info("context window: %s did not answer (%s)", route, exc.message)
-            continue
-        found = _read_route(route, body, model) if status == 200 else None
-        if found is not None:
-            return found
-    return None

@@ -26,7 +26,17 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from vt_tui.core.context import SIDE_ROUTES_OFF, ContextLimit, ContextStrategy, positive, probe_limit
+from vt_tui.core.context import (
+    SIDE_ROUTES_OFF,
+    ContextLimit,
+    ContextStrategy,
+    listing_context,
+    positive,
+    props_context,
+    ps_context,
+    show_context,
+    slot_context,
+)
 from vt_tui.core.errors import (
     ALONE_HINT,
     OVERFLOW_HINT,
@@ -76,6 +86,59 @@ SUMMARY_PROMPT = (
     "nothing but the summary.\n\n{transcript}"
 )
 SUMMARY_INTRO = "Summary of the earlier conversation (it replaces those turns):"
+OLLAMA_DEFAULT = "Ollama's default num_ctx (4,096, or more by VRAM on newer versions; OLLAMA_CONTEXT_LENGTH)"
+
+
+# asking the server ---------------------------------------------------------------------------------------
+
+
+async def _answer(endpoint: Endpoint, route: str, model: str) -> tuple[int, Any]:
+    url = endpoint.root_url + route
+    if route == "/api/show":
+        return await endpoint.post_json(url, {"model": model})
+    return await endpoint.fetch(url)
+
+
+def _read_route(route: str, body: Any, model: str) -> ContextLimit | None:
+    """The limit in one route's answer, None when it does not say."""
+    if route == "/props" and isinstance(body, Mapping):
+        n = props_context(body)
+        return ContextLimit(n, "n_ctx in llama-server's /props") if n else None
+    if route == "/slots" and isinstance(body, list):
+        sizes = [n for slot in body if isinstance(slot, Mapping) and (n := slot_context(slot))]
+        return ContextLimit(min(sizes), "n_ctx of llama-server's slots (/slots)") if sizes else None
+    if route == "/api/ps" and isinstance(body, Mapping):
+        entries = [e for e in body.get("models") or () if isinstance(e, Mapping)]
+        for entry in entries:
+            if model in (entry.get("name"), entry.get("model")) and (n := ps_context(entry)):
+                return ContextLimit(n, f"the num_ctx Ollama runs {model} with (/api/ps)")
+        return None
+    if route == "/api/show" and isinstance(body, Mapping):
+        num_ctx, trained = show_context(body)
+        if num_ctx:
+            return ContextLimit(num_ctx, f"num_ctx in {model}'s Modelfile (/api/show); asked again once loaded", False)
+        trained_note = f"; trained for {trained:,}" if trained else ""
+        log.info("Ollama: %s sets no num_ctx (%s%s); known once loaded", model, OLLAMA_DEFAULT, trained_note)
+    return None
+
+
+async def probe_limit(endpoint: Endpoint, model: str) -> ContextLimit | None:
+    """What the server says its window is for ``model``: the listing first, then the profile's routes (a GET each,
+    short timeouts). None when it does not say (LMDeploy, LLaMA-Factory, OpenAI): the ``context_window`` setting
+    is then the only way to know."""
+    listed = listing_context(endpoint.listing, model)
+    if listed:
+        return ContextLimit(listed, f"max_model_len of {model} in /v1/models")
+    for route in endpoint.profile.context_routes:
+        try:
+            status, body = await _answer(endpoint, route, model)
+        except EndpointError as exc:
+            log.info("context window: %s did not answer (%s)", route, exc.message)
+            continue
+        found = _read_route(route, body, model) if status == 200 else None
+        if found is not None:
+            return found
+    return None
 
 
 # counting -----------------------------------------------------------------------------------------------------
