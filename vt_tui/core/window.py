@@ -13,7 +13,9 @@ conversation's :class:`~vt_tui.core.context.ContextStrategy` decides what happen
 oldest turns, or compact. **Compacting** asks the model for a summary of the earlier turns; the summary goes into
 the system prompt in their place, the turns stay in the conversation marked out of context, and it can be undone.
 
-The limit itself is :mod:`vt_tui.core.context`'s. The session calls :func:`prepare` once per turn.
+**The limit** is asked once per model (:func:`probe_limit`: the listing, then the routes the profile lists), read
+by :mod:`vt_tui.core.context`'s readers; a setting, or what vt-tui started, wins. The session calls
+:func:`prepare` once per turn.
 """
 
 from __future__ import annotations
