@@ -10,6 +10,9 @@ or folder that every user can write to (or that another user owns) is refused.
 
 Loading imports LangChain and the web stack (about 1–2 s): :meth:`ToolRegistry.aload` does it in a worker
 thread, once. Nothing here imports LangChain at module level.
+
+Tools that come and go while the app runs (an MCP server's: origin ``mcp:NAME``) are set with
+:meth:`ToolRegistry.set_live`, from any thread; a live tool whose name is taken is left out (and logged).
 """
 
 from __future__ import annotations
@@ -80,11 +83,17 @@ class ToolRegistry:
         self._searxng_url = searxng_url
         self._settings = settings
         self.disabled = frozenset(disabled)
+        # Both replaced, never changed in place, whenever the set of tools changes: an agent built on the old list
+        # (keyed by its id) is rebuilt.
         self.tools: list[BaseTool] = []
-        self.origins: dict[str, str] = {}  # tool name -> "built-in" / plugin stem / "extra"
+        self.origins: dict[str, str] = {}  # tool name -> "built-in" / plugin stem / "extra" / "mcp:NAME"
         self.errors: list[PluginError] = []
         self.loaded = False
         self._lock = threading.Lock()
+        self._loaded: list[BaseTool] = []  # built-ins, extras, plugins
+        self._loaded_origins: dict[str, str] = {}
+        self._live: dict[str, list[BaseTool]] = {}  # origin -> its tools now
+        self._publish_lock = threading.Lock()  # held for microseconds: the event loop may take it
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ToolRegistry:
@@ -117,6 +126,7 @@ class ToolRegistry:
                 self._add(tool, "extra")
             if self._plugins is not None:
                 self._load_plugins(self._plugins)
+            self._publish()
             self.loaded = True
             if self.errors:
                 log.warning("tools not loaded: %s", "; ".join(f"{n}: {e}" for n, e in self.errors))
@@ -212,13 +222,34 @@ class ToolRegistry:
         name = getattr(tool, "name", "")
         if not isinstance(name, str) or not TOOL_NAME.match(name):
             return f"tool name {name!r} is not allowed (letters, digits, _ and -, at most 64)"
-        if name in self.origins:
-            return f"tool {name!r} is already defined by {self.origins[name]}"
+        if name in self._loaded_origins:
+            return f"tool {name!r} is already defined by {self._loaded_origins[name]}"
         if name in self.disabled:
             return None
-        self.origins[name] = origin
-        self.tools.append(tool)
+        self._loaded_origins[name] = origin
+        self._loaded.append(tool)
         return None
+
+    # live tools -----------------------------------------------------------------------------------
+    def set_live(self, origin: str, tools: Iterable[BaseTool]) -> None:
+        """``origin``'s tools from now on (none: it stopped). Any thread; never waits for :meth:`load`."""
+        tools = list(tools)
+        with self._publish_lock:
+            self._live[origin] = tools
+        self._publish()
+
+    def _publish(self) -> None:
+        """``tools`` and ``origins`` anew: the loaded tools, then the live ones whose names are free."""
+        with self._publish_lock:
+            tools, origins = list(self._loaded), dict(self._loaded_origins)
+            for origin, live in self._live.items():
+                for tool in live:
+                    if tool.name in origins:
+                        log.warning("%s: tool %r left out, %s defines it", origin, tool.name, origins[tool.name])
+                    elif tool.name not in self.disabled:
+                        origins[tool.name] = origin
+                        tools.append(tool)
+            self.tools, self.origins = tools, origins
 
 
 def _unsafe(path: Path) -> str | None:
