@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from vt_tui.core.agent import AgentConfig
 from vt_tui.core.errors import EndpointError
-from vt_tui.core.events import Event, TextDelta, TurnFailed, TurnFinished, event_to_json
+from vt_tui.core.events import Event, TextDelta, ToolCallFinished, TurnFailed, TurnFinished, event_to_json
 from vt_tui.core.personas import chosen, load_personas, session_setup
 from vt_tui.core.sanitize import inert
 from vt_tui.core.session import ChatSession
@@ -19,6 +19,7 @@ from vt_tui.settings import Settings
 
 if TYPE_CHECKING:
     from vt_tui.core.endpoint import Endpoint
+    from vt_tui.core.mcp.manager import McpManager
     from vt_tui.voice.controller import Voice
 
 EXIT_OK, EXIT_FAILED, EXIT_CANCELLED = 0, 1, 130
@@ -91,7 +92,9 @@ async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sy
     session = ChatSession(connection.endpoint, model=settings.model, system=system, params=params, agent=agent)
     voice = _voice(settings, connection.endpoint)
     code = EXIT_OK
+    mcp = None
     try:
+        mcp = await _mcp(settings, session)
         if voice is not None:
             await voice.reply_started()
         with _Output(out, as_json) as output:
@@ -103,14 +106,41 @@ async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sy
                     code = EXIT_CANCELLED if event.cancelled else EXIT_FAILED
                     if not as_json:
                         print(f"vt-tui: {event.error}", file=sys.stderr)
+                if isinstance(event, ToolCallFinished) and event.status == "denied" and not as_json:
+                    print(f"vt-tui: {event.error}{_trust_hint(session, event.name)}", file=sys.stderr)
         if voice is not None:
             voice.reply_done()
             await voice.wait()  # the answer is on stdout; its last sentences are still being said
     finally:
         if voice is not None:
             await voice.aclose()
+        if mcp is not None:
+            await mcp.aclose()
         await connection.aclose()
     return code
+
+
+async def _mcp(settings: Settings, session: ChatSession) -> McpManager | None:
+    """The MCP servers' tools for this answer: started and waited for (each within its startup_timeout_s); one that
+    did not start is said on stderr in one line, and the answer goes on without it."""
+    if not settings.mcp_servers or session.agent is None or session.tool_mode() == "off":
+        return None
+    from vt_tui.core.mcp.manager import McpManager, ServerState
+
+    manager = McpManager.from_settings(settings)
+    manager.vision = session.endpoint.profile.vision
+    manager.feed(session.agent.registry)
+    for status in await manager.wait_started():
+        if status.state is ServerState.FAILED:
+            print(f"vt-tui: MCP server {status.name!r} {status.summary}", file=sys.stderr)
+    return manager
+
+
+def _trust_hint(session: ChatSession, name: str) -> str:
+    """For an MCP tool refused here: how to let it run without asking."""
+    tool = session.agent.registry.get(name) if session.agent is not None else None
+    server = (tool.metadata or {}).get("mcp_server") if tool is not None else None
+    return f"; trust = true in [mcp_servers.{server}] runs its tools without asking" if server else ""
 
 
 def _voice(settings: Settings, endpoint: Endpoint) -> Voice | None:

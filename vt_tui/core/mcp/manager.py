@@ -155,7 +155,8 @@ class McpManager:
                 self._tasks[name] = asyncio.create_task(self._serve(config), name=f"mcp:{name}")
 
     async def wait_started(self) -> list[ServerStatus]:
-        """Wait until no server is starting (each gives up after its ``startup_timeout_s``)."""
+        """Wait until no server is starting (each gives up after its ``startup_timeout_s``) and the ready ones'
+        tools are in the registry :meth:`feed` serves."""
         self.start()
         while any(s.state is ServerState.STARTING for s in self._status.values()):
             pending = [t for n, t in self._tasks.items() if self._status[n].state is ServerState.STARTING]
@@ -170,6 +171,8 @@ class McpManager:
                 await asyncio.wait([changed, *pending], return_when=asyncio.FIRST_COMPLETED)
             finally:
                 self._listeners.remove(wake)
+        if self._feeding:  # ready servers' tools on their way to a registry
+            await asyncio.wait(list(self._feeding))
         return self.statuses
 
     async def aclose(self) -> None:

@@ -62,14 +62,16 @@ def model_name(server: str, tool: str, taken: set[str] | frozenset[str] = frozen
 
 
 def check_args(schema: dict[str, Any], args: dict[str, Any]) -> str | None:
-    """Why ``args`` do not fit the tool's JSON ``schema`` (the first few problems), or None."""
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
+    """Why ``args`` do not fit the tool's JSON ``schema`` (the first few problems), or None. A schema that cannot
+    be used (not valid, an unknown type, a ``$ref`` that goes nowhere) checks nothing: the server judges."""
+    from jsonschema.validators import validator_for
 
     try:
-        errors = sorted(Draft202012Validator(schema).iter_errors(args), key=lambda e: list(e.path))
-    except SchemaError:
-        return None  # the server's own schema is broken: let the server judge
+        validator = validator_for(schema)
+        validator.check_schema(schema)
+        errors = sorted(validator(schema).iter_errors(args), key=lambda e: list(e.path))
+    except Exception:
+        return None
     if not errors:
         return None
     return "; ".join(f"{'.'.join(map(str, e.path)) or 'arguments'}: {e.message}" for e in errors[:5])

@@ -1,0 +1,103 @@
+"""MCP tools for the model: unique valid names, argument checks, results as text (structured, images, long)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from mcp import types
+
+from vt_tui.core.mcp.tools import RESULT_CHARS, check_args, error_text, model_name, result_content
+
+VALID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+def test_names_are_prefixed_by_the_server() -> None:
+    assert model_name("notes", "search") == "notes__search"
+    assert model_name("web", "search") == "web__search"
+
+
+@pytest.mark.parametrize(
+    ("server", "tool"),
+    [("my notes", "search.files"), ("notes", "ünïcode/tool"), ("s" * 40, "t" * 40), ("x", "")],
+)
+def test_names_are_always_valid(server: str, tool: str) -> None:
+    assert VALID.match(model_name(server, tool))
+
+
+def test_long_names_that_start_alike_stay_apart() -> None:
+    first, second = model_name("s" * 40, "t" * 40 + "a"), model_name("s" * 40, "t" * 40 + "b")
+    assert first != second and len(first) == len(second) == 64
+
+
+def test_a_taken_name_gets_a_suffix() -> None:
+    taken = {model_name("my.notes", "search")}  # my_notes__search
+    again = model_name("my_notes", "search", taken)
+    assert again == "my_notes__search_2" and VALID.match(again)
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"query": {"type": "string"}, "limit": {"type": "integer", "minimum": 1}},
+    "required": ["query"],
+}
+
+
+def test_arguments_are_checked_against_the_schema() -> None:
+    assert check_args(SCHEMA, {"query": "x", "limit": 2}) is None
+    assert "'query' is a required property" in (check_args(SCHEMA, {"limit": 2}) or "")
+    assert "limit: 0 is less than the minimum of 1" in (check_args(SCHEMA, {"query": "x", "limit": 0}) or "")
+    assert check_args({"type": "nonsense-type"}, {}) is None, "a broken schema is the server's to judge"
+
+
+def result(*content: types.ContentBlock, structured: dict | None = None, error: bool = False) -> types.CallToolResult:
+    return types.CallToolResult(content=list(content), structuredContent=structured, isError=error)
+
+
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+
+
+def test_text_parts_are_joined() -> None:
+    text, images = result_content(
+        result(types.TextContent(type="text", text="one"), types.TextContent(type="text", text="two")), vision=False
+    )
+    assert text == "one\n\ntwo" and images == []
+
+
+def test_structured_content_without_text_is_json() -> None:
+    text, _ = result_content(result(structured={"key": "k", "found": True}), vision=False)
+    assert '"found": true' in text
+
+
+def test_long_text_is_cut_with_a_note() -> None:
+    text, _ = result_content(result(types.TextContent(type="text", text="x" * 20_000)), vision=False)
+    assert text.startswith("x" * RESULT_CHARS) and f"first {RESULT_CHARS:,} of 20,000 characters" in text
+
+
+def test_images_for_vision_endpoints_are_image_parts() -> None:
+    image = types.ImageContent(type="image", data=PNG, mimeType="image/png")
+    content = result(types.TextContent(type="text", text="a dot"), image)
+    parts, images = result_content(content, vision=True)
+    assert parts == [{"type": "text", "text": "a dot"}, {"type": "image", "base64": PNG, "mime_type": "image/png"}]
+    assert images == parts[1:]
+    text, images = result_content(content, vision=False)
+    assert text == "a dot\n\n[image/png data, 70 B, not shown: this endpoint takes no images]" and len(images) == 1
+
+
+def test_other_parts_become_notes() -> None:
+    text, _ = result_content(
+        result(
+            types.AudioContent(type="audio", data=PNG, mimeType="audio/wav"),
+            types.ResourceLink(type="resource_link", uri="file:///notes/a.md", name="a.md"),
+            types.EmbeddedResource(
+                type="resource", resource=types.TextResourceContents(uri="file:///b.md", text="embedded text")
+            ),
+        ),
+        vision=False,
+    )
+    assert "audio/wav data" in text and "[resource file:///notes/a.md (a.md)]" in text and "embedded text" in text
+
+
+def test_error_results_keep_their_message() -> None:
+    assert error_text(result(types.TextContent(type="text", text="no such note"), error=True)) == "no such note"
+    assert "without a message" in error_text(result(error=True))
