@@ -21,7 +21,7 @@ from tests.functional.test_doctor import line, run_doctor
 from tests.support.mcp_server import command, http_server
 from tests.support.ports import closed_port
 from tests.support.scripted_server import ScriptedServer, text_reply, tool_call_reply
-from vt_tui.core.agent import AgentConfig, ToolRegistry
+from vt_tui.core.agent import AgentConfig, ApprovalRequest, ToolRegistry
 from vt_tui.core.endpoint import Endpoint
 from vt_tui.core.events import ToolCallFinished
 from vt_tui.core.mcp.config import Transport, parse_servers
@@ -138,18 +138,15 @@ async def test_results_errors_and_bad_arguments(tmp_path: Path) -> None:
         await mcp.wait_started()
         failed = await call(mcp, "notes__fail", {"reason": "read-only"})
         assert failed.status == "error" and "cannot do that: read-only" in failed.content
-        bad = await call(mcp, "notes__search", {"query": 42})
-        assert bad.status == "error" and "query: 42 is not of type 'string'" in bad.content
+        refused = await call(mcp, "notes__search", {"limit": "three"})  # past the agent's check: the server's
+        assert refused.status == "error" and "validation error" in refused.content.lower()
         structured = await call(mcp, "notes__lookup", {"key": "k"})
         assert json.loads(structured.content) == {"key": "k", "server": "notes", "found": True}
         long = await call(mcp, "notes__long_text", {"chars": 50_000})
         assert "[Showing the first 8,000 of 50,000 characters.]" in long.content
         picture = await call(mcp, "notes__picture", {})
-        assert "a red dot" in picture.content and "not shown: this endpoint takes no images" in picture.content
-        assert picture.artifact[0]["mime_type"] == "image/png"
-        mcp.vision = True
-        picture = await call(mcp, "notes__picture", {})
-        assert [part["type"] for part in picture.content] == ["text", "image"]
+        assert picture.content == "a red dot\n\n[image 1: image/png data, 70 B]"
+        assert picture.artifact["images"][0]["mime_type"] == "image/png"
     finally:
         await mcp.aclose()
 
@@ -244,6 +241,48 @@ async def test_a_hanging_call_times_out_through_the_agent_and_the_server_goes_on
         search = next(t["function"] for t in sent if t["function"]["name"] == "slowpoke__search")
         assert search["parameters"]["required"] == ["query"]
         assert mcp.status("slowpoke").state is ServerState.READY
+    finally:
+        await mcp.aclose()
+
+
+async def test_through_the_agent_arguments_are_checked_before_asking_and_images_reach_vision_models(
+    scripted: ScriptedServer, tmp_path: Path
+) -> None:
+    mcp = manager(tmp_path, {"journal": stdio("journal")})
+    registry = ToolRegistry(builtins=False, plugins=None)
+    mcp.feed(registry)
+    asked: list[ApprovalRequest] = []
+
+    async def approver(request: ApprovalRequest) -> str:
+        asked.append(request)
+        return "once"
+
+    try:
+        await mcp.wait_started()
+        for engine, shown in (("openai", True), ("llama-cpp", False)):
+            scripted.queue(
+                tool_call_reply([("b1", "journal__search", json.dumps({"query": 42}))]),
+                tool_call_reply([("p1", "journal__picture", "{}")]),
+                text_reply("a red dot"),
+            )
+            agent = AgentConfig(mode="native", registry=registry, approver=approver)
+            session = ChatSession(Endpoint(scripted.base_url, engine=engine), agent=agent)
+            events = [event async for event in session.run_turn("look")]
+            finished = {e.call_id: e for e in events if isinstance(e, ToolCallFinished)}
+            assert finished["b1"].error == "invalid arguments for journal__search: query: 42 is not of type 'string'"
+            assert [a.name for a in asked] == ["journal__picture"], "a call that cannot run is not put to the user"
+            assert (
+                finished["p1"].status == "ok"
+                and finished["p1"].result == "a red dot\n\n[image 1: image/png data, 70 B]"
+            )
+            last = scripted.chat_requests[-1]["messages"]
+            tool_result = next(m for m in last if m.get("tool_call_id") == "p1")
+            if shown:
+                assert last[-1]["role"] == "user" and last[-1]["content"][1]["type"] == "image_url"
+                assert last[-1]["content"][1]["image_url"]["url"].startswith("data:image/png;base64,iVBOR")
+            else:
+                assert last[-1] is tool_result and "1 image(s) not shown" in tool_result["content"]
+            asked.clear()
     finally:
         await mcp.aclose()
 

@@ -1,4 +1,4 @@
-"""MCP tools for the model: unique valid names, argument checks, results as text (structured, images, long)."""
+"""MCP tools for the model: unique valid names, results as text (structured, images, long), error messages."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 import pytest
 from mcp import types
 
-from vt_tui.core.mcp.tools import RESULT_CHARS, check_args, error_text, model_name, result_content
+from vt_tui.core.mcp.tools import RESULT_CHARS, error_text, model_name, result_content
 
 VALID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
@@ -36,20 +36,6 @@ def test_a_taken_name_gets_a_suffix() -> None:
     assert again == "my_notes__search_2" and VALID.match(again)
 
 
-SCHEMA = {
-    "type": "object",
-    "properties": {"query": {"type": "string"}, "limit": {"type": "integer", "minimum": 1}},
-    "required": ["query"],
-}
-
-
-def test_arguments_are_checked_against_the_schema() -> None:
-    assert check_args(SCHEMA, {"query": "x", "limit": 2}) is None
-    assert "'query' is a required property" in (check_args(SCHEMA, {"limit": 2}) or "")
-    assert "limit: 0 is less than the minimum of 1" in (check_args(SCHEMA, {"query": "x", "limit": 0}) or "")
-    assert check_args({"type": "nonsense-type"}, {}) is None, "a broken schema is the server's to judge"
-
-
 def result(*content: types.ContentBlock, structured: dict | None = None, error: bool = False) -> types.CallToolResult:
     return types.CallToolResult(content=list(content), structuredContent=structured, isError=error)
 
@@ -58,30 +44,27 @@ PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX
 
 
 def test_text_parts_are_joined() -> None:
-    text, images = result_content(
-        result(types.TextContent(type="text", text="one"), types.TextContent(type="text", text="two")), vision=False
+    text, artifact = result_content(
+        result(types.TextContent(type="text", text="one"), types.TextContent(type="text", text="two"))
     )
-    assert text == "one\n\ntwo" and images == []
+    assert text == "one\n\ntwo" and artifact == {"images": []}
 
 
 def test_structured_content_without_text_is_json() -> None:
-    text, _ = result_content(result(structured={"key": "k", "found": True}), vision=False)
+    text, _ = result_content(result(structured={"key": "k", "found": True}))
     assert '"found": true' in text
 
 
 def test_long_text_is_cut_with_a_note() -> None:
-    text, _ = result_content(result(types.TextContent(type="text", text="x" * 20_000)), vision=False)
+    text, _ = result_content(result(types.TextContent(type="text", text="x" * 20_000)))
     assert text.startswith("x" * RESULT_CHARS) and f"first {RESULT_CHARS:,} of 20,000 characters" in text
 
 
-def test_images_for_vision_endpoints_are_image_parts() -> None:
+def test_images_are_the_artifact_with_a_line_in_the_text() -> None:
     image = types.ImageContent(type="image", data=PNG, mimeType="image/png")
-    content = result(types.TextContent(type="text", text="a dot"), image)
-    parts, images = result_content(content, vision=True)
-    assert parts == [{"type": "text", "text": "a dot"}, {"type": "image", "base64": PNG, "mime_type": "image/png"}]
-    assert images == parts[1:]
-    text, images = result_content(content, vision=False)
-    assert text == "a dot\n\n[image/png data, 70 B, not shown: this endpoint takes no images]" and len(images) == 1
+    text, artifact = result_content(result(types.TextContent(type="text", text="a dot"), image))
+    assert text == "a dot\n\n[image 1: image/png data, 70 B]"
+    assert artifact == {"images": [{"type": "image", "base64": PNG, "mime_type": "image/png"}]}
 
 
 def test_other_parts_become_notes() -> None:
@@ -93,7 +76,6 @@ def test_other_parts_become_notes() -> None:
                 type="resource", resource=types.TextResourceContents(uri="file:///b.md", text="embedded text")
             ),
         ),
-        vision=False,
     )
     assert "audio/wav data" in text and "[resource file:///notes/a.md (a.md)]" in text and "embedded text" in text
 

@@ -128,7 +128,6 @@ async def _mcp(settings: Settings, session: ChatSession) -> McpManager | None:
     from vt_tui.core.mcp.manager import McpManager, ServerState
 
     manager = McpManager.from_settings(settings)
-    manager.vision = session.endpoint.profile.vision
     manager.feed(session.agent.registry)
     for status in await manager.wait_started():
         if status.state is ServerState.FAILED:

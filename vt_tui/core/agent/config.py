@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from vt_tui.settings import Settings
 
 TOOL_TIMEOUT_S = 30.0  # per tool call, unless the tool's metadata says {"timeout_s": …}
+# A tool (response_format="content_and_artifact") whose artifact is {TOOL_IMAGES: [LangChain image blocks]} has
+# those images shown to vision models after its result (an MCP server's screenshot); others get a note.
+TOOL_IMAGES = "images"
 Mode = Literal["native", "text", "off"]
 Decision = Literal["once", "always", "deny"]
 

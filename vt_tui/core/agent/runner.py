@@ -60,7 +60,7 @@ from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, PrivateAttr, ValidationError
 
 from vt_tui.core.agent import text_protocol as tp
-from vt_tui.core.agent.config import AgentConfig, ApprovalRequest, Mode, approval_scope
+from vt_tui.core.agent.config import TOOL_IMAGES, AgentConfig, ApprovalRequest, Mode, approval_scope
 from vt_tui.core.endpoint import Endpoint
 from vt_tui.core.events import Event, ToolCallFinished, ToolCallStarted
 
@@ -251,13 +251,15 @@ class AgentRunner:
         self.config = config
         self._agents: dict[tuple[Any, ...], Any] = {}
         self._approval_lock: asyncio.Lock | None = None
-        self._specs: list[tp.ToolSpec] | None = None
+        self._specs: tuple[list[BaseTool], list[tp.ToolSpec]] | None = None
 
     def specs(self) -> list[tp.ToolSpec]:
-        """The tools as the text protocol's system prompt describes them."""
-        if self._specs is None:
-            self._specs = [_spec(t) for t in self.tools]
-        return self._specs
+        """The tools as the text protocol's system prompt describes them (anew when the registry's list changes:
+        MCP servers come and go)."""
+        tools = self.tools
+        if self._specs is None or self._specs[0] is not tools:
+            self._specs = (tools, [_spec(t) for t in tools])
+        return self._specs[1]
 
     @property
     def tools(self) -> list[BaseTool]:
@@ -409,6 +411,12 @@ class _Run:
             self.sink.event(ToolCallFinished(call_id, name, None, why, now - started, status))  # type: ignore[arg-type]
         self._open.clear()
 
+    def shows_images(self) -> bool:
+        """Whether images that tools return reach the model (as a user message after the results: OpenAI-style
+        servers take images in user messages only); engines that need strict alternation take no extra message."""
+        profile = self.runner.endpoint.profile
+        return self.mode == "native" and profile.vision and not profile.strict_alternation
+
     # model calls --------------------------------------------------------------------------------
     async def model_call(self, request: ModelRequest, _handler: Callable[[ModelRequest], Any]) -> Any:
         self.step += 1
@@ -463,6 +471,8 @@ class _Run:
             system = f"{system}\n\n{note}" if system else note
         if profile.strict_alternation:
             messages = _merge_tool_results(messages)
+        elif self.shows_images():
+            messages = _tool_images_shown(messages)
         return request.override(
             messages=messages, tools=tools, system_message=SystemMessage(system) if system else None
         )
@@ -503,14 +513,21 @@ class _Run:
         call_id, name, args = call["id"], call["name"], call.get("args") or {}
         _, started = self._open.get(call_id, (name, time.perf_counter()))
 
-        def finish(status: str, result: str | None = None, error: str | None = None, tell: str | None = None):
+        def finish(status: str, result: str | None = None, error: str | None = None, tell: str | None = None,
+                   images: list[dict[str, Any]] | None = None):  # fmt: skip
             self._open.pop(call_id, None)
             duration = time.perf_counter() - started
             shown_result = _cut(result, EVENT_RESULT_CHARS) if result is not None else None
             self.sink.event(ToolCallFinished(call_id, name, shown_result, error, duration, status))  # type: ignore[arg-type]
             content = _cut(result or "", MODEL_RESULT_CHARS) if status == "ok" else (tell or ERROR_PREFIX + str(error))
+            if images and not self.shows_images():
+                content += f"\n\n[{len(images)} image(s) not shown: this endpoint takes no images here]"
             return ToolMessage(
-                content=content, name=name, tool_call_id=call_id, status="success" if status == "ok" else "error"
+                content=content,
+                name=name,
+                tool_call_id=call_id,
+                status="success" if status == "ok" else "error",
+                artifact={TOOL_IMAGES: images} if images and self.shows_images() else None,
             )
 
         if call_id in self._invalid:
@@ -558,7 +575,7 @@ class _Run:
             content = _text_of(result)
             if result.status == "error":
                 return finish("error", error=_strip_error(content))
-            return finish("ok", result=content)
+            return finish("ok", result=content, images=_images_of(result))
         return finish("ok", result=str(result))  # a Command: nothing vt-tui's tools return
 
 
@@ -609,11 +626,23 @@ def _validate(tool: BaseTool, args: Any) -> str | None:
             return "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}" for err in exc.errors()[:5]
             )
-    elif isinstance(schema, dict):
-        missing = [k for k in schema.get("required", ()) if k not in args]
-        if missing:
-            return "missing " + ", ".join(missing)
+    elif isinstance(schema, dict):  # a JSON schema (MCP tools)
+        return _json_schema_problems(schema, args)
     return None
+
+
+def _json_schema_problems(schema: dict[str, Any], args: dict[str, Any]) -> str | None:
+    """The first few ways ``args`` miss ``schema``. A schema that cannot be used (not valid, an unknown type, a
+    ``$ref`` that goes nowhere) checks nothing: the tool's server judges the call."""
+    from jsonschema.validators import validator_for
+
+    try:
+        validator = validator_for(schema)
+        validator.check_schema(schema)
+        errors = sorted(validator(schema).iter_errors(args), key=lambda e: list(e.path))
+    except Exception:
+        return None
+    return "; ".join(f"{'.'.join(map(str, e.path)) or 'arguments'}: {e.message}" for e in errors[:5]) or None
 
 
 def _text_history(messages: list[BaseMessage]) -> list[BaseMessage]:
@@ -635,6 +664,27 @@ def _text_history(messages: list[BaseMessage]) -> list[BaseMessage]:
             message = AIMessage(content=message.content or "")
         out.append(message)
         merge_next = False
+    return out
+
+
+def _images_of(result: ToolMessage) -> list[dict[str, Any]]:
+    """The image blocks in a tool's artifact (see :data:`~vt_tui.core.agent.config.TOOL_IMAGES`)."""
+    blocks = result.artifact.get(TOOL_IMAGES) if isinstance(result.artifact, dict) else None
+    return [b for b in blocks if isinstance(b, dict) and b.get("type") == "image"] if isinstance(blocks, list) else []
+
+
+def _tool_images_shown(messages: list[BaseMessage]) -> list[BaseMessage]:
+    """After each run of tool results, the images they returned as one user message."""
+    out: list[BaseMessage] = []
+    images: list[dict[str, Any]] = []
+    for n, message in enumerate(messages):
+        out.append(message)
+        if isinstance(message, ToolMessage):
+            images += _images_of(message)
+            last_of_run = n + 1 == len(messages) or not isinstance(messages[n + 1], ToolMessage)
+            if images and last_of_run:
+                out.append(HumanMessage([{"type": "text", "text": "The images the tools returned:"}, *images]))
+                images = []
     return out
 
 

@@ -99,7 +99,6 @@ class McpManager:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.configs = {server.name: server for server in servers}
-        self.vision = False  # whether the endpoint takes images: set once connected
         self._log_dir = log_dir
         self._environ = environ
         self._status = {name: self._initial(config) for name, config in self.configs.items()}
@@ -284,9 +283,7 @@ class McpManager:
             async def call(tool: str, args: dict[str, Any]) -> types.CallToolResult:
                 return await self.call_tool(name, tool, args)
 
-            self._built[name] = mcp_tools.langchain_tools(
-                self.configs[name], self._listed[name], names, call, lambda: self.vision
-            )
+            self._built[name] = mcp_tools.langchain_tools(self.configs[name], self._listed[name], names, call)
         return self._built[name]
 
     async def call_tool(self, server: str, tool: str, args: dict[str, Any]) -> types.CallToolResult:

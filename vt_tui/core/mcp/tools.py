@@ -3,12 +3,12 @@
 * **Names**: ``server__tool``, made of letters, digits, ``_`` and ``-`` and at most 64 characters (what OpenAI-style
   function names allow), so two servers that both offer ``search`` give ``notes__search`` and ``web__search``.
   Always prefixed, so a name does not change when another server is added.
-* **Arguments** are checked against the tool's JSON schema before the call; a mismatch goes back to the model.
+* **Arguments**: the tool's JSON schema is its ``args_schema``, which the agent checks before it asks or calls.
 * **Results**: text parts joined; structured content as JSON when there is no text; ``isError`` becomes a tool error
   (:class:`ToolException`, "Error: …" to the model); text past :data:`RESULT_CHARS` is cut with a note, as
-  web_fetch's pages are. Images are passed on as image parts when the endpoint takes them (``vision``), else the
-  model gets a one-line note; either way the images are the result's artifact. Audio and binary resources become
-  notes.
+  web_fetch's pages are. Images become the result's artifact (``TOOL_IMAGES``), which the agent shows to vision
+  models after the result (and notes as not shown to others), each with a line in the text. Audio and binary
+  resources become notes.
 * **Trust**: each tool's metadata carries its server, its own name, ``trusted``, and ``risky = not trusted`` (the
   agent asks before running risky tools; headless, it refuses them).
 
@@ -61,30 +61,16 @@ def model_name(server: str, tool: str, taken: set[str] | frozenset[str] = frozen
     return unique
 
 
-def check_args(schema: dict[str, Any], args: dict[str, Any]) -> str | None:
-    """Why ``args`` do not fit the tool's JSON ``schema`` (the first few problems), or None. A schema that cannot
-    be used (not valid, an unknown type, a ``$ref`` that goes nowhere) checks nothing: the server judges."""
-    from jsonschema.validators import validator_for
-
-    try:
-        validator = validator_for(schema)
-        validator.check_schema(schema)
-        errors = sorted(validator(schema).iter_errors(args), key=lambda e: list(e.path))
-    except Exception:
-        return None
-    if not errors:
-        return None
-    return "; ".join(f"{'.'.join(map(str, e.path)) or 'arguments'}: {e.message}" for e in errors[:5])
-
-
 def cap(text: str, limit: int = RESULT_CHARS) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}\n\n[Showing the first {limit:,} of {len(text):,} characters.]"
 
 
-def result_content(result: types.CallToolResult, *, vision: bool) -> tuple[str | list[dict[str, Any]], list]:
-    """(what the model reads, the images as LangChain image blocks) for a successful result."""
+def result_content(result: types.CallToolResult) -> tuple[str, dict[str, list[dict[str, Any]]]]:
+    """(what the model reads, the artifact: the images as LangChain image blocks) for a successful result."""
+    from vt_tui.core.agent.config import TOOL_IMAGES
+
     texts: list[str] = []
     images: list[dict[str, Any]] = []
     for part in result.content:
@@ -93,8 +79,7 @@ def result_content(result: types.CallToolResult, *, vision: bool) -> tuple[str |
             texts.append(part.text)
         elif kind == "image":
             images.append({"type": "image", "base64": part.data, "mime_type": part.mimeType})
-            if not vision:
-                texts.append(f"[{_described(part.mimeType, part.data)}, not shown: this endpoint takes no images]")
+            texts.append(f"[image {len(images)}: {_described(part.mimeType, part.data)}]")
         elif kind == "audio":
             texts.append(f"[{_described(part.mimeType, part.data)}, not played: audio is not passed on]")
         elif kind == "resource_link":
@@ -108,11 +93,7 @@ def result_content(result: types.CallToolResult, *, vision: bool) -> tuple[str |
                 texts.append(f"[resource {resource.uri}: {_described(resource.mimeType, resource.blob)}]")
     if not texts and result.structuredContent is not None:
         texts.append(json.dumps(result.structuredContent, ensure_ascii=False, indent=1))
-    text = cap("\n\n".join(texts)) if texts else ("" if images else "(no output)")
-    if vision and images:
-        blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
-        return [*blocks, *images], images
-    return text, images
+    return cap("\n\n".join(texts)) if texts else "(no output)", {TOOL_IMAGES: images}
 
 
 def error_text(result: types.CallToolResult) -> str:
@@ -122,14 +103,10 @@ def error_text(result: types.CallToolResult) -> str:
 
 
 def langchain_tools(
-    server: ServerConfig,
-    tools: list[types.Tool],
-    names: dict[str, str],
-    call: Caller,
-    vision: Callable[[], bool],
+    server: ServerConfig, tools: list[types.Tool], names: dict[str, str], call: Caller
 ) -> list[BaseTool]:
     """LangChain tools for ``tools`` of ``server``; ``names`` maps each tool's own name to the model's name,
-    ``call(tool, args)`` calls it on the server, ``vision()`` says whether the endpoint takes images now."""
+    ``call(tool, args)`` calls it on the server."""
     from langchain_core.tools import StructuredTool
 
     built: list[BaseTool] = []
@@ -149,7 +126,7 @@ def langchain_tools(
                 name=names[tool.name],
                 description=(tool.description or tool.title or tool.name).strip(),
                 args_schema=schema,
-                coroutine=_runner(tool.name, schema, call, vision),
+                coroutine=_runner(tool.name, call),
                 response_format="content_and_artifact",
                 handle_tool_error=True,
                 metadata=metadata,
@@ -158,19 +135,17 @@ def langchain_tools(
     return built
 
 
-def _runner(tool: str, schema: dict[str, Any], call: Caller, vision: Callable[[], bool]) -> Callable[..., Any]:
+def _runner(tool: str, call: Caller) -> Callable[..., Any]:
     from langchain_core.tools import ToolException
 
-    async def run(**args: Any) -> tuple[str | list[dict[str, Any]], list]:
-        if problem := check_args(schema, args):
-            raise ToolException(f"Error: invalid arguments: {problem}")
+    async def run(**args: Any) -> tuple[str, dict[str, list[dict[str, Any]]]]:
         try:
             result = await call(tool, args)
         except McpCallError as exc:
             raise ToolException(f"Error: {exc}") from None
         if result.isError:
             raise ToolException(f"Error: {error_text(result)}")
-        return result_content(result, vision=vision())
+        return result_content(result)
 
     return run
 
