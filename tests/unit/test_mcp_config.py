@@ -106,7 +106,7 @@ def test_mcp_config_flag_joins_config_toml_and_wins_on_a_name(tmp_path: Path) ->
     args = build_parser().parse_args(["--config", str(config), "--mcp-config", str(extra), "mcp"])
     servers = settings_from(args).mcp_servers
     assert [s.name for s in servers] == ["notes", "search", "old"]
-    assert servers[0].command == "uvx" and servers[0].source == str(extra)
+    assert servers[0].command == "uvx" and servers[0].args == ("x",)
 
 
 def test_mcp_config_from_the_environment_and_as_toml(tmp_path: Path) -> None:

@@ -82,7 +82,6 @@ class ServerConfig:
     enabled: bool = True
     timeout_s: float | None = None  # per tool call; None: the agent's default
     startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S
-    source: str = ""  # the file it came from, for messages
 
     def __repr__(self) -> str:
         hidden = {"env": sorted(self.env), "headers": sorted(self.headers)}  # names only
@@ -250,7 +249,6 @@ def _server(name: Any, entry: Any, source: str, what: str, foreign: bool) -> Ser
         enabled=flag("enabled", True),
         timeout_s=seconds("timeout_s"),
         startup_timeout_s=seconds("startup_timeout_s") or DEFAULT_STARTUP_TIMEOUT_S,
-        source=source,
     )
 
 

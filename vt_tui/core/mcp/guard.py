@@ -1,4 +1,4 @@
-"""``python -m vt_tui.core.mcp.guard COMMAND [ARGS…]``: runs a stdio MCP server that dies with vt-tui.
+"""``python -I -S guard.py COMMAND [ARGS…]``: runs a stdio MCP server that dies with vt-tui.
 
 The MCP SDK starts each stdio server in a new process group and, when vt-tui closes it, ends the whole group. That
 does not happen when vt-tui itself is killed (SIGKILL, a crash of the interpreter): a server that ignores the end of
@@ -9,7 +9,8 @@ relayed). The guard notices that vt-tui is gone when it is re-parented (its pare
 ``PR_SET_PDEATHSIG`` follows the thread that started the process, not vt-tui) and then ends its group: the server
 and anything it started, ``npx``'s node child included. It exits with the server's exit code (128 + N for a signal).
 
-Standard library only, and quick to start: it is on the path of every stdio server's start-up.
+Standard library only, and run by its path with ``-I -S`` (no site-packages, no current directory on the path):
+it starts fast and works whatever the server's working directory and environment.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def _end_group(server: subprocess.Popen[bytes]) -> None:
 
 def main(argv: list[str]) -> int:
     if not argv:
-        print("usage: python -m vt_tui.core.mcp.guard COMMAND [ARGS…]", file=sys.stderr)
+        print("usage: python -I -S guard.py COMMAND [ARGS…]", file=sys.stderr)
         return 2
     parent = os.getppid()
     try:

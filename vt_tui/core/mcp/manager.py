@@ -196,11 +196,11 @@ class McpManager:
             await asyncio.to_thread(importlib.import_module, "mcp")
             from mcp import ClientSession
 
-            config = config.resolved(self._environ)
+            resolved = config.resolved(self._environ)  # secrets: for the connection only, never in messages
             async with contextlib.AsyncExitStack() as stack:
                 try:
                     async with asyncio.timeout(config.startup_timeout_s):
-                        read, write = await _connect(stack, config, errlog)
+                        read, write = await _connect(stack, resolved, errlog)
                         read = await _watched(stack, read, lambda: self._lost(name))
                         session = await stack.enter_async_context(ClientSession(read, write))
                         await session.initialize()
