@@ -9,15 +9,18 @@ STAMP := $(VENV)/.installed
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# The extras installed: voice only where its Debian packages are (evaluated in the recipe, after voice-deps.sh).
+EXTRAS = embedded,dev$$(test -e /usr/include/portaudio.h && echo ,voice)
+CONSTRAINTS := constraints.txt
 
-.PHONY: run test lint format bench llamafactory clean
+.PHONY: run test lint format bench llamafactory constraints clean
 
 run: $(STAMP)
 	$(BIN)/vt-tui $(ARGS)
 
 test: $(STAMP) llamafactory
 	$(BIN)/ruff check vt_tui tools tests bench scripts
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -rs $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check vt_tui tools tests bench scripts
@@ -35,14 +38,28 @@ llamafactory:
 	bash scripts/llamafactory/setup.sh
 
 # Voice needs Debian packages (PortAudio headers, espeak-ng): installed here when we may, else voice is left out.
-$(STAMP): setup.cfg pyproject.toml scripts/voice-deps.sh
+# Versions come from $(CONSTRAINTS), so a fresh machine installs what the suite last passed on.
+$(STAMP): setup.cfg pyproject.toml scripts/voice-deps.sh $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	bash scripts/voice-deps.sh
 	@$(BIN)/python -c "import llama_cpp" 2>/dev/null || echo ">>> Building llama-cpp-python from source: about 12 minutes on a 2-core machine the first time, then cached by pip."
-	extras=embedded,dev; test -e /usr/include/portaudio.h && extras=$$extras,voice; \
-	$(BIN)/python -m pip install --progress-bar on -e ".[$$extras]"
+	$(BIN)/python -m pip install --progress-bar on -c $(CONSTRAINTS) -e ".[$(EXTRAS)]"
 	touch $(STAMP)
+
+# Refresh $(CONSTRAINTS): a fresh venv gets the newest versions setup.cfg's ranges allow, its freeze (less vt-tui)
+# becomes the file, and the suite runs on an install from it. Commit the file only if the tests pass.
+constraints:
+	rm -rf $(VENV)-constraints
+	$(PYTHON) -m venv $(VENV)-constraints
+	$(VENV)-constraints/bin/python -m pip install --upgrade pip
+	bash scripts/voice-deps.sh
+	$(VENV)-constraints/bin/python -m pip install -e ".[$(EXTRAS)]"
+	{ grep '^#' $(CONSTRAINTS); $(VENV)-constraints/bin/python -m pip freeze --exclude-editable | grep -iv '^vt-tui'; } \
+		> $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	rm -rf $(VENV)-constraints
+	$(MAKE) test
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -29,7 +29,8 @@ from tests.support.scripted_server import Reply, ScriptedServer, text_reply, too
 from vt_tui.core.agent import AgentConfig, ToolRegistry
 from vt_tui.core.endpoint import Endpoint
 from vt_tui.core.events import ToolCallFinished, TurnFinished
-from vt_tui.core.session import ChatSession, GenerationParams
+from vt_tui.core.params import GenerationParams
+from vt_tui.core.session import ChatSession
 
 GOAL_MS = 20.0
 CHUNKS = 4_000

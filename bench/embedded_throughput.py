@@ -11,7 +11,8 @@ import time
 from _common import median, table
 
 from vt_tui.core.events import TurnFinished
-from vt_tui.core.session import ChatSession, GenerationParams
+from vt_tui.core.params import GenerationParams
+from vt_tui.core.session import ChatSession
 from vt_tui.engines.connect import connect
 from vt_tui.engines.embedded import default_gguf
 from vt_tui.settings import Settings

@@ -80,7 +80,7 @@ def main() -> None:
     lines = ["| what | GPUs | µs/sample | CPU % of a core at 2 Hz |", "| --- | --- | --- | --- |"]
     probe = NvmlSource()
     if probe.status is None:
-        handles = [h for _, h, _, _ in probe._devices]
+        handles = [h for _, h, *_ in probe._devices]
         bare = per_call_us(lambda: [pynvml.nvmlDeviceGetMemoryInfo(h) for h in handles])
         lines.append(row("baseline: bare nvmlDeviceGetMemoryInfo loop", len(handles), bare))
         lines.append(row("NvmlSource.read()", len(handles), per_call_us(probe.read)))

@@ -30,6 +30,8 @@ from ddgs import DDGS
 from ddgs.exceptions import DDGSException
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 
+from vt_tui.settings import spelled
+
 MAX_REDIRECTS = 5
 MAX_TOOL_CHARS = 8_000
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -163,7 +165,8 @@ async def _pinned_request(url: httpx.URL, config: WebConfig) -> tuple[httpx.URL,
     for address in addresses:
         if reason := _refusal_reason(address):
             where = url.host if literal else f"{url.host} resolves to {address}, which"
-            raise WebError(f"refused: {where} is {reason} address; add the host to tools.fetch_allow_hosts to allow it")
+            allow = spelled("fetch_allow_hosts")
+            raise WebError(f"refused: {where} is {reason} address; add the host to {allow} to allow it")
     extensions = {"sni_hostname": host} if url.scheme == "https" else {}
     # Connect to the first checked address (no fallback to the others if it is unreachable).
     return url.copy_with(host=str(addresses[0])), {"Host": url.netloc.decode("ascii")}, extensions

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from vt_tui import __version__, paths
-from vt_tui.settings import ENV_ALIASES, ENV_PREFIX, FIELDS, SettingsError, coerce, load
-
-EXIT_USAGE = 2
+from vt_tui.headless import ExitCode
+from vt_tui.settings import ENV_ALIASES, FIELDS, SettingsError, choices, coerce, env_var, flag, load
 
 
 def _settings_flags() -> argparse.ArgumentParser:
@@ -25,25 +24,26 @@ def _settings_flags() -> argparse.ArgumentParser:
     for name, f in FIELDS.items():
         if f.metadata.get("file_only"):
             continue
-        env = ENV_PREFIX + name.upper() + (f" or ${ENV_ALIASES[name]}" if name in ENV_ALIASES else "")
+        env = env_var(name) + (f" or ${ENV_ALIASES[name]}" if name in ENV_ALIASES else "")
         default = f.default if f.default is not None and f.default != () else None
         shown = f" [default: {default}]" if default is not None else ""
         kind = f.metadata.get("kind", str)
         if kind is bool:
             group.add_argument(
-                "--" + name.replace("_", "-"),
+                flag(name),
                 dest=name,
                 default=argparse.SUPPRESS,
                 action=argparse.BooleanOptionalAction,
                 help=f"{f.metadata['help']} (${env}){shown}",
             )
             continue
+        allowed = choices(name)
         group.add_argument(
-            "--" + name.replace("_", "-"),
+            flag(name),
             dest=name,
             default=argparse.SUPPRESS,
-            metavar=f.metadata.get("metavar") or {tuple: "LIST", str: "TEXT"}.get(kind, kind.__name__.upper()),
-            choices=f.metadata.get("choices"),
+            metavar=None if allowed else {tuple: "LIST", str: "TEXT"}.get(kind, kind.__name__.upper()),
+            choices=allowed,
             help=f"{f.metadata['help']} (${env}){shown}",
         )
     parent.add_argument(
@@ -67,16 +67,27 @@ def build_parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", parents=[common], help="answer one question on stdout (no UI)")
     ask.add_argument("question", nargs="*", help="the question; read from stdin when absent or '-'")
     ask.add_argument("--json", action="store_true", help="write one JSON event per line")
+    ask.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait up to SECONDS for a server that is still starting, retrying 1, 2, 4 … 15 s apart"
+        " (default: fail at once, exit code 1)",
+    )
     sub.add_parser("doctor", parents=[common], help="check the endpoint, GPU, audio and config")
     sub.add_parser("mcp", parents=[common], help="start the MCP servers and list them with their tools")
     gpu = sub.add_parser("gpu", parents=[common], help="the GPU pane full-screen, as a standalone monitor")
-    gpu.add_argument("--replay", type=Path, metavar="JSONL", help="replay recorded NVML samples")
+    gpu.add_argument("--replay", type=Path, metavar="JSONL", help="replay recorded snapshots (see --record)")
+    gpu.add_argument("--record", type=Path, metavar="JSONL", help="append every snapshot to a JSONL file")
+    gpu.add_argument("--json", action="store_true", help="print one snapshot (hosts, GPUs, processes, engines), exit")
+    gpu.add_argument("--host", metavar="NAME", help="show only this host of a fleet (h cycles through them)")
     return parser
 
 
 def settings_from(args: argparse.Namespace, *, read_file: bool = True) -> Any:
     """The settings for parsed ``args``; ``read_file=False`` leaves ``config.toml`` out (flags and env only)."""
-    given = {name: coerce(name, getattr(args, name), f"--{name.replace('_', '-')}") for name in FIELDS if name in args}
+    given = {name: coerce(name, getattr(args, name), flag(name)) for name in FIELDS if name in args}
     return load(cli=given, config_path=getattr(args, "config", None) if read_file else Path(os.devnull))
 
 
@@ -88,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = _without_config(args) if args.command == "doctor" else None
         if settings is None:
             print(f"vt-tui: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+            return ExitCode.USAGE
     if args.command == "ask":
         from vt_tui.headless.ask import run
 
@@ -96,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         question = sys.stdin.read() if not words or words == ["-"] else " ".join(words)
         if not question.strip():
             print("vt-tui ask: no question given (pass it as arguments or on stdin)", file=sys.stderr)
-            return EXIT_USAGE
-        return run(settings, question.strip(), args.json)
+            return ExitCode.USAGE
+        return run(settings, question.strip(), args.json, args.wait)
     if args.command == "doctor":
         from vt_tui.headless.doctor import run as doctor
 
@@ -109,10 +120,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "gpu":
         from vt_tui.ui.gpu_app import run as gpu_app
 
-        return gpu_app(settings, args.replay)
+        return gpu_app(settings, args.replay, record=args.record, host=args.host, as_json=args.json)
+    from vt_tui.core.errors import VtError
     from vt_tui.ui.app import run as app
 
-    return app(settings, resume=args.resume, conversation_id=args.conversation)
+    try:
+        return app(settings, resume=args.resume, conversation_id=args.conversation)
+    except VtError as exc:  # before the app could show it (the conversation store cannot be opened)
+        print(f"vt-tui: {exc}", file=sys.stderr)
+        return ExitCode.FAILED
 
 
 def _without_config(args: argparse.Namespace) -> Any:

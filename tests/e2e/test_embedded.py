@@ -15,7 +15,8 @@ import psutil
 import pytest
 
 from vt_tui.core.events import TextDelta, TurnFinished
-from vt_tui.core.session import ChatSession, GenerationParams
+from vt_tui.core.params import GenerationParams
+from vt_tui.core.session import ChatSession
 from vt_tui.engines.connect import connect
 from vt_tui.settings import Settings
 

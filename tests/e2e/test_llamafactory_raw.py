@@ -159,38 +159,61 @@ def test_wrong_api_key_is_401(base_url: str, facts) -> None:
     assert status == 401
 
 
+DROPPED = " <connection dropped mid-body>"  # what raw() appends when the server closed a body half-way
+CALC = {"type": "function", "function": {"name": "calc", "description": "math", "parameters": {
+    "type": "object", "properties": {"e": {"type": "string"}}}}}  # fmt: skip
+
+
+def user(text: str = "hi") -> dict:
+    return {"role": "user", "content": text}
+
+
 def test_protocol_probes(base_url: str, facts) -> None:
-    """Record (not assert) what the server does at the edges the client must handle."""
-    probes: list[tuple[str, str, dict | None, str]] = [
-        ("GET /health", "/health", None, "no /health"),
-        ("GET /metrics", "/metrics", None, "no /metrics"),
-        ("empty messages", "/chat/completions", {"model": "x", "messages": [], "max_tokens": 4}, "400"),
-        (
-            "system after user",
-            "/chat/completions",
-            {
-                "model": "x",
-                "max_tokens": 4,
-                "messages": [{"role": "user", "content": "hi"}, {"role": "system", "content": "s"}],
-            },
-            '400 "Only supports u/a/u/a/u..." or "Invalid role"',
-        ),
-        (
-            "role developer",
-            "/chat/completions",
-            {"model": "x", "max_tokens": 4, "messages": [{"role": "developer", "content": "s"}]},
-            "422",
-        ),
-        ("presence_penalty: 0", "/chat/completions", chat(max_tokens=4, presence_penalty=0), "500, plain text"),
-        ("user content null", "/chat/completions", chat(max_tokens=4) | {"messages": [{"role": "user"}]}, "500"),
-    ]
-    for name, path, body, noted in probes:
+    """What the server does at the edges the client relies on (core/profiles.py's llama-factory profile, message
+    shaping, the scripted server's imitation of its refusals), each asserted and recorded."""
+    tool_history = [
+        user("2+2?"),
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "calc", "arguments": '{"e": "2+2"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "4"},
+    ]  # fmt: skip
+    probes: list[tuple[str, str, dict | None, str, int, str]] = [
+        # (probe, path, body, what shared notes say, status expected, text the body starts with)
+        ("GET /health", "/health", None, "no /health", 404, '{"detail":"Not Found"}'),
+        ("GET /metrics", "/metrics", None, "no /metrics", 404, '{"detail":"Not Found"}'),
+        ("empty messages", "/chat/completions", {"model": "x", "messages": [], "max_tokens": 4}, "400", 400,
+         '{"detail":"Invalid length"}'),
+        ("system after user", "/chat/completions",
+         {"model": "x", "max_tokens": 4, "messages": [user(), {"role": "system", "content": "s"}]},
+         '400 "Only supports u/a/u/a/u..."', 400, '{"detail":"Only supports u/a/u/a/u..."}'),
+        ("system mid-conversation", "/chat/completions",
+         {"model": "x", "max_tokens": 4, "messages": [user(), {"role": "assistant", "content": "a"},
+                                                      {"role": "system", "content": "s"}]},
+         '400 "Invalid role"', 400, '{"detail":"Invalid role"}'),
+        ("role developer", "/chat/completions",
+         {"model": "x", "max_tokens": 4, "messages": [{"role": "developer", "content": "s"}]}, "422", 422,
+         '{"detail":[{"type":"enum"'),
+        ("presence_penalty: 0", "/chat/completions", chat(max_tokens=4, presence_penalty=0), "500, plain text", 500,
+         "Internal Server Error"),
+        ("user content null", "/chat/completions", chat(max_tokens=4) | {"messages": [{"role": "user"}]}, "500", 500,
+         "Internal Server Error"),
+        ("tool result in the user slot", "/chat/completions",
+         {"model": "x", "max_tokens": 4, "temperature": 0, "messages": tool_history},
+         "tool results take the user slot", 200, '{"id":'),
+        ("stream with n=2", "/chat/completions", chat(max_tokens=4, stream=True) | {"n": 2}, "200 then empty stream",
+         200, DROPPED),
+        ("stream with tools", "/chat/completions", chat(max_tokens=4, stream=True, tools=[CALC]),
+         "refused inside the stream", 200, DROPPED),
+    ]  # fmt: skip
+    for name, path, body, noted, expected_status, starts in probes:
         status, text = raw(base_url, path, body)
         facts.append((name, f"{status} {text[:120]!r}", noted))
+        assert (status, text[: len(starts)]) == (expected_status, starts), (name, status, text[:200])
 
     status, text = raw(base_url, "/chat/completions", chat(max_tokens=3, temperature=0))
-    resp = json.loads(text)
-    facts.append(("non-stream max_tokens=3 finish_reason", repr(resp["choices"][0]["finish_reason"]), "(not noted)"))
+    finish = json.loads(text)["choices"][0]["finish_reason"]
+    facts.append(("non-stream max_tokens=3 finish_reason", repr(finish), "(not noted)"))
+    assert finish == "length"
 
     status, text = raw(
         base_url,
@@ -204,9 +227,11 @@ def test_protocol_probes(base_url: str, facts) -> None:
         ("stream max_tokens=3 finish_reasons", repr([f for f in finishes if f]), "always 'stop' (even on length)")
     )
     facts.append(("stream include_usage", f"usage chunks {usage!r}; ends {events[-1]!r}", "ignored, no usage"))
+    assert [f for f in finishes if f] == ["stop"], "finish_reason is 'stop' even when max_tokens cut the reply"
+    assert usage == [] and events[-1] == "[DONE]", "no usage in a stream, whatever stream_options says"
+    assert events[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
 
     status, text = raw(base_url, "/chat/completions", chat(max_tokens=12, temperature=0, stop=["Paris"], stream=False))
-    facts.append(("stop=['Paris']", f"{status} {json.loads(text)['choices'][0]['message']['content']!r}", "ignored"))
-
-    status, text = raw(base_url, "/chat/completions", chat(max_tokens=4, stream=True) | {"n": 2})
-    facts.append(("stream with n=2", f"{status} {text[:120]!r}", "200 then empty stream"))
+    content = json.loads(text)["choices"][0]["message"]["content"]
+    facts.append(("stop=['Paris']", f"{status} {content!r}", "ignored"))
+    assert status == 200 and "Paris" in content, "stop is ignored by the Hugging Face backend"

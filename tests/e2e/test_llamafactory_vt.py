@@ -22,7 +22,8 @@ from tests.support.llamafactory import E2E_API_KEY
 from vt_tui.core.endpoint import Endpoint
 from vt_tui.core.errors import EndpointError
 from vt_tui.core.events import TextDelta, TurnFailed, TurnFinished
-from vt_tui.core.session import ChatSession, GenerationParams
+from vt_tui.core.params import GenerationParams
+from vt_tui.core.session import ChatSession
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -237,10 +238,12 @@ async def test_agent_turn_with_tools_on_the_real_server(endpoint: Recording, mod
     the model makes runs, and the turn ends cleanly. SmolLM2-135M rarely calls a tool: content is best effort,
     handling is strict."""
     from vt_tui.core.agent import AgentConfig
+    from vt_tui.core.conversation import ConversationSetup
     from vt_tui.core.events import ToolCallFinished
     from vt_tui.settings import Settings
 
-    agent = AgentConfig.from_settings(Settings(tools=mode, max_steps=3))
+    settings = Settings(base_url=endpoint.base_url, tools=mode, max_steps=3)
+    agent = ConversationSetup.build(settings, None).agent(AgentConfig.for_run(settings))
     session = ChatSession(endpoint, params=params(64), agent=agent)
     events = [e async for e in session.run_turn("Use the calculator: what is 17 * 23?")]
     assert isinstance(events[-1], TurnFinished), events[-1]

@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 from langchain_core.tools import BaseTool, StructuredTool
 
+from tests.support.loop_turns import LOOP_TURNS_AT_ONCE, LoopTurns
 from tests.support.scripted_server import Reply, ScriptedServer, text_reply, tool_call_reply
 from vt_tui.core.agent import AgentConfig, ApprovalRequest, ToolRegistry
 from vt_tui.core.endpoint import Endpoint
-from vt_tui.core.errors import ErrorKind
+from vt_tui.core.errors import EndpointError, ErrorKind
 from vt_tui.core.events import (
     ReasoningDelta,
     TextDelta,
@@ -31,7 +32,8 @@ from vt_tui.core.events import (
     TurnStarted,
     event_to_json,
 )
-from vt_tui.core.session import ChatSession, GenerationParams
+from vt_tui.core.params import GenerationParams
+from vt_tui.core.session import ChatSession
 from vt_tui.core.store import Store
 from vt_tui.tools.calculator import calculator
 
@@ -288,6 +290,7 @@ async def test_usage_adds_up_over_the_steps(scripted: ScriptedServer, probe: Pro
     scripted.queue(tool_call_reply([calc("c2", "2+2")]), text_reply("It is 4.", usage={"completion_tokens": 5}))
     stats = (await run(session))[-1].stats
     assert stats.tokens_source == "counted" and stats.steps == 2
+    assert scripted.refused == []
 
 
 @pytest.mark.parametrize("mode", ["native", "text"])
@@ -460,15 +463,15 @@ async def test_cancel_during_a_tool_call(scripted: ScriptedServer, probe: Probe,
     store = Store(tmp_path / "c.sqlite3")
     scripted.queue(tool_call_reply([("w1", "slow", '{"seconds": 30}')], content="Waiting."))
     session = make_session(scripted, probe, store=store)
-    events, cancelled_at = [], None
+    events, turns = [], LoopTurns()
     async for event in session.run_turn("wait"):
         events.append(event)
         if isinstance(event, ToolCallStarted):
             await asyncio.wait_for(probe.started.wait(), 5)
-            cancelled_at = time.perf_counter()
+            turns.start()
             session.cancel()
-    elapsed = time.perf_counter() - cancelled_at
-    assert elapsed < 0.1, f"cancel took {elapsed * 1000:.0f} ms"
+    took = turns.stop()
+    assert took < LOOP_TURNS_AT_ONCE, f"cancel took {took} event-loop turns (the tool sleeps 30 s)"
     failed = events[-1]
     assert isinstance(failed, TurnFailed) and failed.cancelled and failed.partial_text == "Waiting."
     finished = of(events, ToolCallFinished)
@@ -480,17 +483,19 @@ async def test_cancel_during_a_tool_call(scripted: ScriptedServer, probe: Probe,
 
 
 async def test_cancel_while_the_answer_streams(scripted: ScriptedServer, probe: Probe) -> None:
+    """The answer's stream goes quiet for 30 s after a few words: the cancel must not wait for it."""
     scripted.queue(
-        tool_call_reply([calc("c1", "1")]), text_reply(" ".join(f"w{i}" for i in range(200)), chunk_delay=0.05)
+        tool_call_reply([calc("c1", "1")]), text_reply(" ".join(f"w{i}" for i in range(200)), pause_at=5, pause_s=30)
     )
     session = make_session(scripted, probe)
-    events, cancelled_at = [], None
+    events, turns = [], LoopTurns()
     async for event in session.run_turn("long"):
         events.append(event)
-        if isinstance(event, TextDelta) and cancelled_at is None and len(of(events, TextDelta)) > 3:
-            cancelled_at = time.perf_counter()
+        if isinstance(event, TextDelta) and "w3" in event.text:
+            turns.start()
             session.cancel()
-    assert time.perf_counter() - cancelled_at < 0.1
+    took = turns.stop()
+    assert took < LOOP_TURNS_AT_ONCE, f"cancel took {took} event-loop turns"
     failed = events[-1]
     assert isinstance(failed, TurnFailed) and failed.cancelled and failed.partial_text.startswith("w0 w1")
 
@@ -624,6 +629,7 @@ async def test_tool_steps_unstreamed_then_the_answer_streamed(scripted: Scripted
     assert second["messages"][-1]["content"] == "calculator: 42\n\ncalculator: 4"  # two results merged
     assert len(of(events, TextDelta)) > 3  # the answer streamed
     assert events[-1].text == "Six times seven is 42 and two plus two is 4."
+    assert scripted.refused == []
 
 
 async def test_an_unstreamed_tool_step_is_sent_again_on_a_dropped_connection(
@@ -640,6 +646,7 @@ async def test_an_unstreamed_tool_step_is_sent_again_on_a_dropped_connection(
     assert scripted.dropped == 1
     assert isinstance(events[-1], TurnFinished) and events[-1].text == "It is 42."
     assert of(events, ToolCallFinished)[0].result == "42"
+    assert scripted.refused == []
 
 
 async def test_unstreamed_engine_answering_directly(scripted: ScriptedServer, probe: Probe) -> None:
@@ -651,6 +658,7 @@ async def test_unstreamed_engine_answering_directly(scripted: ScriptedServer, pr
     events = await run(session, "capital of France?")
     assert events[-1].text == "Still Paris." and len(scripted.chat_requests) == 2
     assert scripted.chat_requests[1]["stream"] is False
+    assert scripted.refused == []
 
 
 # --- the text protocol -----------------------------------------------------------------------------
@@ -702,6 +710,40 @@ async def test_text_protocol_two_results_in_one_user_message(scripted: ScriptedS
     assert isinstance(events[-1], TurnFinished), events[-1]
     last = scripted.chat_requests[1]["messages"][-1]
     assert last["content"] == "Tool result for calculator: 1\n\nTool result for calculator: 2"
+    assert scripted.refused == []
+
+
+@pytest.mark.parametrize(
+    ("history", "stream", "refusal"),
+    [
+        ([("user", "a"), ("user", "b")], False, "Only supports u/a/u/a/u..."),
+        ([("user", "a"), ("system", "s"), ("user", "b")], True, "Invalid role"),
+        ([("user", "a")], True, "Cannot stream function calls."),
+    ],
+)
+async def test_the_llamafactory_refusals_are_real(
+    scripted: ScriptedServer, history: list[tuple[str, str]], stream: bool, refusal: str
+) -> None:
+    """The switches the tests above set are read: what LLaMA-Factory refuses is refused, as it refuses it (400
+    with a FastAPI body; a stream that opens and closes empty), so a request vt-tui shaped wrong would fail them."""
+    scripted.refuse_streamed_tools = scripted.strict_alternation = True
+    endpoint = Endpoint(scripted.base_url, engine="openai")  # a profile that shapes nothing and streams tools
+    messages = [{"role": role, "content": text} for role, text in history]
+    tools = [{"type": "function", "function": {"name": "calculator", "parameters": {"type": "object"}}}]
+    try:
+        with pytest.raises(EndpointError) as caught:
+            if stream:
+                async for _ in endpoint.stream_chat("m", messages, {"tools": tools}):
+                    pass
+            else:
+                await endpoint.complete("m", messages, {})
+    finally:
+        await endpoint.aclose()
+    assert scripted.refused == [refusal]
+    if stream:
+        assert caught.value.kind is ErrorKind.STREAM_CUT  # what the client sees: the stream ends with nothing
+    else:
+        assert caught.value.status == 400 and refusal in caught.value.message
 
 
 async def test_text_protocol_plain_answer_is_untouched(scripted: ScriptedServer, probe: Probe) -> None:

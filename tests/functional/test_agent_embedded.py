@@ -13,7 +13,8 @@ import pytest
 
 from vt_tui.core.agent import AgentConfig, ToolRegistry
 from vt_tui.core.events import ToolCallFinished, ToolCallStarted, TurnFailed, TurnFinished
-from vt_tui.core.session import ChatSession, GenerationParams
+from vt_tui.core.params import GenerationParams
+from vt_tui.core.session import ChatSession
 from vt_tui.engines.connect import connect
 from vt_tui.settings import Settings
 

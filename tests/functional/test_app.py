@@ -11,11 +11,12 @@ import pytest
 from textual import events
 from textual.command import CommandPalette
 
+from tests.support.screen import screen_rows, screen_text
 from tests.support.scripted_server import Reply, ScriptedServer, text_reply
 from vt_tui.core.store import Store
 from vt_tui.settings import Settings
 from vt_tui.ui.app import VtApp
-from vt_tui.ui.picker import PickerScreen
+from vt_tui.ui.screens.picker import PickerScreen
 from vt_tui.ui.widgets.chat_log import AssistantMessage, MarkdownView, UserMessage
 from vt_tui.ui.widgets.composer import Composer
 
@@ -43,15 +44,6 @@ def replies(app: VtApp) -> list[AssistantMessage]:
     return list(app.query(AssistantMessage))
 
 
-def screen_rows(app: VtApp) -> list:
-    """The strips the terminal would receive for the whole screen, one per row."""
-    return app.screen._compositor.render_strips()
-
-
-def screen_text(app: VtApp) -> str:
-    return "\n".join(strip.text for strip in screen_rows(app))
-
-
 async def test_send_streams_reply_and_shows_figures(scripted: ScriptedServer, tmp_path: Path) -> None:
     scripted.queue(text_reply("Hello **world** from the model.", chunk_delay=0.01))
     app = make_app(scripted, tmp_path)
@@ -62,7 +54,7 @@ async def test_send_streams_reply_and_shows_figures(scripted: ScriptedServer, tm
         reply = replies(app)[-1]
         assert reply.text == "Hello **world** from the model."
         assert "tok/s" in str(reply.footer.render()) and "TTFT" in str(reply.footer.render())
-        assert app.status.state == "idle" and "TTFT" in app.status.figures
+        assert app.status.phase == "idle" and "TTFT" in app.status.figures
         assert scripted.chat_requests[-1]["messages"][-1] == {"role": "user", "content": "hi there"}
     turns = Store(tmp_path / "conversations.sqlite3").turns(1)
     assert turns[0].assistant_text == "Hello **world** from the model." and turns[0].status == "ok"
@@ -103,7 +95,7 @@ async def test_failure_keeps_typed_text_and_shows_one_line_error(scripted: Scrip
         assert [w.text for w in app.query(UserMessage)] == ["my precious prompt"]
         footer = str(replies(app)[-1].footer.render())
         assert "model is loading" in footer and "Ctrl+R" in footer
-        assert app.status.state == "error" and "\n" not in app.status.message
+        assert app.status.phase == "error" and "\n" not in app.status.message
         assert "Traceback" not in screen_text(app)
 
 
@@ -310,8 +302,7 @@ async def test_side_column_hidden_at_80_columns_and_toggled(scripted: ScriptedSe
 
 
 async def test_long_conversation_opens_with_a_page_and_loads_earlier(scripted: ScriptedServer, tmp_path: Path) -> None:
-    from vt_tui.ui.app import HISTORY_PAGE
-    from vt_tui.ui.widgets.chat_log import EarlierMarker
+    from vt_tui.ui.widgets.chat_log import HISTORY_PAGE, EarlierMarker
 
     store = Store(tmp_path / "conversations.sqlite3")
     cid = store.create_conversation(model="scripted-model")
@@ -411,3 +402,166 @@ async def test_keys_arriving_in_one_burst_are_sent_whole(scripted: ScriptedServe
         await app.workers.wait_for_complete()
         assert scripted.chat_requests[-1]["messages"][-1]["content"] == text
         assert app.query_one(Composer).text == ""
+
+
+async def test_shrinking_to_80_columns_gives_the_chat_the_screen(scripted: ScriptedServer, tmp_path: Path) -> None:
+    """From a wide terminal to 80×24 the layout is the one a fresh 80×24 start gets (not a 16-column chat)."""
+    app = make_app(scripted, tmp_path)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await ready(app)
+        side, chat = app.query_one("#side"), app.query_one("#chat-column")
+        assert side.display and side.has_class("wide") and side.outer_size.width == 64
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.1)
+        assert not side.display and not side.has_class("wide")
+        assert chat.outer_size.width == 80
+        await pilot.press("f3")  # asked for: the narrow side column
+        await pilot.pause()
+        assert side.display and side.outer_size.width == 38 and chat.outer_size.width == 80 - 38
+        await pilot.resize_terminal(160, 48)
+        await pilot.pause(0.1)
+        assert side.display and side.has_class("wide") and chat.outer_size.width == 160 - 64
+
+
+async def test_palette_screenshot_without_a_downloads_folder(
+    scripted: ScriptedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh account over SSH has no ~/Downloads: the screenshot goes to vt-tui's data folder, and says where."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    app = make_app(scripted, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Screenshot")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if any("creenshot" in str(n.message) for n in app._notifications):
+                break
+        messages = [str(n.message) for n in app._notifications]
+    saved = list((tmp_path / "data" / "vt-tui" / "screenshots").glob("*.svg"))
+    assert len(saved) == 1 and "<svg" in saved[0].read_text(), messages
+    assert any(str(saved[0]) in message for message in messages), messages
+    assert not (home / "Downloads").exists()
+
+
+async def test_screenshot_goes_to_downloads_when_there_is_one(
+    scripted: ScriptedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    (home / "Downloads").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    app = make_app(scripted, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        app.deliver_screenshot()
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if list((home / "Downloads").glob("*.svg")):
+                break
+    assert len(list((home / "Downloads").glob("*.svg"))) == 1
+
+
+async def test_a_modal_s_own_escape_binding_runs(scripted: ScriptedServer, tmp_path: Path) -> None:
+    """The chat's Esc (cancel) must not run over a dialog: each dialog's own Esc decides what Esc means there."""
+    from textual.binding import Binding
+    from textual.screen import ModalScreen
+    from textual.widgets import Label
+
+    class Probe(ModalScreen[str]):
+        BINDINGS = [Binding("escape", "escape_pressed", "Back")]
+
+        def compose(self):
+            yield Label("probe")
+
+        def action_escape_pressed(self) -> None:
+            self.dismiss("own escape")
+
+    answers: list[str | None] = []
+    app = make_app(scripted, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        app.push_screen(Probe(), answers.append)
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+    assert answers == ["own escape"]
+
+
+async def test_each_dialog_s_escape_closes_it_with_its_own_answer(scripted: ScriptedServer, tmp_path: Path) -> None:
+    from vt_tui.core.agent import ApprovalRequest
+    from vt_tui.ui.screens.approval import ApprovalScreen, approver_for
+    from vt_tui.ui.screens.attach import AttachScreen
+    from vt_tui.ui.screens.params import ParamsScreen
+
+    scripted.models = ["alpha-7b", "beta-70b"]
+    app = make_app(scripted, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        params = app.chat_screen.session.params
+        for key, dialog in (("f2", PickerScreen), ("f11", ParamsScreen), ("ctrl+o", PickerScreen)):
+            await pilot.press(key)
+            await pilot.pause()
+            assert isinstance(app.screen, dialog), key
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.screen is app.chat_screen, key
+        assert app.status.model == "alpha-7b" and app.chat_screen.session.params is params
+        attached: list[str | None] = []
+        app.push_screen(AttachScreen(), attached.append)
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert attached == [None]
+        request = ApprovalRequest("c1", "web_fetch", {"url": "https://example.com/"}, "example.com", "Read a page.")
+        answer = asyncio.create_task(approver_for(app.chat_screen)(request))
+        await pilot.pause()
+        assert isinstance(app.screen, ApprovalScreen)
+        await pilot.press("escape")
+        assert await asyncio.wait_for(answer, 5) == "deny"
+
+
+@pytest.mark.parametrize(("tools", "shown"), [("off", False), ("native", True)])
+async def test_the_tool_panel_takes_room_only_when_tools_are_on(
+    scripted: ScriptedServer, tmp_path: Path, tools: str, shown: bool
+) -> None:
+    from vt_tui.ui.widgets.gpu_pane import GpuPane
+    from vt_tui.ui.widgets.tool_panel import ToolPanel
+
+    app = VtApp(Settings(base_url=scripted.base_url, data_dir=tmp_path, tools=tools))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await ready(app)
+        await pilot.pause()
+        side = app.query_one("#side")
+        assert app.query_one(ToolPanel).display is shown
+        gpu = app.query_one(GpuPane).outer_size.height
+        assert gpu == side.size.height if not shown else gpu < side.size.height * 2 // 3
+        assert ("Tools" in screen_text(app)) is shown
+
+
+async def test_escape_withdraws_a_prompt_still_waiting_for_the_endpoint(tmp_path: Path) -> None:
+    """Nothing listens yet: the prompt waits; Esc takes it back into the composer, and the status bar says
+    nothing is waiting any more."""
+    from tests.support.ports import closed_port
+
+    app = VtApp(Settings(base_url=f"http://127.0.0.1:{closed_port()}/v1", data_dir=tmp_path, tools="off"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.5)
+        app.query_one(Composer).load_text("hello?")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert [w.text for w in app.query(UserMessage)] == ["hello?"] and app.chat_screen.turn_running
+        await pilot.press("escape")
+        for _ in range(100):  # the connect worker goes on retrying: wait for the turn's worker alone
+            if not app.chat_screen.turn_running:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause()
+        assert not app.query(UserMessage) and not app.chat_screen.turn_running
+        assert app.query_one(Composer).text == "hello?"
+        status = app.chat_screen.status_bar.status
+        assert status.phase == "waiting" and "(connection refused) — retrying in" in status.message

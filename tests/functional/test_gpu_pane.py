@@ -12,14 +12,15 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal
 from textual.pilot import Pilot
-from textual.widgets import Sparkline, Static
+from textual.widgets import Static
 
-from vt_tui.gpu.models import GIB, EngineMetrics, GpuProcess, Snapshot
-from vt_tui.gpu.prometheus import parse_dcgm
+from tests.support.gpu_fleet import fleet, two_exporters
+from vt_tui.gpu.exporters import parse_dcgm
+from vt_tui.gpu.models import GIB, MIB, Alert, AlertKind, EngineMetrics, GpuProcess, GpuSample, Snapshot
 from vt_tui.gpu.replay import ReplaySource, load_snapshots
 from vt_tui.gpu.sampler import GpuSampler
 from vt_tui.ui.gpu_app import GpuApp
-from vt_tui.ui.widgets.gpu_pane import GPU_PANE_TCSS, GpuCard, GpuPane
+from vt_tui.ui.widgets.gpu_pane import GPU_PANE_TCSS, GpuCard, GpuPane, HostSection, Spark
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 H100_ALLOC = FIXTURES / "nvml-h100-alloc.jsonl"
@@ -30,6 +31,11 @@ MATMUL_AT = 9.0  # seconds into the recording: 8 GiB held, matmuls running
 def frozen_replay(start_at: float = MATMUL_AT) -> ReplaySource:
     """The recording stopped at one moment: every read gives the same frame."""
     return ReplaySource(H100_ALLOC, start_at=start_at, clock=lambda: 0.0)
+
+
+def h200(host: str | None, index: int, used_gib: float, util: int, power: float, **kw: object) -> GpuSample:
+    return GpuSample(index, "NVIDIA H200", None, int(used_gib * GIB), 140 * GIB, util, 0, 50, power, 700.0, 1980,
+                     host=host, **kw)  # fmt: skip
 
 
 def screen_lines(app: App, path: Path) -> list[str]:
@@ -64,7 +70,7 @@ async def test_replay_shows_the_recorded_gpu(size: tuple[int, int], tmp_path: Pa
     assert f"{expected.mem_used / GIB:.1f} GiB/{expected.mem_total / GIB:.1f} GiB" in text
     assert f"util {expected.util_gpu}%" in text and f"{expected.power_w:.0f} / 700 W" in text
     (holder,) = expected.processes
-    assert re.search(rf"{holder.pid}\s+{holder.used_bytes / GIB:.1f}G\s+python3", text)
+    assert re.search(rf"{holder.pid}\s+{holder.used_bytes / GIB:.1f}G\s+record_nvml.py  --load-worker", text)
     assert "GPU:" not in text
 
 
@@ -82,11 +88,11 @@ async def test_unavailable_nvml_is_one_line(tmp_path: Path) -> None:
 async def test_updates_reuse_the_widgets() -> None:
     app = GpuApp(lambda: GpuSampler(ReplaySource(H100_ALLOC), hz=20.0))
     async with app.run_test(size=(80, 24)) as pilot:
-        await until(pilot, lambda: len(app.query(Sparkline)) == 2)
-        before = list(app.query(Static)) + list(app.query(Sparkline))
+        await until(pilot, lambda: len(app.query(Spark)) == 2)
+        before = list(app.query(Static)) + list(app.query(Spark))
         shown = app.query_one(GpuPane).snapshot
         await until(pilot, lambda: app.query_one(GpuPane).snapshot is not shown)
-        assert list(app.query(Static)) + list(app.query(Sparkline)) == before
+        assert list(app.query(Static)) + list(app.query(Spark)) == before
 
 
 async def test_quitting_stops_the_sampler() -> None:
@@ -107,6 +113,7 @@ async def test_the_whole_recording_draws_the_sparklines(tmp_path: Path) -> None:
         await pilot.pause()
         (card,) = app.query(GpuCard)
         assert max(card.util_spark.data) == 100 and min(card.util_spark.data) == 0
+        assert card.util_spark.top == 100 and card.vram_spark.top == card.sample.mem_total
         text = "\n".join(screen_lines(app, tmp_path / "gpu-app-recording-80x24.svg"))
     assert "max 8.6G" in text and "max 100%" in text and "GPU:" not in text
 
@@ -126,7 +133,7 @@ class SideColumn(App[None]):
 def two_gpu_snapshot() -> Snapshot:
     first, second = parse_dcgm((FIXTURES / "prom-dcgm.txt").read_text())
     server = GpuProcess(4242, "llama-server", "llama-server -m qwen.gguf --metrics", 70 * GIB, True)
-    odd = GpuProcess(4343, "[b]bold?[/b]", "python3 -c '[red]x[/red]'", GIB, False)
+    odd = GpuProcess(4343, "[b]bold?[/b]", "", GIB, False)
     engines = (
         EngineMetrics("http://127.0.0.1:8080/metrics", 0.42, 1, 2, 97.9, engine="llama.cpp"),
         EngineMetrics("http://127.0.0.1:8000/metrics", error="Connection refused"),
@@ -156,3 +163,100 @@ async def test_side_column_wraps_the_unavailable_message(tmp_path: Path) -> None
         await pilot.pause()
         text = " ".join(line.strip() for line in screen_lines(app, tmp_path / "gpu-pane-side-unavailable.svg"))
     assert f"GPU: {UNAVAILABLE}" in text
+
+
+class Wide(App[None]):
+    """The pane alone at any size, fed by hand."""
+
+    CSS_PATH = GPU_PANE_TCSS
+
+    def compose(self) -> ComposeResult:
+        yield GpuPane()
+
+
+async def test_sparklines_are_on_a_true_scale() -> None:
+    """A flat 3 % of VRAM and 5 % utilisation stay at the bottom (they used to fill the sparkline)."""
+    app = Wide()
+    async with app.run_test(size=(100, 40)) as pilot:
+        pane = app.query_one(GpuPane)
+        for t in range(30):
+            used = int(0.03 * 80 * GIB) + (t % 3) * MIB  # a few MiB of wobble
+            pane.show_snapshot(Snapshot(1000.0 + t, (h200(None, 0, used / GIB, 5, 120.0),)))
+        await pilot.pause()
+        card = app.query_one(GpuCard)
+        rows = [card.vram_spark.render().plain, card.util_spark.render().plain]
+    for row in rows:
+        assert set(row) <= {"▁", " ", "▂", "\n"}, row  # no bar above a quarter of a cell
+        assert "█" not in row
+
+
+async def test_process_rows_lead_with_the_program(tmp_path: Path) -> None:
+    command = "/opt/torch/.venv/bin/python /opt/torch/.venv/bin/transformers serve /tmp/model --port 8011"
+    server = GpuProcess(483, "python", command, 4046 * MIB, True)
+    sglang = GpuProcess(484, "python3.12", "python3.12 -m sglang.launch_server --model-path m", GIB, True)
+    app = Wide()
+    async with app.run_test(size=(80, 40)) as pilot:
+        pane = app.query_one(GpuPane)
+        pane.show_snapshot(Snapshot(1.0, (h200(None, 0, 5, 10, 120.0, processes=(server, sglang)),)))
+        await pilot.pause()
+        text = "\n".join(screen_lines(app, tmp_path / "procs.svg"))
+    assert re.search(r"▶483\s+4.0G\s+transformers serve  /tmp/model --port 8011", text), text
+    assert "python -m sglang.launch_server  --model-path m" in text
+
+
+async def test_a_fleet_is_grouped_by_host_in_rows(tmp_path: Path) -> None:
+    app = Wide()
+    async with app.run_test(size=(100, 60)) as pilot:
+        pane = app.query_one(GpuPane)
+        pane.show_snapshot(fleet(hosts=2, per_host=8))
+        await pilot.pause()
+        assert not app.query(GpuCard)  # 16 GPUs: one row each
+        text = "\n".join(screen_lines(app, tmp_path / "fleet.svg"))
+        heads = [section.head.render().plain for section in app.query(HostSection)]
+    assert heads[0] == "● gpunode-a  dcgm  8 GPUs  546/1120 GiB  2.7 kW  live"
+    assert heads[2] == "✗ gpunode-c  unreachable: timed out · last seen 42 s ago"
+    assert pane.border_title == "GPU · 3 hosts"
+    rows = [line for line in text.splitlines() if "H200" in line]
+    assert len(rows) == 16 and all("━" in row and "util" in row for row in rows)
+
+
+async def test_h_shows_one_host_at_a_time(tmp_path: Path) -> None:
+    def sampler() -> GpuSampler:
+        recorded = ReplaySource([two_exporters()], clock=lambda: 0.0)
+        return GpuSampler(recorded, recorded)  # a recording replays its hosts too
+
+    app = GpuApp(sampler)
+    async with app.run_test(size=(100, 40)) as pilot:
+        pane = app.query_one(GpuPane)
+        await until(pilot, lambda: pane.snapshot is not None and len(app.query(HostSection)) == 2)
+        shown = []
+        for _ in range(3):
+            await pilot.press("h")
+            await pilot.pause()
+            shown.append(([s.host_name for s in app.query(HostSection)], pane.border_title))
+    assert shown == [
+        (["gpubox"], "GPU · gpubox"),
+        (["gpunode-b"], "GPU · gpunode-b"),
+        (["gpubox", "gpunode-b"], "GPU · 2 hosts"),
+    ]
+
+
+async def test_an_alert_is_marked_while_it_lasts_and_told_once(tmp_path: Path) -> None:
+    told: list[str] = []
+    app = Wide()
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = app.query_one(GpuPane)
+        pane.notify = lambda message, **kw: told.append(message)  # what the user would see, counted
+        full = h200(None, 0, 135, 90, 300.0)
+        alert = Alert(AlertKind.VRAM, None, 0, "GPU 0 VRAM 96% full (135.0/140.0 GiB)", 1.0)
+        for t in range(3):
+            pane.show_snapshot(Snapshot(10.0 + t, (full,), alerts=(alert,)))
+        await pilot.pause()
+        card = app.query_one(GpuCard)
+        marked = (card.title.render().plain, card.has_class("-alert"), pane.alerts.display)
+        pane.show_snapshot(Snapshot(20.0, (full,)))
+        await pilot.pause()
+        after = (card.title.render().plain, pane.alerts.display)
+    assert told == ["GPU 0 VRAM 96% full (135.0/140.0 GiB)"]
+    assert marked == ("GPU 0  NVIDIA H200 ⚠", True, True)
+    assert after == ("GPU 0  NVIDIA H200", False)

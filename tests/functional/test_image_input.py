@@ -11,8 +11,9 @@ from vt_tui.core import attachments
 from vt_tui.core.store import Store
 from vt_tui.settings import Settings
 from vt_tui.ui.app import VtApp
+from vt_tui.ui.screens.attach import AttachScreen
 from vt_tui.ui.widgets.chat_log import UserMessage
-from vt_tui.ui.widgets.composer import AttachScreen, Composer
+from vt_tui.ui.widgets.composer import Composer
 
 SIZE = (100, 30)
 

@@ -7,8 +7,9 @@ from typing import Any
 from textual.app import App, ComposeResult
 from textual.widgets import Input, Label, Static
 
-from vt_tui.core.session import GenerationParams
-from vt_tui.ui.params_screen import ParamsScreen
+from tests.support.screen import screen_text
+from vt_tui.core.params import GenerationParams
+from vt_tui.ui.screens.params import ParamsScreen
 
 SIZE = (100, 40)
 UNSET = object()
@@ -34,10 +35,6 @@ def field(app: App[Any], name: str) -> Input:
 
 def message(app: App[Any], name: str) -> Static:
     return app.screen.query_one(f"#param-{name}-error", Static)
-
-
-def screen_text(app: App[Any]) -> str:
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
 async def set_value(pilot, app: App[Any], name: str, text: str) -> None:

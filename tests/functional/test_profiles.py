@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 
 from tests.support.scripted_server import Reply, ScriptedServer, text_reply
+from vt_tui.core.agent import ToolPlan, plan_tools
 from vt_tui.core.endpoint import Endpoint
 from vt_tui.core.errors import EndpointError, ErrorKind
 from vt_tui.core.events import TurnFailed, TurnFinished
-from vt_tui.core.profiles import metrics_url, tool_mode
-from vt_tui.core.session import ChatSession, GenerationParams
+from vt_tui.core.params import GenerationParams
+from vt_tui.core.profiles import ToolMode, metrics_url
+from vt_tui.core.session import ChatSession
 
 USAGE = {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16}
 FASTAPI_404 = {"detail": "Not Found"}
@@ -303,8 +305,8 @@ async def test_tools_are_not_streamed_to_it(llamafactory: ScriptedServer) -> Non
     with pytest.raises(EndpointError) as err:
         await chunks(endpoint, [{"role": "user", "content": "2+2"}], {"tools": tools})
     assert "cannot stream" in err.value.message and llamafactory.chat_requests == []
-    mode, streamed, why = tool_mode("auto", endpoint.profile)
-    assert (mode, streamed) == ("native", False) and "non-streamed" in why
+    plan = plan_tools(ToolMode.AUTO, endpoint.profile, max_steps=6)
+    assert (plan.mode, plan.streamed) == ("native", False) and "non-streamed" in plan.why
 
 
 async def test_500_that_drops_the_connection_then_next_turn_works(llamafactory: ScriptedServer) -> None:
@@ -355,6 +357,9 @@ def test_metrics_urls_and_tool_modes() -> None:
     assert metrics_url("http://gpu:8000/v1", VLLM) == "http://gpu:8000/metrics"
     assert metrics_url("http://gpu:8080/v1/", LLAMA_SERVER) == "http://gpu:8080/metrics"
     assert metrics_url("http://gpu:8000/v1", LLAMA_FACTORY) is None and metrics_url("http://x/v1", OLLAMA) is None
-    assert tool_mode("auto", VLLM)[:2] == ("native", True)
-    assert tool_mode("auto", LLAMA_CPP_PYTHON)[0] == "text" and tool_mode("auto", GENERIC)[0] == "text"
-    assert tool_mode("off", VLLM) == ("off", False, "tools = off (your setting)")
+    vllm = plan_tools(ToolMode.AUTO, VLLM, max_steps=6)
+    assert (vllm.mode, vllm.streamed) == (ToolMode.NATIVE, True)
+    assert plan_tools(ToolMode.AUTO, LLAMA_CPP_PYTHON, max_steps=6).mode is ToolMode.TEXT
+    assert plan_tools(ToolMode.AUTO, GENERIC, max_steps=6).mode is ToolMode.TEXT
+    assert plan_tools(ToolMode.OFF, VLLM, max_steps=6) == ToolPlan(ToolMode.OFF, False, "tools = off (your setting)")
+    assert plan_tools(ToolMode.NATIVE, VLLM, max_steps=1).mode is ToolMode.OFF, "one step leaves no room for tools"

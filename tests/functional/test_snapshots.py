@@ -1,4 +1,5 @@
-"""What the main screen looks like, at 80×24 and 160×48 (pytest-textual-snapshot; SVGs in __snapshots__)."""
+"""What the main screen looks like at 80×24 and 160×48, and each dialog over it (pytest-textual-snapshot; SVGs in
+__snapshots__)."""
 
 from __future__ import annotations
 
@@ -51,8 +52,60 @@ def test_main_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) -> Non
         async def settle(pilot) -> None:
             await asyncio.wait_for(app.ready.wait(), 10)
             await pilot.pause(0.3)
-            app.status.endpoint = "http://127.0.0.1:8000/v1"  # the scripted server's port changes per run
+            app.chat_screen.status_bar.show(endpoint="http://127.0.0.1:8000/v1")  # the port changes per run
             app.query_one(Composer).cursor_blink = False  # a blinking cursor would make the picture random
             await pilot.pause()
 
         assert snap_compare(app, terminal_size=size, run_before=settle)
+
+
+async def opened(app: VtApp, pilot, open_dialog) -> None:
+    """Connected, the dialog opened over the chat, nothing blinking."""
+    await asyncio.wait_for(app.ready.wait(), 10)
+    await pilot.pause(0.2)
+    app.chat_screen.status_bar.show(endpoint="http://127.0.0.1:8000/v1")
+    await open_dialog(app, pilot)
+    await pilot.pause(0.2)
+    for widget in app.screen.query("Input"):
+        widget.cursor_blink = False
+    await pilot.pause()
+
+
+async def model_picker(app: VtApp, pilot) -> None:
+    await pilot.press("f2", "b", "e", "t")
+
+
+async def params_dialog(app: VtApp, pilot) -> None:
+    await pilot.press("f11")
+
+
+async def attach_dialog(app: VtApp, pilot) -> None:
+    from vt_tui.ui.screens.attach import AttachScreen
+
+    app.push_screen(AttachScreen())
+
+
+async def approval_prompt(app: VtApp, pilot) -> None:
+    from vt_tui.core.agent import ApprovalRequest
+    from vt_tui.ui.screens.approval import approver_for
+
+    request = ApprovalRequest(
+        "call_1",
+        "web_fetch",
+        {"url": "https://example.com/docs/install", "max_chars": 4000},
+        "example.com",
+        "Fetch a web page and return its text.",
+    )
+    asyncio.get_running_loop().create_task(approver_for(app.chat_screen)(request))
+
+
+@pytest.mark.parametrize("open_dialog", [model_picker, params_dialog, attach_dialog, approval_prompt])
+def test_dialog(snap_compare, tmp_path: Path, open_dialog) -> None:
+    """Each dialog over the chat at 80×24 (the model picker filtered by a typed letter)."""
+    with ScriptedServer(models=["alpha-7b", "beta-70b", "beta-8b-instruct"]) as server:
+        app = VtApp(Settings(base_url=server.base_url, data_dir=tmp_path, tools="off"), sampler_factory=frozen_gpu)
+
+        async def run_before(pilot) -> None:
+            await opened(app, pilot, open_dialog)
+
+        assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

@@ -10,20 +10,21 @@ from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, OptionList, Static
 
+from tests.support.screen import screen_rows, screen_text
 from tests.support.scripted_server import ScriptedServer, text_reply, tool_call_reply
 from vt_tui.core.agent import AgentConfig, ApprovalRequest, ToolRegistry
 from vt_tui.core.endpoint import Endpoint
 from vt_tui.core.events import ToolCallFinished, ToolCallStarted, TurnFinished
 from vt_tui.core.session import ChatSession
 from vt_tui.core.store import Store
-from vt_tui.ui.widgets.tool_panel import TOOL_PANEL_TCSS, ApprovalScreen, ToolPanel, approver_for, row_text
+from vt_tui.ui.screens.approval import ApprovalScreen, approver_for
+from vt_tui.ui.widgets.tool_panel import ToolPanel, row_text
 
 SMALL = (80, 24)
 WIDE = (160, 40)
 
 
 class PanelApp(App[None]):
-    CSS_PATH = [TOOL_PANEL_TCSS]
     CSS = "#side { width: 38; border-left: vkey $primary 30%; } #chat { width: 1fr; }"
 
     def compose(self) -> ComposeResult:
@@ -38,14 +39,10 @@ class PanelApp(App[None]):
         return self.query_one(ToolPanel)
 
 
-def screen_text(app: App[Any]) -> str:
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
-
-
 def panel_lines(app: PanelApp) -> list[str]:
     """The rows the panel occupies on screen (the side column's cells)."""
     region = app.panel.region
-    rows = app.screen._compositor.render_strips()
+    rows = screen_rows(app)
     return [rows[y].text[region.x : region.right] for y in range(region.y, region.bottom)]
 
 

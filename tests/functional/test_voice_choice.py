@@ -59,9 +59,13 @@ async def test_an_engine_without_openapi_gets_the_local_paths() -> None:
 
 async def test_settings_force_a_path_or_turn_it_off() -> None:
     with audio_server(models=("whisper-base", "tts-espeak")) as server:
-        _, stt, tts, _ = await choices(server.base_url, stt="local", tts="off")
+        _, stt, tts, endpoint = await choices(server.base_url, stt="local", tts="off")
         assert stt.kind == "local" and "your setting" in stt.why
-        assert tts.kind == "off" and transcriber(tts, Settings(), None) is None
+        # off wins over a server that could speak: no synthesizer even with the endpoint and its speech route
+        assert tts.kind == "off" and synthesizer(tts, Settings(), endpoint) is None
+        _, stt, tts, endpoint = await choices(server.base_url, stt="off", tts="espeak")
+        assert stt.kind == "off" and transcriber(stt, Settings(), endpoint) is None
+        assert tts.kind == "espeak" and type(synthesizer(tts, Settings(), endpoint)).__name__ == "Espeak"
     with ScriptedServer(["chat-model"]) as server:
         _, stt, _, _ = await choices(server.base_url, stt="endpoint")
     assert stt.kind == "local" and "stt = endpoint, but" in stt.why

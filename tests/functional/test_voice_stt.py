@@ -108,11 +108,11 @@ async def test_a_stereo_44khz_file_is_understood_too(whisper: LocalWhisper, tmp_
 
 @pytest.mark.parametrize("pcm", [Pcm(b""), Pcm(b"\0\0" * SAMPLE_RATE), Pcm(b"\x05\x00\xfb\xff" * 8000)])
 async def test_silence_is_empty_text_at_once_without_loading_a_model(pcm: Pcm, tmp_path: Path) -> None:
-    whisper = LocalWhisper(tmp_path / "no-model-here")
+    whisper = LocalWhisper(tmp_path / "no-model-here")  # loading it would fail: no model is there
     started = time.perf_counter()
     assert await whisper.transcribe(pcm) == ""
-    assert time.perf_counter() - started < 0.1
     assert not whisper.loaded
+    assert time.perf_counter() - started < 2.0  # generous: a check of the samples, not a model's seconds
 
 
 def test_a_bad_language_code_is_a_voice_error(whisper: LocalWhisper) -> None:

@@ -13,10 +13,13 @@ import tracemalloc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from vt_tui.cli import build_parser, settings_from
+from vt_tui.settings import load
 from vt_tui.tools.web import (
     MAX_TOOL_CHARS,
     WebConfig,
@@ -269,7 +272,7 @@ async def test_redirect_loop_stops(server: LocalServer, cfg: WebConfig) -> None:
         ("http://2130706433:{port}/text", "resolves to 127.0.0.1, which is a loopback address"),
         ("http://[::1]:{port}/text", "::1 is a loopback address"),
         ("http://[::ffff:127.0.0.1]:{port}/", "::ffff:127.0.0.1 is a loopback address"),
-        ("http://10.0.0.1/", "10.0.0.1 is a private address; add the host to tools.fetch_allow_hosts"),
+        ("http://10.0.0.1/", "10.0.0.1 is a private address; add the host to --fetch-allow-hosts"),
         ("http://192.168.1.1/", "192.168.1.1 is a private address"),
         ("http://100.64.0.1/", "100.64.0.1 is a non-public address"),
         ("http://[fd00::1]/", "fd00::1 is a private address"),
@@ -290,6 +293,72 @@ async def test_disallowed_targets_are_refused_before_connecting(server: LocalSer
     with pytest.raises(WebError, match=f"refused: .*{re.escape(reason)}"):
         await fetch_url(url.format(port=server.port), WebConfig(timeout_s=5.0))
     assert time.perf_counter() - start < 0.5
+    assert server.paths[seen:] == []
+
+
+async def test_a_refusal_names_the_setting_that_allows_it(server: LocalServer, tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{server.port}/text"
+    with pytest.raises(WebError) as refused:
+        await fetch_url(url, WebConfig(timeout_s=5.0))
+    said = "add the host to --fetch-allow-hosts, $VT_TUI_FETCH_ALLOW_HOSTS or fetch_allow_hosts in config.toml"
+    assert said in str(refused.value)
+    config = tmp_path / "config.toml"
+    config.write_text('fetch_allow_hosts = ["127.0.0.1"]\n')
+    # each spelling it names is one that works
+    for settings in (
+        settings_from(
+            build_parser().parse_args(["--config", str(tmp_path / "none.toml"), "--fetch-allow-hosts", "127.0.0.1"])
+        ),
+        load(environ={"VT_TUI_FETCH_ALLOW_HOSTS": "127.0.0.1"}, config_path=tmp_path / "none.toml"),
+        load(environ={}, config_path=config),
+    ):
+        allowed = WebConfig(allow_hosts=settings.fetch_allow_hosts, timeout_s=5.0)
+        assert (await fetch_url(url, allowed)).status == 200
+
+
+PUBLIC = "93.184.216.34"
+
+
+class Resolver:
+    """A DNS for one name whose answers change between lookups (a rebinding attacker's); others resolve as usual."""
+
+    def __init__(self, name: str, *answers: list[str]) -> None:
+        self.name, self.answers, self.asked = name, list(answers), 0
+        self.real = socket.getaddrinfo
+
+    def __call__(self, host, port, *args, **kwargs):  # socket.getaddrinfo's signature
+        if host != self.name:
+            return self.real(host, port, *args, **kwargs)
+        addresses = self.answers[min(self.asked, len(self.answers) - 1)]
+        self.asked += 1
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses]
+
+
+async def test_dns_rebinding_connects_to_the_checked_address_only(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch, no_network_past_loopback: list[str]
+) -> None:
+    """The name first resolves to a public address (checked, allowed), then to loopback: the connection is pinned
+    to the address that was checked, so the second answer is never asked for and the local server sees nothing.
+    The pinned attempt is the one the network guard blocks, at the public address."""
+    resolver = Resolver("rebind.test", [PUBLIC], ["127.0.0.1"])
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    seen = len(server.paths)
+    with pytest.raises(WebError, match=r"fetching http://rebind\.test:\d+/text failed"):
+        await fetch_url(f"http://rebind.test:{server.port}/text", WebConfig(timeout_s=5.0))
+    assert resolver.asked == 1 and server.paths[seen:] == []
+    blocked, no_network_past_loopback[:] = list(no_network_past_loopback), []
+    assert blocked == [f"netguard: blocked connection to {PUBLIC}:{server.port} (no test may reach past loopback)"]
+
+
+async def test_a_public_answer_before_a_loopback_one_is_refused(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(socket, "getaddrinfo", Resolver("mixed.test", [PUBLIC, "127.0.0.1"]))
+    seen = len(server.paths)
+    with pytest.raises(
+        WebError, match=re.escape("refused: mixed.test resolves to 127.0.0.1, which is a loopback address")
+    ):
+        await fetch_url(f"http://mixed.test:{server.port}/text", WebConfig(timeout_s=5.0))
     assert server.paths[seen:] == []
 
 

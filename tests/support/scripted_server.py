@@ -9,6 +9,14 @@ To play a particular engine (tests/functional/test_profiles.py does), set its ``
 (``owned_by``, ``model_fields``), headers (``server_header``, ``None`` for none; ``extra_headers``), extra GET
 routes (``get_routes``), its 401/404 bodies, whether it honours ``stream_options.include_usage``, and a
 ``validate`` hook that answers a request the way that engine rejects it (its role rules, its errors).
+
+LLaMA-Factory's own refusals are built in (llamafactory/api/chat.py, 0.9.5), as it really answers them:
+``strict_alternation`` (one leading system message, then user|tool / assistant|function turns, an odd count) and
+``refuse_streamed_tools`` ("Cannot stream function calls."). A non-streamed request gets 400 ``{"detail": …}``; a
+streamed one gets 200 and SSE headers, then the connection closes with no event (its checks run inside the
+stream's generator). Every refusal is kept in ``refused``: a test that turns them on asserts it stays empty.
+
+:meth:`ScriptedServer.kill` ends it the way a dead process does: the listener and every open connection closed.
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ class Reply:
     headers_delay: float = 0.0  # before the status line
     first_byte_delay: float = 0.0  # after the headers, before the first event
     chunk_delay: float = 0.0  # between events
+    pause_at: int | None = None  # before this event (0 is the role delta), pause for pause_s: a stall mid-stream
+    pause_s: float = 0.0
     rate: float | None = None  # events per second on a fixed schedule (for benches: no drift from sleep)
     cut_after: int | None = None  # close the socket after this many events, no [DONE]
     malformed_at: int | None = None  # send broken JSON as this event
@@ -107,6 +117,12 @@ class ScriptedServer:
         self.validate: Callable[[dict[str, Any]], Reply | None] | None = None  # an error Reply rejects the request
         self.dropped = 0  # requests dropped unanswered (Reply.drop_next)
         self.api_key: str | None = None
+        self.strict_alternation = False  # LLaMA-Factory's role rules (see the module docstring)
+        self.refuse_streamed_tools = False  # LLaMA-Factory: tools offered in a streamed request are refused
+        self.refused: list[str] = []  # the refusals sent, in order
+        self.default_chunk_delay = 0.0  # for the echo reply (no reply queued)
+        self.strict_models = False  # 404 for a model not listed, as vLLM does (most servers serve any name)
+        self._open: set[socket.socket] = set()  # connections not yet closed (kill closes them)
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._httpd.daemon_threads = True
@@ -123,6 +139,15 @@ class ScriptedServer:
     def stop(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+    def kill(self) -> None:
+        """Stop as a killed process does: no new connections, and every open one closed (mid-stream too)."""
+        self.stop()
+        with self._lock:
+            sockets, self._open = list(self._open), set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> ScriptedServer:
         return self.start()
@@ -144,14 +169,15 @@ class ScriptedServer:
         last = next((m for m in reversed(body.get("messages", [])) if m.get("role") == "user"), {})
         content = last.get("content")
         text = content if isinstance(content, str) else json.dumps(content)
-        return text_reply(f"You said: {text}")
+        return text_reply(f"You said: {text}", chunk_delay=self.default_chunk_delay)
 
     def _refusal(self, body: dict[str, Any]) -> str | None:
-        if self.refuse_streamed_tools and body.get("stream") and body.get("tools"):
-            return "Cannot stream function calls."
+        """LLaMA-Factory's checks, in its order: message count, alternation, roles, then tools + stream."""
         if self.strict_alternation:
             messages = list(body.get("messages") or [])
-            if messages and messages[0].get("role") == "system":
+            if not messages:
+                return "Invalid length"
+            if messages[0].get("role") == "system":
                 messages.pop(0)
             if len(messages) % 2 == 0:
                 return "Only supports u/a/u/a/u..."
@@ -159,6 +185,8 @@ class ScriptedServer:
                 allowed = ("user", "tool") if i % 2 == 0 else ("assistant", "function")
                 if message.get("role") not in allowed:
                     return "Invalid role"
+        if self.refuse_streamed_tools and body.get("stream") and body.get("tools"):
+            return "Cannot stream function calls."
         return None
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -173,6 +201,13 @@ class ScriptedServer:
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 with server._lock:
                     server.connections += 1
+                    server._open.add(self.connection)
+
+            def finish(self) -> None:
+                with server._lock:
+                    server._open.discard(self.connection)
+                with contextlib.suppress(OSError):
+                    super().finish()
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -252,6 +287,14 @@ class ScriptedServer:
                 if not self.path.endswith("/chat/completions") or not isinstance(body, dict):
                     self._json(404, {"error": {"message": f"no route {self.path}"}})
                     return
+                if server.strict_models and body.get("model") not in server.models:
+                    message = f"The model `{body.get('model')}` does not exist."
+                    self._json(404, {"error": {"message": message, "type": "NotFoundError", "code": 404}})
+                    return
+                refusal = server._refusal(body)
+                if refusal is not None:
+                    self._refuse(refusal, bool(body.get("stream")))
+                    return
                 rejected = server.validate(body) if server.validate else None
                 reply = rejected or server._next_reply(body)
                 self.drop_pending = reply.drop_next
@@ -268,6 +311,19 @@ class ScriptedServer:
                     self._json(200, self._completion(reply, body))
                 if reply.close:
                     self._drop()
+
+            def _refuse(self, detail: str, streamed: bool) -> None:
+                with server._lock:
+                    server.refused.append(detail)
+                if not streamed:
+                    self._json(400, {"detail": detail})
+                    return
+                self.send_response(200)  # LLaMA-Factory checks inside the stream: headers first, then nothing
+                self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                self.wfile.flush()
+                self._drop()
 
             def _drop(self) -> None:
                 self.close_connection = True
@@ -313,6 +369,8 @@ class ScriptedServer:
                     for n, delta in enumerate(events):
                         if reply.rate and (ahead := started + n / reply.rate - time.perf_counter()) > 0.001:
                             time.sleep(ahead)
+                        if n == reply.pause_at:
+                            time.sleep(reply.pause_s)
                         if reply.cut_after is not None and n >= reply.cut_after:
                             self._drop()
                             return
@@ -343,8 +401,14 @@ class ScriptedServer:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8011)
+    parser.add_argument("--models", default="scripted-model", help="comma-separated ids for /v1/models")
+    parser.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between the echo reply's words")
+    parser.add_argument("--strict-models", action="store_true", help="404 for a model not listed, as vLLM does")
     args = parser.parse_args()
-    server = ScriptedServer(port=args.port).start()
+    server = ScriptedServer(args.models.split(","), port=args.port)
+    server.default_chunk_delay = args.chunk_delay
+    server.strict_models = args.strict_models
+    server.start()
     print(server.base_url, flush=True)
     try:
         threading.Event().wait()
@@ -354,3 +418,26 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@contextlib.contextmanager
+def scripted_process(
+    port: int, *, models: str = "scripted-model", chunk_delay: float = 0.0, strict_models: bool = False
+):
+    """The scripted server in its own process on ``port`` (echo replies): a server that can be killed (-9) and
+    started again, as a real engine restarts. Yields the ``Popen``; its base URL is printed on its stdout."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.scripted_server", "--port", str(port), "--models", models,
+         "--chunk-delay", str(chunk_delay), *(["--strict-models"] if strict_models else [])],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().startswith("http://127.0.0.1:")
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()

@@ -13,7 +13,8 @@ import pynvml
 import pytest
 
 from vt_tui.gpu.models import GIB, MIB
-from vt_tui.gpu.nvml import SERVER_CMDLINE, NvmlSource, nvidia_smi
+from vt_tui.gpu.nvml import NvmlSource, nvidia_smi
+from vt_tui.gpu.programs import SERVER_CMDLINE
 
 
 def _init_error() -> pynvml.NVMLError | None:
@@ -69,6 +70,9 @@ def fake_nvml(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
         "nvmlDeviceGetClockInfo": lambda h, clock: 2520,
         "nvmlDeviceGetComputeRunningProcesses": lambda h: procs["compute"],
         "nvmlDeviceGetGraphicsRunningProcesses": lambda h: procs["graphics"],
+        "nvmlDeviceGetTemperatureThreshold": lambda h, kind: 87,
+        "nvmlDeviceGetCurrentClocksEventReasons": lambda h: 0x01 | 0x04 | 0x40,  # idle, power cap, thermal (hw)
+        "nvmlDeviceGetTotalEccErrors": _raise(pynvml.NVMLError_NotSupported),
     }
     for name, fake in fakes.items():
         monkeypatch.setattr(pynvml, name, fake)
@@ -85,6 +89,14 @@ def test_unsupported_readings_are_none_and_v1_memory_is_the_fallback(fake_nvml: 
     assert (gpu.mem_used, gpu.mem_total) == (3 * GIB, 24 * GIB)
     assert (gpu.util_gpu, gpu.util_mem, gpu.power_limit_w) == (None, None, None)
     assert (gpu.temperature_c, gpu.power_w, gpu.sm_clock_mhz) == (51, 123.456, 2520)
+    assert (gpu.temperature_limit_c, gpu.throttle, gpu.ecc_uncorrected) == (87, ("power cap", "thermal (hw)"), None)
+
+
+def test_getters_an_old_driver_lacks_read_as_none(fake_nvml: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("nvmlDeviceGetTemperatureThreshold", "nvmlDeviceGetCurrentClocksEventReasons"):
+        monkeypatch.setattr(pynvml, name, _raise(pynvml.NVMLError_FunctionNotFound))
+    gpu = NvmlSource().read()[0]
+    assert (gpu.temperature_limit_c, gpu.throttle, gpu.mem_used) == (None, (), 3 * GIB)
 
 
 def test_processes_merge_by_pid_and_name_through_psutil(fake_nvml: dict) -> None:

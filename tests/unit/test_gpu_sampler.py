@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import ast
+import asyncio
+import json
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
-import httpx
-
 import vt_tui.gpu
-from vt_tui.gpu.models import GIB, EngineMetrics, GpuSample, Snapshot
+from tests.support.metrics_server import MetricsServer, fixture
+from vt_tui.gpu.alerts import AlertState
+from vt_tui.gpu.factory import make_sampler
+from vt_tui.gpu.models import GIB, AlertKind, EngineMetrics, GpuSample, HostSource, HostStatus, Snapshot
 from vt_tui.gpu.prometheus import PrometheusSource
-from vt_tui.gpu.replay import ReplaySource, load_snapshots
+from vt_tui.gpu.replay import ReplaySource, SnapshotRecorder, load_snapshots
 from vt_tui.gpu.sampler import GpuSampler, integrate
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -43,7 +47,7 @@ def test_energy_sums_gpus_and_skips_missing_readings() -> None:
     sampler = sampler_with(*(Snapshot(float(t), (gpu(0, p0), gpu(1, p1))) for t, (p0, p1) in enumerate(power)))
     assert sampler.energy_joules(0.0, 3.0) == 500.0 + 150.0
     assert sampler.energy_joules(0.5, 2.5) == 375.0 + 100.0
-    assert sampler.energy_joules(0.5, 2.5, gpu_indices=[1]) == 100.0
+    assert sampler.energy_joules(0.5, 2.5, gpus=[(None, 1)]) == 100.0
     assert sampler.energy_joules(10.0, 20.0) == 0.0
 
 
@@ -52,7 +56,7 @@ def test_peak_vram_counts_the_sample_in_force_at_the_start() -> None:
     sampler = sampler_with(*(Snapshot(float(t), (gpu(0, mem_used=u * GIB), gpu(1))) for t, u in enumerate(used)))
     assert sampler.peak_vram(0.0, 3.0) == 10 * GIB
     assert sampler.peak_vram(1.2, 1.4) == 6 * GIB
-    assert sampler.peak_vram(1.2, 2.5, gpu_indices=[0]) == 5 * GIB
+    assert sampler.peak_vram(1.2, 2.5, gpus=[(None, 0)]) == 5 * GIB
     assert GpuSampler(ReplaySource([Snapshot(0.0)])).peak_vram(0.0, 1.0) is None
 
 
@@ -127,18 +131,18 @@ def test_thread_publishes_to_subscribers_until_stopped() -> None:
     assert not sampler._thread.is_alive() and len(got) == count
 
 
-def test_dcgm_stands_in_when_nvml_sees_nothing() -> None:
-    text = (FIXTURES / "prom-dcgm.txt").read_text()
-    client = httpx.AsyncClient(transport=httpx.MockTransport(lambda request: httpx.Response(200, text=text)))
+def test_a_remote_exporter_stands_in_when_nvml_sees_nothing() -> None:
     no_gpus = ReplaySource([Snapshot(0.0, error="No NVIDIA driver found (NVML library missing)")])
-    sampler = GpuSampler(no_gpus, PrometheusSource(["http://127.0.0.1:9400/metrics"], client), hz=20.0)
-    ready = threading.Event()
-    sampler.subscribe(lambda snapshot: snapshot.gpus and ready.set())
-    sampler.start()
-    assert ready.wait(5.0)
-    sampler.stop()
+    with MetricsServer({"/metrics": fixture("prom-dcgm.txt")}) as dcgm:
+        sampler = GpuSampler(no_gpus, PrometheusSource([f"{dcgm.root}/metrics"]), hz=20.0)
+        ready = threading.Event()
+        sampler.subscribe(lambda snapshot: snapshot.gpus and ready.set())
+        sampler.start()
+        assert ready.wait(5.0)
+        sampler.stop()
     latest = sampler.history()[-1]
     assert [g.host for g in latest.gpus] == ["gpubox", "gpubox"] and latest.error is None
+    assert [(h.name, h.reachable) for h in latest.hosts] == [("gpubox", True)]  # no driver here: not a host
 
 
 def test_a_failing_source_becomes_an_error_snapshot() -> None:
@@ -153,3 +157,54 @@ def test_a_failing_source_becomes_an_error_snapshot() -> None:
 def test_no_gpus_keeps_the_source_status() -> None:
     source = ReplaySource([Snapshot(0.0, error="No NVIDIA driver found (NVML library missing)")])
     assert GpuSampler(source).sample().error == "No NVIDIA driver found (NVML library missing)"
+
+
+def test_local_and_remote_gpus_side_by_side_with_one_status_per_host() -> None:
+    local = gpu(0)
+    seen_twice = replace(local, uuid="GPU-same", host="gpubox")  # this machine's own exporter, also scraped
+    remote = replace(gpu(1), host="gpubox")
+    exporter = HostStatus("gpubox", HostSource.DCGM, "http://gpubox:9400/metrics", None, 99.0, 2)
+    frame = Snapshot(0.0, (replace(local, uuid="GPU-same"), seen_twice, remote), hosts=(exporter,))
+    replay = ReplaySource([frame], wall_clock=lambda: 50.0)
+    sampler = GpuSampler(replay, local_name="here", clock=lambda: 100.0)
+    sampler._scraped = asyncio.run(replay.fetch())
+    snapshot = sampler.sample()
+    assert [g.key for g in snapshot.gpus] == [(None, 0), ("gpubox", 1)]
+    assert [(h.name, h.source, h.gpus) for h in snapshot.hosts] == [("here", "nvml", 1), ("gpubox", "dcgm-exporter", 2)]
+    assert snapshot.hosts[1].last_seen == 99.0 + 50.0  # moved onto the sampler's clock: recorded 1 s before the frame
+
+
+def test_snapshots_carry_the_alerts_in_force() -> None:
+    full = replace(gpu(0), mem_used=23 * GIB)  # of 24 GiB
+    frames = [Snapshot(float(t), (full,)) for t in range(2)]
+    now = [0.0]
+    sampler = GpuSampler(ReplaySource(frames), clock=lambda: now[0], alerts=AlertState(hold_s=1.0))
+    assert sampler.sample().alerts == ()
+    now[0] = 1.0
+    (alert,) = sampler.sample().alerts
+    assert (alert.kind, alert.gpu, alert.since) == (AlertKind.VRAM, 0, 0.0)
+    assert sampler.history()[-1].alerts == (alert,)
+
+
+def test_a_recording_replays_hosts_engines_and_remote_gpus(tmp_path: Path) -> None:
+    exporter = HostStatus("gpubox", HostSource.DCGM, "http://gpubox:9400/metrics", None, 9.5, 1)
+    engine = EngineMetrics("http://127.0.0.1:8000/metrics", 0.5, 1, 0, 12.5, engine="vLLM", context_limit=40960)
+    frame = Snapshot(10.0, (gpu(0), replace(gpu(1), host="gpubox")), (engine,), hosts=(exporter,))
+    path = tmp_path / "fleet.jsonl"
+    recorder = SnapshotRecorder(path)
+    recorder(frame)
+    recorder.close()
+    recorder(frame)  # after close: nothing, and no error
+    (loaded,) = load_snapshots(path)
+    assert loaded == frame
+    sampler = make_sampler(replay=path)
+    snapshot = asyncio.run(sampler.snapshot_once())
+    assert [g.key for g in snapshot.gpus] == [(None, 0), ("gpubox", 1)]
+    assert snapshot.engines == (engine,) and [h.name for h in snapshot.hosts][1:] == ["gpubox"]
+
+
+def test_json_snapshot_says_what_is_in_force_now() -> None:
+    full = replace(gpu(0), mem_used=23 * GIB)
+    snapshot = asyncio.run(GpuSampler(ReplaySource([Snapshot(0.0, (full,))])).snapshot_once())
+    assert [a.kind for a in snapshot.alerts] == [AlertKind.VRAM]  # no hold for a one-off reading
+    assert json.loads(json.dumps(snapshot.to_dict()))["alerts"][0]["kind"] == "vram"

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from vt_tui.core import params as gen
+from vt_tui.core import params
+from vt_tui.core.params import GenerationParams
 from vt_tui.core.profiles import GENERIC, LLAMA_FACTORY, VLLM
-from vt_tui.core.session import GenerationParams
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,7 @@ from vt_tui.core.session import GenerationParams
     ],
 )
 def test_valid_values(name: str, value: object, expected: object) -> None:
-    result = gen.validate(name, value)
+    result = params.validate(name, value)
     assert result == expected and type(result) is type(expected)
 
 
@@ -70,7 +70,7 @@ def test_valid_values(name: str, value: object, expected: object) -> None:
 )
 def test_invalid_values_name_the_parameter(name: str, value: object, message: str) -> None:
     with pytest.raises(ValueError) as info:
-        gen.validate(name, value)
+        params.validate(name, value)
     assert message in str(info.value)
     assert name in str(info.value)
 
@@ -91,7 +91,7 @@ def test_invalid_values_name_the_parameter(name: str, value: object, message: st
     ],
 )
 def test_parse_typed_text(name: str, text: str, expected: object) -> None:
-    assert gen.parse(name, text) == expected
+    assert params.parse(name, text) == expected
 
 
 @pytest.mark.parametrize(
@@ -109,30 +109,30 @@ def test_parse_typed_text(name: str, text: str, expected: object) -> None:
 )
 def test_parse_errors(name: str, text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        gen.parse(name, text)
+        params.parse(name, text)
 
 
 def test_show_and_parse_round_trip() -> None:
     stop = ["\n\nUser:", "a, b", "back\\slash", "\t"]
-    assert gen.parse("stop", gen.show("stop", stop)) == stop
+    assert params.parse("stop", params.show("stop", stop)) == stop
     odd = [" User:", "  ", "\x1b[31m\u202e", "é😀"]
-    shown = gen.show("stop", odd)
+    shown = params.show("stop", odd)
     assert shown.isprintable() and "\x1b" not in shown
-    assert gen.parse("stop", shown) == odd
-    assert gen.show("temperature", None) == "" and gen.show("max_tokens", 64) == "64"
+    assert params.parse("stop", shown) == odd
+    assert params.show("temperature", None) == "" and params.show("max_tokens", 64) == "64"
 
 
 def test_check_whole_params() -> None:
-    checked = gen.check(GenerationParams(temperature=1, max_tokens=10, stop=["x"], seed=3))
+    checked = params.check(GenerationParams(temperature=1, max_tokens=10, stop=["x"], seed=3))
     assert checked == GenerationParams(temperature=1.0, max_tokens=10, stop=["x"], seed=3)
     with pytest.raises(ValueError, match="top_p"):
-        gen.check(GenerationParams(top_p=0))
+        params.check(GenerationParams(top_p=0))
 
 
 def test_ignored_by_profile() -> None:
-    assert gen.ignored_by(LLAMA_FACTORY) == ["stop", "seed"]
-    assert gen.ignored_by(VLLM) == [] and gen.ignored_by(GENERIC) == []
+    assert params.ignored_by(LLAMA_FACTORY) == ["stop", "seed"]
+    assert params.ignored_by(VLLM) == [] and params.ignored_by(GENERIC) == []
     # with params: only those that would be sent
-    assert gen.ignored_by(LLAMA_FACTORY, GenerationParams()) == []
-    assert gen.ignored_by(LLAMA_FACTORY, GenerationParams(seed=1)) == ["seed"]
-    assert gen.ignored_by(LLAMA_FACTORY, GenerationParams(stop=["x"], seed=1)) == ["stop", "seed"]
+    assert params.ignored_by(LLAMA_FACTORY, GenerationParams()) == []
+    assert params.ignored_by(LLAMA_FACTORY, GenerationParams(seed=1)) == ["seed"]
+    assert params.ignored_by(LLAMA_FACTORY, GenerationParams(stop=["x"], seed=1)) == ["stop", "seed"]

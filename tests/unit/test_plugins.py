@@ -167,15 +167,19 @@ def test_missing_folder_is_no_error(tmp_path: Path) -> None:
 def test_builtins_and_settings(tmp_path: Path) -> None:
     settings = Settings(fetch_allow_hosts=("intranet.local",), searxng_url="http://127.0.0.1:8888")
     write(plugin_dir(), "loud.py", GOOD)  # the XDG config dir of this test
-    registry = AgentConfig.from_settings(settings).registry.load()
+    registry = AgentConfig.for_run(settings).registry.load()
     assert registry.names == ["calculator", "web_search", "web_fetch", "shout", "whisper"]
     assert registry.get("web_fetch").metadata == {"risky": True}
     assert registry.errors == []
 
 
-def test_disabled_tools_are_left_out(tmp_path: Path) -> None:
-    registry = ToolRegistry(plugins=None, disabled=("web_search", "web_fetch")).load()
-    assert registry.names == ["calculator"]
+def test_a_conversation_is_offered_only_its_tools(tmp_path: Path) -> None:
+    shared = AgentConfig(registry=ToolRegistry(plugins=None).load())
+    assert [t.name for t in AgentConfig(registry=shared.registry, tools=frozenset({"calculator"})).offered()] == [
+        "calculator"
+    ]
+    assert AgentConfig(registry=shared.registry, tools=frozenset()).offered() == []
+    assert [t.name for t in shared.offered()] == ["calculator", "web_search", "web_fetch"]
 
 
 async def test_aload_loads_once_off_the_loop(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from vt_tui.cli import build_parser, settings_from
-from vt_tui.settings import FIELDS, Settings, SettingsError, load
+from vt_tui.core.profiles import PROFILES, Engine, ToolMode
+from vt_tui.settings import FIELDS, Settings, SettingsError, choices, load
 
 
 def write(path: Path, text: str) -> Path:
@@ -19,7 +21,8 @@ def write(path: Path, text: str) -> Path:
 
 def test_defaults_mean_embedded(tmp_path: Path) -> None:
     s = load(environ={}, config_path=tmp_path / "missing.toml")
-    assert s.embedded and s.threads == 1 and s.max_tokens == 1024 and s.tools == "auto"
+    assert s.embedded and s.threads == 1 and s.tools is ToolMode.AUTO and s.engine is Engine.AUTO
+    assert s.max_tokens is None, "unset: the persona's, else the one default (vt_tui.core.params)"
 
 
 def test_precedence_flags_over_env_over_file(tmp_path: Path) -> None:
@@ -50,7 +53,8 @@ def test_unknown_key_names_key_and_file(tmp_path: Path) -> None:
     [
         ("threads = 'many'", "threads in"),
         ("tools = 'sometimes'", "not one of auto, native, text, off"),
-        ("max_tokens = 0", "max_tokens must be at least 1"),
+        ("max_tokens = 0", "max_tokens must be from 1 to"),
+        ("engine = 'tgi'", "not one of auto, openai, vllm, llama-factory"),
         ("base_url = [", "not valid TOML"),
         ("metrics_urls = [1, 2]", "list of strings"),
     ],
@@ -74,3 +78,46 @@ def test_help_lists_every_setting_and_cli_reports_errors(tmp_path: Path) -> None
         [sys.executable, "-m", "vt_tui", "--config", str(bad), "ask", "hi"], capture_output=True, text=True
     )
     assert result.returncode == 2 and "unknown setting 'nope'" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("temperature", "9", "temperature must be from 0 to 2 (got 9.0)"),
+        ("top_p", "0", "top_p must be above 0 and at most 1"),
+        ("max_tokens", "2000000", "max_tokens must be from 1 to 1,000,000"),
+    ],
+)
+def test_generation_parameters_are_checked_from_every_source(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
+    """The rule personas and the parameters dialog use (vt_tui.core.params.validate), and the source is named."""
+    none = tmp_path / "none.toml"
+    flag = "--" + name.replace("_", "-")
+    message = re.escape(message)
+    with pytest.raises(SettingsError, match=rf"^{flag}: {message}"):
+        settings_from(build_parser().parse_args(["--config", str(none), flag, value]))
+    with pytest.raises(SettingsError, match=rf"^\$VT_TUI_{name.upper()}: {message}"):
+        load(environ={f"VT_TUI_{name.upper()}": value}, config_path=none)
+    config = write(tmp_path / "c.toml", f"{name} = {value}\n")
+    with pytest.raises(SettingsError, match=rf"c\.toml: {message}"):
+        load(environ={}, config_path=config)
+    assert load(environ={"VT_TUI_TEMPERATURE": "0.7"}, config_path=none).temperature == 0.7
+
+
+def test_cli_refuses_a_temperature_out_of_range(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "vt_tui", "--config", str(tmp_path / "none.toml"), "ask", "--temperature", "9", "hi"],
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        result.returncode == 2 and result.stderr == "vt-tui: --temperature: temperature must be from 0 to 2 (got 9.0)\n"
+    )
+
+
+def test_engine_and_tool_mode_choices_come_from_their_owners() -> None:
+    assert set(choices("engine")) == {"auto", *PROFILES}
+    assert choices("tools") == ("auto", "native", "text", "off")
+    assert load(cli={"engine": "vllm"}, environ={}).engine is Engine.VLLM
+    assert Settings(tools="text").tools is ToolMode.TEXT

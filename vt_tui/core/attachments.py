@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vt_tui.core.errors import VtError
+
 MAX_BYTES = 10 * 1024 * 1024  # an image larger than this is refused (it would be ~13 MB of base64 per request)
 COMMAND = "/image"  # a composer line "/image PATH" attaches PATH; the other lines are the prompt
 KINDS = "PNG, JPEG, WebP or GIF"
 
 
-class AttachmentError(ValueError):
+class AttachmentError(VtError):
     """An image that can't be attached; the message is one line for the user."""
 
 

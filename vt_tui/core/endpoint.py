@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from vt_tui.core import messages as msgs
 from vt_tui.core import profiles
-from vt_tui.core.errors import EndpointError, ErrorKind, before_reply, classify, from_status
-from vt_tui.core.profiles import GENERIC, Detection
+from vt_tui.core.errors import (
+    EndpointError,
+    ErrorKind,
+    before_reply,
+    classify,
+    from_status,
+    model_gone,
+    no_reply,
+    stalled,
+)
+from vt_tui.core.messages import shape
+from vt_tui.core.params import DEFAULT_MAX_TOKENS
+from vt_tui.core.profiles import GENERIC, Detection, Engine
 
 if TYPE_CHECKING:
     import httpx2
@@ -20,8 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 PLACEHOLDER_KEY = "sk-no-key"  # local servers accept any key; the SDK insists on one
-DEFAULT_MAX_TOKENS = 1024  # sent when a caller gives none: engine defaults range from 16 tokens to no limit
 PROBE_TIMEOUT_S = 2.0  # each detection probe (a GET of a small route on the same server)
+CONNECT_TIMEOUT_S = 10.0
 
 
 def is_stale_connection(exc: BaseException) -> bool:
@@ -40,6 +51,50 @@ def is_stale_connection(exc: BaseException) -> bool:
     if isinstance(exc, httpx2.ConnectError):  # nothing listens: not stale, just down
         return False
     return isinstance(exc, httpx2.RemoteProtocolError | httpx2.ReadError | httpx2.WriteError)
+
+
+class _Watchdog:
+    """Ends a stream that has gone quiet: no line for ``first_s`` after the request (no first byte), or for
+    ``idle_s`` between lines once it started (a stall). It cancels the reading task, as ``asyncio.timeout`` does,
+    from one timer re-armed lazily: a line costs one clock read, not a timer reschedule. While a chunk is out with
+    the consumer (``away``) it never fires: the cancellation must land in our read, and a stream the consumer
+    stopped reading must not cancel its task later."""
+
+    __slots__ = ("_handle", "_loop", "_task", "away", "fired", "idle_s", "seen_at")
+
+    def __init__(self, first_s: float, idle_s: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self.idle_s = idle_s
+        self.seen_at: float | None = None  # loop time of the last line
+        self.fired: str | None = None  # "first" or "idle"
+        self.away = False
+        self._handle = self._loop.call_at(self._loop.time() + first_s, self._check)
+
+    def line(self) -> None:
+        now = self._loop.time()
+        if self.seen_at is None:  # the first line: from now on the idle timeout counts
+            self._handle.cancel()
+            self._handle = self._loop.call_at(now + self.idle_s, self._check)
+        self.seen_at = now
+
+    def _check(self) -> None:
+        if self.away:
+            self._handle = self._loop.call_at(self._loop.time() + self.idle_s, self._check)
+            return
+        if self.seen_at is not None and self._loop.time() - self.seen_at < self.idle_s:
+            self._handle = self._loop.call_at(self.seen_at + self.idle_s, self._check)
+            return
+        self.fired = "first" if self.seen_at is None else "idle"
+        assert self._task is not None
+        self._task.cancel()
+
+    def close(self) -> None:
+        self._handle.cancel()
+
+    def caused(self) -> bool:
+        """After a CancelledError: whether this watchdog caused it (and nobody else cancelled the task too)."""
+        return self.fired is not None and self._task is not None and self._task.uncancel() == 0
 
 
 @dataclass
@@ -79,21 +134,24 @@ class Endpoint:
         api_key: str | None = None,
         *,
         request_timeout: float = 120.0,
+        stream_idle_timeout: float = 60.0,
         label: str | None = None,
-        engine: str = "auto",
+        engine: Engine | str = Engine.AUTO,
     ) -> None:
+        """``request_timeout``: for the first byte of a reply; ``stream_idle_timeout``: between bytes of a stream."""
         self.base_url = base_url.rstrip("/")
         self.label = label or self.base_url
         self._api_key = api_key or PLACEHOLDER_KEY
         self._auth_headers = {"Authorization": f"Bearer {self._api_key}"}
         self._timeout = request_timeout
+        self.stream_idle_timeout = stream_idle_timeout
         self._client: openai.AsyncOpenAI | None = None
         self._http: httpx2.AsyncClient | None = None
-        self._engine = engine
+        self._engine = engine = Engine(engine)
         self.profile, needs_listing = profiles.for_engine(engine)
         self.detection: Detection | None = (
             None
-            if engine == "auto" or needs_listing
+            if engine is Engine.AUTO or needs_listing
             else Detection(self.profile, (f"engine {engine} given (not detected)",))
         )
         self.models: list[str] = []
@@ -106,7 +164,7 @@ class Endpoint:
             import httpx2
             import openai
 
-            timeout = httpx2.Timeout(self._timeout, connect=10.0)
+            timeout = httpx2.Timeout(self._timeout, connect=CONNECT_TIMEOUT_S)
             # Our own httpx client (the SDK's defaults) so detection probes share the kept-alive connection.
             self._http = openai.DefaultAsyncHttpxClient(timeout=timeout)
             self._client = openai.AsyncOpenAI(
@@ -127,6 +185,22 @@ class Endpoint:
         except ValueError:
             body = None
         return from_status(response.status_code, body, response.text, self.base_url, model)
+
+    def _secret_free(self, error: EndpointError) -> EndpointError:
+        return error.without(self._api_key)
+
+    async def _explained(self, error: EndpointError, model: str | None) -> EndpointError:
+        """A 404 to a chat request for ``model``: when the listing (asked again) no longer has the model, say so and
+        what the server offers now, instead of a generic "not found"."""
+        if error.status != 404 or not model:
+            return self._secret_free(error)
+        try:
+            offered = await self.list_models()
+        except EndpointError:
+            return self._secret_free(error)
+        if model in offered:
+            return self._secret_free(error)
+        return self._secret_free(model_gone(self.base_url, model, offered, 404))
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -150,7 +224,7 @@ class Endpoint:
             response = await self._http.get(url, headers=self._auth_headers, timeout=timeout, follow_redirects=False)
         except Exception as exc:
             kind = ErrorKind.TIMEOUT if "Timeout" in type(exc).__name__ else ErrorKind.CONNECTION
-            raise EndpointError(kind, f"No answer from {url} ({type(exc).__name__})") from None
+            raise self._secret_free(EndpointError(kind, f"No answer from {url} ({type(exc).__name__})")) from None
         try:
             return response.status_code, response.json()
         except ValueError:
@@ -168,7 +242,7 @@ class Endpoint:
                 if attempt == 1 and is_stale_connection(exc):
                     log.info("%s dropped the kept-alive connection before replying; sending again", self.base_url)
                     continue
-                raise classify(exc, self.base_url, model) from None
+                raise self._secret_free(classify(exc, self.base_url, model)) from None
         raise AssertionError("unreachable")
 
     async def list_models(self) -> list[str]:
@@ -178,7 +252,7 @@ class Endpoint:
         self.listing = [m.model_dump() for m in page.data]
         self.listing_headers = {k.lower(): v for k, v in raw.headers.items()}
         self.models = [m["id"] for m in self.listing]
-        if self._engine == "auto":
+        if self._engine is Engine.AUTO:
             if self.detection is None:
                 self.detection = await self._detect()
                 self.profile = self.detection.profile
@@ -246,7 +320,7 @@ class Endpoint:
 
     def shape_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The messages within this engine's role rules (see :func:`vt_tui.core.messages.shape`)."""
-        return msgs.shape(messages, self.profile)
+        return shape(messages, self.profile)
 
     async def stream_chat(
         self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]
@@ -270,37 +344,56 @@ class Endpoint:
             **extra,
             **self.request_params(params),
         }
+        import httpx2
+
+        # Read timeouts are the watchdog's: request_timeout until the first line, then stream_idle_timeout.
+        timeout = httpx2.Timeout(connect=CONNECT_TIMEOUT_S, read=None, write=self._timeout, pool=self._timeout)
+        url, headers = self.base_url + "/chat/completions", self._auth_headers
+        watchdog = _Watchdog(self._timeout, self.stream_idle_timeout)
         done = finished = False
-        for attempt in (1, 2):
-            opened = False
-            try:
-                # httpx directly, not the SDK: building the request through it cost ~1.8 ms of every TTFT.
-                url, headers = self.base_url + "/chat/completions", self._auth_headers
-                async with self.http.stream("POST", url, json=body, headers=headers) as response:
-                    opened = True
-                    if response.status_code >= 400:
-                        await response.aread()
-                        raise self._status_error(response, model)
-                    async for line in response.aiter_lines():
-                        if done or not line.startswith("data:"):
-                            continue  # read to the end even after [DONE], so the connection can be reused
-                        data = line[5:].strip()
-                        if data == "[DONE]":
-                            done = True
-                            continue
-                        chunk = parse_chunk(json.loads(data))
-                        finished = finished or chunk.finish_reason is not None
-                        yield chunk
-                break
-            except EndpointError:
-                raise
-            except Exception as exc:
-                if attempt == 1 and not opened and is_stale_connection(exc):
-                    log.info("%s dropped the kept-alive connection before replying; sending again", self.base_url)
-                    continue
-                if not opened and type(exc).__module__.startswith("httpx"):
-                    raise before_reply(exc, self.base_url) from None
-                raise classify(exc, self.base_url, model) from None
+        try:
+            for attempt in (1, 2):
+                opened = False
+                try:
+                    # httpx directly, not the SDK: building the request through it cost ~1.8 ms of every TTFT.
+                    async with self.http.stream("POST", url, json=body, headers=headers, timeout=timeout) as response:
+                        opened = True
+                        if response.status_code >= 400:
+                            await response.aread()
+                            raise self._status_error(response, model)
+                        async for line in response.aiter_lines():
+                            watchdog.line()
+                            if done or not line.startswith("data:"):
+                                continue  # read to the end even after [DONE], so the connection can be reused
+                            data = line[5:].strip()
+                            if data == "[DONE]":
+                                done = True
+                                continue
+                            chunk = parse_chunk(json.loads(data))
+                            finished = finished or chunk.finish_reason is not None
+                            watchdog.away = True
+                            yield chunk
+                            watchdog.away = False
+                    break
+                except EndpointError:
+                    raise
+                except asyncio.CancelledError:
+                    if not watchdog.caused():
+                        raise
+                    if watchdog.fired == "first":
+                        raise no_reply(self.base_url) from None
+                    raise stalled(self.base_url, self.stream_idle_timeout) from None
+                except Exception as exc:
+                    if attempt == 1 and not opened and is_stale_connection(exc):
+                        log.info("%s dropped the kept-alive connection before replying; sending again", self.base_url)
+                        continue
+                    if not opened and type(exc).__module__.startswith("httpx"):
+                        raise before_reply(exc, self.base_url) from None
+                    raise classify(exc, self.base_url, model) from None
+        except EndpointError as exc:
+            raise await self._explained(exc, model) from None
+        finally:
+            watchdog.close()
         if not (done or finished):
             raise EndpointError(
                 ErrorKind.STREAM_CUT, f"{self.base_url} ended the stream before the reply finished", "retry"
@@ -311,7 +404,10 @@ class Endpoint:
         if self.detection is None:
             await self.detect_profile()
         body = {"model": model, "messages": self.shape_messages(messages), "stream": False}
-        result = await self.request(
-            lambda: self.client.chat.completions.create(**body, **self.request_params(params)), model
-        )
+        try:
+            result = await self.request(
+                lambda: self.client.chat.completions.create(**body, **self.request_params(params)), model
+            )
+        except EndpointError as exc:
+            raise await self._explained(exc, model) from None
         return result.model_dump()

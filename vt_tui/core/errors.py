@@ -1,9 +1,10 @@
-"""Endpoint failures as typed, human errors. Nothing here imports the openai SDK at module level."""
+"""Errors as a user reads them: the base every core and voice error shares, and endpoint failures typed and said
+in words. Nothing here imports the openai SDK at module level."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -17,30 +18,78 @@ class ErrorKind(StrEnum):
     BAD_REQUEST = "bad_request"
     TIMEOUT = "timeout"
     STREAM_CUT = "stream_cut"
+    STALLED = "stalled"  # the stream started, then no byte came for stream_idle_timeout seconds
+    MODEL_NOT_FOUND = "model_not_found"  # 404 for a model the server's listing no longer has
     MALFORMED = "malformed"
     CANCELLED = "cancelled"
     EMBEDDED = "embedded"
     OTHER = "other"
 
 
+class VtError(Exception):
+    """The base of the errors vt-tui shows a person: one line for the status bar (``message``) and what to do
+    about it (``hint``). Printed, it is both: "Cannot connect to … — start your server"."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} — {self.hint}" if self.hint else self.message
+
+
 @dataclass(eq=False)  # not frozen: contextlib assigns __traceback__ on exceptions
-class EndpointError(Exception):
-    """One line for the status bar (``message``) and what to do about it (``hint``)."""
+class EndpointError(VtError):
+    """A request to the endpoint failed; ``kind`` says how, ``status`` is the HTTP status, if any."""
 
     kind: ErrorKind
     message: str
     hint: str = ""
     status: int | None = None
-
-    def __str__(self) -> str:
-        return f"{self.message} — {self.hint}" if self.hint else self.message
+    offered: tuple[str, ...] = ()  # MODEL_NOT_FOUND: the models the server lists now (for a model picker)
+    detail: str = ""  # an HTTP error's body, the server's own words (also in ``message``)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind.value, "message": self.message, "hint": self.hint, "status": self.status}
+        out = {"kind": self.kind.value, "message": self.message, "hint": self.hint, "status": self.status}
+        return out | ({"offered": list(self.offered)} if self.offered else {})
+
+    def without(self, secret: str) -> EndpointError:
+        """This error with ``secret`` (the API key) blanked out of its words: a server may echo the request's
+        headers in an error body, and these words are shown, logged and stored."""
+        if not secret or (secret not in self.message and secret not in self.hint):
+            return self
+        return replace(
+            self,
+            message=self.message.replace(secret, "***"),
+            hint=self.hint.replace(secret, "***"),
+            detail=self.detail.replace(secret, "***"),
+        )
 
 
 def cancelled() -> EndpointError:
     return EndpointError(ErrorKind.CANCELLED, "Cancelled", "the partial reply is kept")
+
+
+def stalled(base_url: str, idle_s: float) -> EndpointError:
+    return EndpointError(
+        ErrorKind.STALLED,
+        f"{base_url} stopped sending mid-reply (nothing for {idle_s:g} s)",
+        "the partial reply is kept; retry, or raise --stream-idle-timeout for a model that pauses longer",
+    )
+
+
+def model_gone(base_url: str, model: str, offered: list[str], status: int) -> EndpointError:
+    """A 404 for ``model`` when the server's listing (fetched again) no longer has it: typically a server
+    restarted with another model. ``offered`` goes with the error, for a model picker."""
+    shown = ", ".join(offered[:5]) + (f" (and {len(offered) - 5} more)" if len(offered) > 5 else "")
+    return EndpointError(
+        ErrorKind.MODEL_NOT_FOUND,
+        f"{base_url} does not serve {model!r} (any more); it offers: {shown or 'no model'}",
+        "pick another model (F2 in the app, --model with ask)",
+        status,
+        tuple(offered),
+    )
 
 
 def validation_errors(items: list[dict[str, Any]]) -> str:
@@ -72,6 +121,10 @@ def _server_detail(body: Any, text: str) -> str:
 
 def from_status(status: int, body: Any, text: str, base_url: str, model: str | None) -> EndpointError:
     detail = _server_detail(body, text)
+    return replace(_from_status(status, detail, base_url, model), detail=detail)
+
+
+def _from_status(status: int, detail: str, base_url: str, model: str | None) -> EndpointError:
     said = f": {detail}" if detail else ""
     if status in (401, 403):
         return EndpointError(
@@ -145,5 +198,9 @@ def classify(exc: BaseException, base_url: str, model: str | None) -> EndpointEr
             return EndpointError(
                 ErrorKind.TIMEOUT, f"{base_url} stopped sending mid-reply", "raise --request-timeout or retry"
             )
-        return EndpointError(ErrorKind.STREAM_CUT, f"The stream from {base_url} was cut mid-reply", "retry")
+        return EndpointError(
+            ErrorKind.STREAM_CUT,
+            f"The stream from {base_url} was cut mid-reply (the server closed the connection: restarted or stopped?)",
+            "the partial reply is kept; retry",
+        )
     return EndpointError(ErrorKind.OTHER, f"{type(exc).__name__}: {exc}", "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any, Literal
 
 from vt_tui.core.errors import EndpointError
@@ -25,7 +26,16 @@ class ReasoningDelta:
     text: str
 
 
-ToolStatus = Literal["ok", "error", "denied", "cancelled"]
+class ToolStatus(StrEnum):
+    """How a tool call ended: ok; error (bad arguments, unknown tool, the tool failed or timed out); denied (by the
+    user or, headless, for want of an approver); cancelled (the turn was cancelled while the tool ran). RUNNING is
+    the store's, while the tool runs: a ToolCallFinished never carries it."""
+
+    RUNNING = "running"
+    OK = "ok"
+    ERROR = "error"
+    DENIED = "denied"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,15 +51,25 @@ class ToolCallStarted:
 
 @dataclass(frozen=True, slots=True)
 class ToolCallFinished:
-    """``status``: ok, error (bad arguments, unknown tool, the tool failed or timed out), denied (by the user or,
-    headless, for want of an approver), cancelled (the turn was cancelled while the tool ran)."""
+    """A tool call ended (see :class:`ToolStatus`)."""
 
     call_id: str
     name: str
     result: str | None
     error: str | None
     duration_s: float
-    status: ToolStatus = "ok"
+    status: ToolStatus = ToolStatus.OK
+
+
+@dataclass(frozen=True, slots=True)
+class GpuCost:
+    """What a turn cost on the GPUs serving the model: ``gpus`` says which were counted ("GPU 0", "GPUs 0,1",
+    "all GPUs" when the server could not be found), ``chosen_by`` how they were found."""
+
+    energy_j: float | None
+    peak_vram_bytes: int | None
+    gpus: str
+    chosen_by: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +86,8 @@ class TurnStats:
     peak_vram_bytes: int | None = None
     steps: int | None = None  # agent turns: model requests made
     tool_calls: int | None = None  # agent turns: tool calls made
+    gpus: str | None = None  # the GPUs energy_j and peak_vram_bytes were counted on (GpuCost.gpus)
+    gpus_chosen_by: str | None = None
 
     @property
     def tok_per_s(self) -> float | None:
@@ -94,7 +116,24 @@ class TurnFailed:
     stats: TurnStats | None = field(default=None)
 
 
-Event = TurnStarted | TextDelta | ReasoningDelta | ToolCallStarted | ToolCallFinished | TurnFinished | TurnFailed
+@dataclass(frozen=True, slots=True)
+class StoreFailed:
+    """Writing the conversation to disk failed (once per turn at most): the turn goes on, kept in memory, and the
+    next turn tries the store again. ``message`` is one line for the user."""
+
+    message: str
+
+
+Event = (
+    TurnStarted
+    | TextDelta
+    | ReasoningDelta
+    | ToolCallStarted
+    | ToolCallFinished
+    | TurnFinished
+    | TurnFailed
+    | StoreFailed
+)
 
 
 def event_to_json(event: Event) -> dict[str, Any]:

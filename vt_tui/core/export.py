@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from vt_tui.core.store import ConversationInfo, Turn
+from vt_tui.core.energy import total
+from vt_tui.core.store import ConversationInfo, Turn, TurnStatus
 
 _FENCE = re.compile(r"^(`{3,}|~{3,})[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 
@@ -26,10 +27,15 @@ def to_markdown(info: ConversationInfo | None, turns: Sequence[Turn]) -> str:
     title = info.title if info and info.title else "Conversation"
     lines = [f"# {title}", ""]
     if info:
-        lines += [f"- model: `{info.model}`", f"- endpoint: `{info.endpoint}`", ""]
+        lines += [f"- model: `{info.model}`", f"- endpoint: `{info.endpoint}`"]
+    energy = total(t.stats for t in turns)
+    if energy.measured:
+        lines.append(f"- GPU energy: {energy.wh:.3f} Wh over {energy.measured} measured turns")
+    if len(lines) > 2:
+        lines.append("")
     for turn in turns:
         lines += ["## You", "", turn.user_text, "", f"## Assistant ({turn.model})", "", turn.assistant_text, ""]
-        if turn.status != "ok":
+        if turn.status is not TurnStatus.OK:
             lines += [f"> **{turn.status}**: {turn.error or ''}", ""]
     return "\n".join(lines)
 
@@ -39,5 +45,6 @@ def to_json(info: ConversationInfo | None, turns: Sequence[Turn], tool_calls: Se
         "conversation": asdict(info) if info else None,
         "turns": [asdict(t) for t in turns],
         "tool_calls": list(tool_calls),
+        "energy": total(t.stats for t in turns).to_dict(),
     }
     return json.dumps(data, ensure_ascii=False, indent=2)

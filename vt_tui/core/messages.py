@@ -25,6 +25,8 @@ def build(system: str | None, history: Iterable[Message], profile: EngineProfile
 
 def shape(messages: list[Message], profile: EngineProfile) -> list[Message]:
     """The messages as this engine accepts them (a new list; the input is not changed)."""
+    if profile.string_content:
+        messages = [{**m, "content": ""} if m.get("content") is None else m for m in messages]
     return enforce_alternation(messages) if profile.strict_alternation else messages
 
 

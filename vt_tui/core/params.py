@@ -1,20 +1,22 @@
 """Generation parameters: what each may hold, and which ones an engine accepts but ignores.
 
-``validate`` checks one value, ``parse`` reads one from what a person typed (the parameters dialog, a flag),
-``check`` checks a whole :class:`GenerationParams`. Every error is a ``ValueError`` whose message names the
-parameter and the allowed range, fit to show as it is.
+``validate`` is the one rule for a value, whatever its source: flags, ``$VT_TUI_*`` and ``config.toml``
+(:func:`vt_tui.settings.coerce`), a persona's front matter, the parameters dialog. ``parse`` reads one from what a
+person typed, ``check`` checks a whole :class:`GenerationParams`. Every error is a ``ValueError`` whose message
+names the parameter and the allowed range, fit to show as it is. Nothing here imports more than the standard
+library and the engine profiles: :mod:`vt_tui.settings` reads it on the path of ``vt-tui --version``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from vt_tui.core.profiles import EngineProfile
-from vt_tui.core.session import GenerationParams
 
+DEFAULT_MAX_TOKENS = 1024  # always sent: engine defaults range from 16 tokens to no limit (see profiles)
 PARAMS = ("temperature", "top_p", "max_tokens", "stop", "seed")
 MAX_TOKENS_LIMIT = 1_000_000
 MAX_STOP = 4
@@ -29,6 +31,20 @@ HELP = {
     "stop": rf"up to {MAX_STOP}, comma-separated; \n newline, \, comma; empty: none",
     "seed": "a whole number; empty: random",
 }
+
+
+@dataclass
+class GenerationParams:
+    """What a user can tune per conversation. ``max_tokens`` is always sent (engine defaults vary)."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    stop: list[str] | None = None
+    seed: int | None = None
+
+    def as_request(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 def _number(name: str, value: Any) -> float:

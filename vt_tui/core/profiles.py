@@ -29,9 +29,32 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
-ToolCalling = Literal["native", "text", "off"]
+
+class Engine(StrEnum):
+    """The ``--engine`` values: auto (read from ``/v1/models``) or one profile's name."""
+
+    AUTO = "auto"
+    OPENAI = "openai"
+    VLLM = "vllm"
+    LLAMA_FACTORY = "llama-factory"
+    LLAMA_CPP = "llama-cpp"  # llama-server or llama-cpp-python: the listing says which
+    OLLAMA = "ollama"
+    LMDEPLOY = "lmdeploy"
+    GENERIC = "generic"  # any other OpenAI-compatible server: no quirks assumed, tool calls as text
+
+
+class ToolMode(StrEnum):
+    """How a turn calls tools: the ``tools`` setting, and each engine's default. AUTO is a setting only (the
+    engine's profile turns it into one of the others); OFF is plain streaming, no agent."""
+
+    AUTO = "auto"
+    NATIVE = "native"  # OpenAI tool_calls
+    TEXT = "text"  # fenced tool blocks in the model's text (any server, any model)
+    OFF = "off"
+
 
 # What the engine generates when a request has no max_tokens: None means "until the context is full". vt-tui
 # always sends max_tokens; this is recorded so doctor and the docs can say why.
@@ -42,9 +65,9 @@ UNTIL_CONTEXT_END = None
 class EngineProfile:
     """Quirks of one engine. ``tool_calling`` is the default; the user's ``tools`` setting overrides it."""
 
-    name: str  # the --engine value
+    name: Engine  # the --engine value
     title: str = ""  # the server, for people: "vLLM", "llama.cpp (llama-server)"
-    tool_calling: ToolCalling = "native"
+    tool_calling: ToolMode = ToolMode.NATIVE
     stream_tool_calls: bool = True  # tool calls arrive in a streamed reply (else: only non-streamed)
     usage_in_stream: bool = True  # honours stream_options.include_usage
     metrics_path: str | None = None  # Prometheus text, relative to the server root (not /v1)
@@ -52,15 +75,15 @@ class EngineProfile:
     strict_alternation: bool = False  # one leading system message, then user/assistant/user/… ending on user
     vision: bool = False  # accepts image_url parts (with a vision model loaded)
     drop_zero_penalties: bool = False  # presence_penalty 0 breaks some servers
+    string_content: bool = False  # assistant content must be a string, "" next to tool_calls (null is refused)
     ignored_params: tuple[str, ...] = ()  # accepted and silently ignored
     notes: tuple[str, ...] = ()  # what vt-tui does about this engine, said by doctor
     tool_reason: str = ""  # why tool_calling is what it is
 
 
 LLAMA_FACTORY = EngineProfile(
-    "llama-factory",
+    Engine.LLAMA_FACTORY,
     "LLaMA-Factory",
-    tool_calling="native",
     stream_tool_calls=False,
     usage_in_stream=False,
     max_tokens_default=1024,
@@ -77,51 +100,51 @@ LLAMA_FACTORY = EngineProfile(
     tool_reason="LLaMA-Factory returns tool_calls only in non-streamed replies (streaming them is refused)",
 )
 VLLM = EngineProfile(
-    "vllm",
+    Engine.VLLM,
     "vLLM",
     metrics_path="/metrics",
     vision=True,
     tool_reason="vLLM streams OpenAI tool_calls (started with --enable-auto-tool-choice --tool-call-parser NAME)",
 )
 LLAMA_SERVER = EngineProfile(
-    "llama-cpp",
+    Engine.LLAMA_CPP,
     "llama.cpp (llama-server)",
-    tool_calling="native",
     metrics_path="/metrics",
     notes=("max_tokens always sent (its default: no limit)", "/metrics only when started with --metrics"),
     tool_reason="llama-server streams OpenAI tool_calls (with --jinja and a model whose template has tools)",
 )
 LLAMA_CPP_PYTHON = EngineProfile(
-    "llama-cpp",
+    Engine.LLAMA_CPP,
     "llama-cpp-python",
-    tool_calling="text",
+    tool_calling=ToolMode.TEXT,
     stream_tool_calls=False,
     usage_in_stream=False,
+    string_content=True,  # its request model: 500 for an assistant tool-call message with content null
     tool_reason="llama-cpp-python returns tool_calls only for a forced tool_choice, and streams nothing with 'auto'",
 )
 OLLAMA = EngineProfile(
-    "ollama",
+    Engine.OLLAMA,
     "Ollama",
     vision=True,
     notes=("max_tokens always sent; the context is the model's num_ctx (Ollama trims longer prompts silently)",),
     tool_reason="Ollama returns OpenAI tool_calls for models whose template has tools",
 )
 LMDEPLOY = EngineProfile(
-    "lmdeploy",
+    Engine.LMDEPLOY,
     "LMDeploy",
     metrics_path="/metrics",
     vision=True,
     tool_reason="LMDeploy streams OpenAI tool_calls (started with --tool-call-parser NAME)",
 )
-OPENAI = EngineProfile("openai", "OpenAI API", vision=True, tool_reason="the OpenAI API streams tool_calls")
+OPENAI = EngineProfile(Engine.OPENAI, "OpenAI API", vision=True, tool_reason="the OpenAI API streams tool_calls")
 GENERIC = EngineProfile(
-    "generic",
+    Engine.GENERIC,
     "OpenAI-compatible server",
-    tool_calling="text",
+    tool_calling=ToolMode.TEXT,
     tool_reason="unknown engine: tool calls written as text work with any server and model",
 )
 
-PROFILES: dict[str, EngineProfile] = {
+PROFILES: dict[Engine, EngineProfile] = {
     p.name: p for p in (OPENAI, VLLM, LLAMA_FACTORY, LLAMA_SERVER, OLLAMA, LMDEPLOY, GENERIC)
 }
 
@@ -216,23 +239,23 @@ def from_probe(path: str, status: int, body: Any) -> Detection | None:
     return None
 
 
-def for_engine(name: str) -> tuple[EngineProfile, bool]:
+def for_engine(name: Engine) -> tuple[EngineProfile, bool]:
     """The profile for an ``--engine`` value, and whether the listing must still say which variant it is.
 
     ``llama-cpp`` is two servers: it starts as llama-cpp-python, the cautious one (tool calls as text, no usage
     asked for), until ``/v1/models`` shows llama-server.
     """
-    if name == "llama-cpp":
+    if name == Engine.LLAMA_CPP:
         return LLAMA_CPP_PYTHON, True
     return PROFILES.get(name, GENERIC), False
 
 
 def refine(chosen: EngineProfile, models: Sequence[Mapping[str, Any]], headers: Mapping[str, str]) -> EngineProfile:
     """For a profile set with ``--engine``: pick the variant the listing shows (llama-server or llama-cpp-python)."""
-    if chosen.name != "llama-cpp":
+    if chosen.name is not Engine.LLAMA_CPP:
         return chosen
     seen = from_listing(models, headers)
-    return seen.profile if seen is not None and seen.profile.name == "llama-cpp" else chosen
+    return seen.profile if seen is not None and seen.profile.name is Engine.LLAMA_CPP else chosen
 
 
 def metrics_url(base_url: str, profile: EngineProfile) -> str | None:
@@ -246,13 +269,3 @@ def server_root(base_url: str) -> str:
     """``http://host:port/v1`` → ``http://host:port`` (routes like /metrics and /version live there)."""
     root = base_url.rstrip("/")
     return root[: -len("/v1")] if root.endswith("/v1") else root
-
-
-def tool_mode(setting: str, profile: EngineProfile) -> tuple[ToolCalling, bool, str]:
-    """(mode, whether tool calls may be streamed, why) for the ``tools`` setting on this engine."""
-    if setting in ("native", "text", "off"):
-        mode: ToolCalling = setting  # type: ignore[assignment]
-        return mode, mode == "native" and profile.stream_tool_calls, f"tools = {setting} (your setting)"
-    mode = profile.tool_calling
-    streamed = mode == "native" and profile.stream_tool_calls
-    return mode, streamed, f"auto: {profile.tool_reason or profile.title}"

@@ -5,52 +5,43 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from vt_tui.core import messages as msgs
+from vt_tui.core import messages
 from vt_tui.core.attachments import Attachment, user_content
 from vt_tui.core.endpoint import Endpoint
 from vt_tui.core.errors import EndpointError, ErrorKind, cancelled, classify
 from vt_tui.core.events import (
     Event,
+    GpuCost,
     ReasoningDelta,
+    StoreFailed,
     TextDelta,
     ToolCallFinished,
     ToolCallStarted,
+    ToolStatus,
     TurnFailed,
     TurnFinished,
     TurnStarted,
     TurnStats,
 )
-from vt_tui.core.profiles import PROFILES
-from vt_tui.core.store import Store, Turn
+from vt_tui.core.params import GenerationParams
+from vt_tui.core.profiles import PROFILES, ToolMode
+from vt_tui.core.store import Store, Turn, TurnStatus, failure_words
 
 if TYPE_CHECKING:
-    from vt_tui.core.agent import AgentConfig, Mode
+    from vt_tui.core.agent import AgentConfig
     from vt_tui.core.agent.runner import AgentRunner
 
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 1.0  # a kill -9 mid-stream loses at most this much text
-# (t0, t1) wall-clock seconds -> (joules, peak VRAM bytes) over that window
-GpuCost = Callable[[float, float], tuple[float | None, int | None]]
-
-
-@dataclass
-class GenerationParams:
-    """What a user can tune per conversation. ``max_tokens`` is always sent (engine defaults vary)."""
-
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int = 1024
-    stop: list[str] | None = None
-    seed: int | None = None
-
-    def as_request(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+# (t0, t1) wall-clock seconds -> what the turn cost on the serving GPUs (vt_tui.gpu.attribution.GpuMeter)
+GpuCostHook = Callable[[float, float], GpuCost | None]
 
 
 class _Text(list):
@@ -122,7 +113,7 @@ class ChatSession:
         params: GenerationParams | None = None,
         store: Store | None = None,
         conversation_id: int | None = None,
-        gpu_cost: GpuCost | None = None,
+        gpu_cost: GpuCostHook | None = None,
         agent: AgentConfig | None = None,
         persona: str | None = None,
     ) -> None:
@@ -139,6 +130,26 @@ class ChatSession:
         self._runner: AgentRunner | None = None
         self.turns: list[Turn] = store.turns(conversation_id) if store and conversation_id else []
         self._reader: asyncio.Task[None] | None = None
+        self._store_off = False  # a write failed in this turn: the rest of it stays in memory only
+        self._store_failures: list[StoreFailed] = []  # to be yielded by run_turn
+
+    def _save(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """One store write. A failure (disk full, read-only, locked) becomes a StoreFailed event and the turn
+        goes on in memory: nothing typed or received is lost, and the next turn tries the store again."""
+        if self.store is None or self._store_off:
+            return None
+        try:
+            return write(*args, **kwargs)
+        except sqlite3.Error as exc:
+            self._store_off = True
+            log.warning("store write failed: %s", exc)
+            words = failure_words(exc, self.store.path)
+            self._store_failures.append(StoreFailed(f"Not saved: {words} — the conversation is kept in memory"))
+            return None
+
+    def _store_events(self) -> list[StoreFailed]:
+        failures, self._store_failures = self._store_failures, []
+        return failures
 
     @property
     def busy(self) -> bool:
@@ -158,19 +169,19 @@ class ChatSession:
 
     def context_chars(self) -> int:
         """Characters the next request will carry; ~4 per token for an estimate."""
-        return len(self.system or "") + sum(len(msgs.text_of(m["content"])) for m in self.history())
+        return len(self.system or "") + sum(len(messages.text_of(m["content"])) for m in self.history())
 
     def clear_context(self) -> None:
         for turn in self.turns:
             turn.in_context = False
         if self.store and self.conversation_id:
-            self.store.clear_context(self.conversation_id)
+            self._save(self.store.clear_context, self.conversation_id)
 
-    def tool_mode(self) -> Mode:
+    def tool_mode(self) -> ToolMode:
         """How the next turn calls tools: native, text or off (plain streaming, no LangChain)."""
         if self.agent is None:
-            return "off"
-        return self.agent.resolve_mode(self.endpoint.profile)
+            return ToolMode.OFF
+        return self.agent.plan(self.endpoint.profile).mode
 
     def cancel(self) -> None:
         """Stop the running turn (a request, a tool, an approval prompt), keeping the partial text."""
@@ -184,25 +195,31 @@ class ChatSession:
     def _start_turn(self, user_text: str, model: str, attachments: list[Attachment]) -> Turn:
         params = self.params.as_request()
         turn_id = len(self.turns) + 1
+        self._store_off = False
         if self.store:
             if self.conversation_id is None:
-                self.conversation_id = self.store.create_conversation(
-                    model=model, endpoint=self.endpoint.label, system=self.system, persona=self.persona
+                self.conversation_id = self._save(
+                    self.store.create_conversation,
+                    model=model,
+                    endpoint=self.endpoint.label,
+                    system=self.system,
+                    persona=self.persona,
                 )
-            turn_id = self.store.add_turn(self.conversation_id, user_text, model, params)
+            if self.conversation_id is not None:
+                turn_id = self._save(self.store.add_turn, self.conversation_id, user_text, model, params) or turn_id
             if attachments:
-                self.store.add_attachments(turn_id, attachments)
+                self._save(self.store.add_attachments, turn_id, attachments)
         turn = Turn(
             id=turn_id, user_text=user_text, model=model, params=params, created=time.time(), attachments=attachments
         )
         self.turns.append(turn)
         return turn
 
-    def _finish(self, turn: Turn, text: str, status: str, stats: TurnStats | None, error: str | None) -> None:
+    def _finish(self, turn: Turn, text: str, status: TurnStatus, stats: TurnStats | None, error: str | None) -> None:
         turn.assistant_text, turn.status, turn.error = text, status, error
         turn.stats = asdict(stats) if stats else None
         if self.store:
-            self.store.finish_turn(turn.id, text, status, turn.stats, error)
+            self._save(self.store.finish_turn, turn.id, text, status, turn.stats, error)
 
     async def run_turn(self, user_text: str, attachments: Sequence[Attachment] = ()) -> AsyncIterator[Event]:
         """Send ``user_text`` (and images) and yield events until TurnFinished or TurnFailed (always one of the two).
@@ -220,7 +237,7 @@ class ChatSession:
         if images and self.refuses_images():
             yield TurnFailed(no_vision(self.endpoint.profile.title), "")
             return
-        request = msgs.build(
+        request = messages.build(
             self.system,
             [*self.history(), {"role": "user", "content": user_content(user_text, images)}],
             self.endpoint.profile,
@@ -228,11 +245,14 @@ class ChatSession:
         mode = self.tool_mode()  # after resolve_model: listing the models may have picked the profile
         turn = self._start_turn(user_text, model, images)
         yield TurnStarted(turn.id, model, self.endpoint.label)
+        for failure in self._store_events():
+            yield failure
 
         pipe = _Pipe()
         started = time.perf_counter()
         wall_started = time.time()
-        reader = self._read(model, request, pipe) if mode == "off" else self._read_agent(model, mode, request, pipe)
+        plain = mode is ToolMode.OFF
+        reader = self._read(model, request, pipe) if plain else self._read_agent(model, mode, request, pipe)
         self._reader = asyncio.create_task(reader)
         parts: list[str] = []
         open_calls: set[str] = set()
@@ -251,7 +271,7 @@ class ChatSession:
                         parts.append(chunk)
                         now = time.perf_counter()
                         if self.store and now - last_flush >= FLUSH_INTERVAL_S:
-                            self.store.save_text(turn.id, "".join(parts))
+                            self._save(self.store.save_text, turn.id, "".join(parts))
                             last_flush = now
                         yield TextDelta(chunk)
                     elif kind is _Reasoning:
@@ -259,36 +279,50 @@ class ChatSession:
                     else:
                         self._record_tool_event(turn, item, open_calls)
                         yield item
+                if self._store_failures:
+                    for failure in self._store_events():
+                        yield failure
                 if finished:
                     break
             stats = self._stats(pipe, started, wall_started)
             text = "".join(parts)
             if pipe.error:
-                status = "cancelled" if pipe.error.kind.value == "cancelled" else "failed"
+                was_cancelled = pipe.error.kind is ErrorKind.CANCELLED
+                status = TurnStatus.CANCELLED if was_cancelled else TurnStatus.FAILED
                 self._finish(turn, text, status, stats, str(pipe.error))
-                outcome = TurnFailed(pipe.error, text, cancelled=status == "cancelled", stats=stats)
+                outcome = TurnFailed(pipe.error, text, cancelled=was_cancelled, stats=stats)
             else:
-                self._finish(turn, text, "ok", stats, None)
+                self._finish(turn, text, TurnStatus.OK, stats, None)
                 outcome = TurnFinished(text, stats)
+            for failure in self._store_events():
+                yield failure
             yield outcome
         finally:
             if outcome is None:  # the consumer stopped listening (closed or cancelled the iterator)
                 self.cancel()
-                self._finish(turn, "".join(parts), "cancelled", None, str(cancelled()))
+                self._finish(turn, "".join(parts), TurnStatus.CANCELLED, None, str(cancelled()))
             if open_calls and self.store:
                 for call_id in open_calls:
-                    self.store.finish_tool_call(turn.id, call_id, "cancelled", None, "cancelled", 0.0)
+                    self._save(
+                        self.store.finish_tool_call, turn.id, call_id, ToolStatus.CANCELLED, None, "cancelled", 0.0
+                    )
 
     def _record_tool_event(self, turn: Turn, event: Event, open_calls: set[str]) -> None:
         if isinstance(event, ToolCallStarted):
             open_calls.add(event.call_id)
             if self.store:
-                self.store.add_tool_call(turn.id, event.call_id, event.name, event.args)
+                self._save(self.store.add_tool_call, turn.id, event.call_id, event.name, event.args)
         elif isinstance(event, ToolCallFinished):
             open_calls.discard(event.call_id)
             if self.store:
-                self.store.finish_tool_call(
-                    turn.id, event.call_id, event.status, event.result, event.error, event.duration_s
+                self._save(
+                    self.store.finish_tool_call,
+                    turn.id,
+                    event.call_id,
+                    event.status,
+                    event.result,
+                    event.error,
+                    event.duration_s,
                 )
 
     async def _agent_runner(self) -> AgentRunner:
@@ -298,12 +332,12 @@ class ChatSession:
             self._runner = module.AgentRunner(self.endpoint, self.agent)
         return self._runner
 
-    async def _read_agent(self, model: str, mode: Mode, request: list[dict[str, Any]], pipe: _Pipe) -> None:
-        """The agent path; the plain one when no tool is enabled. LangChain is imported here, off the loop."""
+    async def _read_agent(self, model: str, mode: ToolMode, request: list[dict[str, Any]], pipe: _Pipe) -> None:
+        """The agent path; the plain one when no tool is offered. LangChain is imported here, off the loop."""
         assert self.agent is not None
         try:
-            registry = await self.agent.registry.aload()
-            if not registry.tools:
+            await self.agent.registry.aload()
+            if not self.agent.offered():
                 await self._read(model, request, pipe)
                 return
             runner = await self._agent_runner()
@@ -344,9 +378,7 @@ class ChatSession:
         ended = time.perf_counter()
         usage = pipe.usage or {}
         from_server = bool(usage.get("completion_tokens")) and pipe.usage_complete
-        energy = peak = None
-        if self.gpu_cost is not None:
-            energy, peak = self.gpu_cost(wall_started, time.time())
+        cost = self.gpu_cost(wall_started, time.time()) if self.gpu_cost is not None else None
         return TurnStats(
             ttft_s=pipe.first_token_at - started if pipe.first_token_at else None,
             duration_s=ended - started,
@@ -354,10 +386,12 @@ class ChatSession:
             tokens_source="server" if from_server else "counted",
             prompt_tokens=usage.get("prompt_tokens"),
             finish_reason=pipe.finish_reason,
-            energy_j=energy,
-            peak_vram_bytes=peak,
+            energy_j=cost.energy_j if cost else None,
+            peak_vram_bytes=cost.peak_vram_bytes if cost else None,
             steps=pipe.steps,
             tool_calls=pipe.tool_calls,
+            gpus=cost.gpus if cost else None,
+            gpus_chosen_by=cost.chosen_by if cost else None,
         )
 
 

@@ -1,4 +1,12 @@
-"""Conversations in SQLite (WAL, file mode 0600). Written by the core as events arrive."""
+"""Conversations in SQLite (WAL, file mode 0600). Written by the core as events arrive.
+
+The file's schema has a version (``PRAGMA user_version``) and moves forward through :data:`MIGRATIONS`, one
+numbered step at a time, each in its own transaction, when a store opens the file. Migration 1 is the schema as
+it was before versions: a new file gets it, and a file from then (version 0, its tables already there) adopts
+it unchanged. A new column or table is one more step at the end of the list (and the code that uses it); steps
+are never edited once released. tests/fixtures/store-v0.sqlite3 is a file from before versions: the tests open,
+resume and export it after every step.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +16,15 @@ import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from vt_tui.core.attachments import Attachment
+from vt_tui.core.errors import VtError
+from vt_tui.core.events import ToolStatus
 
-SCHEMA = """
+SCHEMA_1 = """
 CREATE TABLE IF NOT EXISTS conversations (
     id INTEGER PRIMARY KEY,
     title TEXT NOT NULL DEFAULT '',
@@ -61,17 +72,32 @@ CREATE TABLE IF NOT EXISTS attachments (
 CREATE INDEX IF NOT EXISTS attachments_by_turn ON attachments(turn_id, id);
 """
 
-STATUSES = ("streaming", "ok", "failed", "cancelled")
+MIGRATIONS: tuple[str, ...] = (
+    SCHEMA_1,  # 1: conversations, turns, tool calls, image attachments (IF NOT EXISTS: version-0 files adopt it)
+)
+
+
+class StoreError(VtError):
+    """The conversation file cannot be used: written by a newer vt-tui, or a migration failed."""
+
+
+class TurnStatus(StrEnum):
+    """Where a turn stands. A turn read back as STREAMING was cut by a crash: it is shown as FAILED."""
+
+    STREAMING = "streaming"
+    OK = "ok"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 @dataclass
 class Turn:
-    """One user message and the reply to it. ``status`` is streaming, ok, failed or cancelled."""
+    """One user message and the reply to it."""
 
     id: int
     user_text: str
     assistant_text: str = ""
-    status: str = "streaming"
+    status: TurnStatus = TurnStatus.STREAMING
     error: str | None = None
     model: str = ""
     params: dict[str, Any] = field(default_factory=dict)
@@ -83,7 +109,7 @@ class Turn:
     @property
     def counts_as_history(self) -> bool:
         """Only completed turns are sent back to the model; failed ones stay visible, not in context."""
-        return self.status == "ok" and self.in_context
+        return self.status is TurnStatus.OK and self.in_context
 
 
 @dataclass
@@ -112,7 +138,7 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)
+        migrate(self.db, path)
         for suffix in ("-wal", "-shm"):
             sidecar = Path(f"{path}{suffix}")
             if sidecar.exists():
@@ -216,12 +242,11 @@ class Store:
         self.db.execute("UPDATE turns SET assistant_text = ? WHERE id = ?", (text, turn_id))
 
     def finish_turn(
-        self, turn_id: int, text: str, status: str, stats: dict[str, Any] | None, error: str | None = None
+        self, turn_id: int, text: str, status: TurnStatus, stats: dict[str, Any] | None, error: str | None = None
     ) -> None:
-        assert status in STATUSES
         self.db.execute(
             "UPDATE turns SET assistant_text = ?, status = ?, stats = ?, error = ? WHERE id = ?",
-            (text, status, json.dumps(stats) if stats else None, error, turn_id),
+            (text, TurnStatus(status).value, json.dumps(stats) if stats else None, error, turn_id),
         )
 
     def clear_context(self, conversation_id: int) -> None:
@@ -233,42 +258,27 @@ class Store:
             "SELECT * FROM turns WHERE conversation_id = ? ORDER BY id", (conversation_id,)
         ).fetchall()
         images = self.attachments(conversation_id)
-        return [
-            Turn(
-                id=r["id"],
-                user_text=r["user_text"],
-                assistant_text=r["assistant_text"],
-                status="failed" if r["status"] == "streaming" else r["status"],  # a stream cut by a crash
-                error=r["error"] or ("interrupted (vt-tui stopped mid-reply)" if r["status"] == "streaming" else None),
-                model=r["model"],
-                params=json.loads(r["params"]),
-                stats=json.loads(r["stats"]) if r["stats"] else None,
-                in_context=bool(r["in_context"]),
-                created=r["created"],
-                attachments=images.get(r["id"], []),
-            )
-            for r in rows
-        ]
+        return [_turn(r, images.get(r["id"], [])) for r in rows]
 
     # tool calls
     def add_tool_call(self, turn_id: int, call_id: str, name: str, args: dict[str, Any]) -> None:
         self.db.execute(
-            "INSERT INTO tool_calls(turn_id, call_id, name, args, status) VALUES (?, ?, ?, ?, 'running')",
-            (turn_id, call_id, name, json.dumps(args)),
+            "INSERT INTO tool_calls(turn_id, call_id, name, args, status) VALUES (?, ?, ?, ?, ?)",
+            (turn_id, call_id, name, json.dumps(args), ToolStatus.RUNNING.value),
         )
 
     def finish_tool_call(
         self,
         turn_id: int,
         call_id: str,
-        status: str,
+        status: ToolStatus,
         result: str | None,
         error: str | None,
         duration_s: float,
     ) -> None:
         self.db.execute(
             "UPDATE tool_calls SET status = ?, result = ?, error = ?, duration_s = ? WHERE turn_id = ? AND call_id = ?",
-            (status, result, error, duration_s, turn_id, call_id),
+            (ToolStatus(status).value, result, error, duration_s, turn_id, call_id),
         )
 
     def tool_calls(self, conversation_id: int) -> list[dict[str, Any]]:
@@ -279,6 +289,90 @@ class Store:
         return [dict(r) | {"args": json.loads(r["args"])} for r in rows]
 
 
+def migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Bring the file to the newest schema. Each step, and the version it reaches, commits as one transaction:
+    a step that fails leaves the file as it was. Read under the write lock, so two vt-tuis opening one file
+    cannot both run a step."""
+    while True:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:  # locked by another program for longer than sqlite3's 5 s wait
+            raise StoreError(f"{path} cannot be written ({exc})", "is another program holding it?") from exc
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise StoreError(
+                    f"{path} was written by a newer vt-tui (schema {version}; this one knows up to {len(MIGRATIONS)})",
+                    "upgrade vt-tui, or pass --data-dir to keep this version's conversations elsewhere",
+                )
+            if version == len(MIGRATIONS):
+                db.execute("COMMIT")
+                return
+            for statement in _statements(MIGRATIONS[version]):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {version + 1}")
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            db.execute("ROLLBACK")
+            raise StoreError(f"{path}: upgrading the schema failed ({exc})", "please report this") from exc
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+
+def schema_version(path: Path) -> int:
+    """The file's schema version, read without changing it (for ``vt-tui doctor``)."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        db.close()
+
+
+def _statements(script: str) -> list[str]:
+    """A migration's statements, one by one (``executescript`` would commit the step's transaction)."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip())
+    return statements
+
+
+def _turn(row: sqlite3.Row, attachments: list[Attachment]) -> Turn:
+    cut = row["status"] == TurnStatus.STREAMING  # the stream was cut by a crash
+    return Turn(
+        id=row["id"],
+        user_text=row["user_text"],
+        assistant_text=row["assistant_text"],
+        status=TurnStatus.FAILED if cut else TurnStatus(row["status"]),
+        error=row["error"] or ("interrupted (vt-tui stopped mid-reply)" if cut else None),
+        model=row["model"],
+        params=json.loads(row["params"]),
+        stats=json.loads(row["stats"]) if row["stats"] else None,
+        in_context=bool(row["in_context"]),
+        created=row["created"],
+        attachments=attachments,
+    )
+
+
 def title_from(text: str, width: int = 60) -> str:
     line = " ".join(text.split())
     return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def failure_words(exc: sqlite3.Error, path: Path) -> str:
+    """A store write that failed, in words for one line: the disk full, the file read-only, the database locked by
+    another program (a second vt-tui), or SQLite's own words."""
+    text = str(exc).lower()
+    if "full" in text:
+        return f"the disk holding {path} is full"
+    unwritable = any(p.exists() and not os.access(p, os.W_OK) for p in (path, Path(f"{path}-wal")))
+    if "readonly" in text or "read-only" in text or unwritable:  # EPERM/EROFS on a write: "disk I/O error"
+        return f"{path} is read-only"
+    if "locked" in text or "busy" in text:
+        return f"{path} is locked by another program (a second vt-tui?)"
+    return f"{path}: {exc}"

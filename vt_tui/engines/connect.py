@@ -37,6 +37,7 @@ async def connect(settings: Settings, progress: Callable[[float], None] | None =
             settings.base_url or "",
             settings.api_key,
             request_timeout=settings.request_timeout,
+            stream_idle_timeout=settings.stream_idle_timeout,
             engine=settings.engine,
         )
         return Connection(endpoint)
@@ -51,6 +52,7 @@ async def connect(settings: Settings, progress: Callable[[float], None] | None =
         server.base_url,
         None,
         request_timeout=settings.request_timeout,
+        stream_idle_timeout=settings.stream_idle_timeout,
         label=server.label,
         engine="llama-cpp" if settings.engine == "auto" else settings.engine,
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 from collections.abc import Callable, Iterable
 from typing import TypeVar
@@ -11,15 +10,10 @@ from typing import TypeVar
 import psutil
 import pynvml
 
-from vt_tui.gpu.models import GpuProcess, GpuSample
+from vt_tui.gpu.models import GpuProcess, GpuSample, throttle_names
+from vt_tui.gpu.programs import is_server
 
 T = TypeVar("T")
-
-SERVER_CMDLINE = re.compile(
-    r"\bvllm\b|llama-server|llama_cpp\.server|\blmdeploy\b|llamafactory-cli|\bollama\b|\bsglang\b"
-    r"|text[-_]generation[-_](?:launcher|server)|\btransformers(?:-cli)?\s+serve\b",
-    re.IGNORECASE,
-)
 
 
 def status_for(error: pynvml.NVMLError) -> str:
@@ -39,6 +33,20 @@ def _optional(call: Callable[..., T], *args: object) -> T | None:
         return call(*args)
     except (pynvml.NVMLError_NotSupported, pynvml.NVMLError_NoPermission):
         return None
+
+
+def _if_available(call: Callable[..., T], *args: object) -> T | None:
+    """For getters that older drivers lack: None there too (readings added after the first version)."""
+    try:
+        return _optional(call, *args)
+    except pynvml.NVMLError_FunctionNotFound:
+        return None
+
+
+def _clock_event_reasons(handle: object) -> int:
+    """The clock-event ("throttle") reasons bitmask, under NVML's current name or the older one."""
+    call = getattr(pynvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
+    return (call or pynvml.nvmlDeviceGetCurrentClocksThrottleReasons)(handle)
 
 
 def _alive(pid: int) -> bool:
@@ -86,7 +94,7 @@ class _ProcessNames:
                     cmdline = ""
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             return False, f"pid {pid}", "", False
-        return True, name, cmdline, bool(SERVER_CMDLINE.search(f"{name} {cmdline}"))
+        return True, name, cmdline, is_server(name, cmdline)
 
 
 class NvmlSource:
@@ -94,7 +102,7 @@ class NvmlSource:
 
     def __init__(self, server_pids: Iterable[int] = ()) -> None:
         self._names = _ProcessNames(set(server_pids))
-        self._devices: list[tuple[int, object, str, str | None]] = []
+        self._devices: list[tuple[int, object, str, str | None, int | None]] = []
         self._memory_v2 = True
         self._initialised = False
         self.status: str | None = None
@@ -108,7 +116,10 @@ class NvmlSource:
             for index in range(pynvml.nvmlDeviceGetCount()):
                 handle = pynvml.nvmlDeviceGetHandleByIndex(index)
                 uuid = _optional(pynvml.nvmlDeviceGetUUID, handle)
-                self._devices.append((index, handle, pynvml.nvmlDeviceGetName(handle), uuid))
+                slowdown = _if_available(
+                    pynvml.nvmlDeviceGetTemperatureThreshold, handle, pynvml.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN
+                )
+                self._devices.append((index, handle, pynvml.nvmlDeviceGetName(handle), uuid, slowdown))
         except pynvml.NVMLError as error:
             self.status = status_for(error)
         if not self._devices and self.status is None:
@@ -132,8 +143,11 @@ class NvmlSource:
             self._initialised = False
             pynvml.nvmlShutdown()
 
-    def _read_device(self, index: int, handle: object, name: str, uuid: str | None) -> GpuSample:
+    def _read_device(
+        self, index: int, handle: object, name: str, uuid: str | None, slowdown_c: int | None
+    ) -> GpuSample:
         used, total = self._memory(handle)
+        reasons = _if_available(_clock_event_reasons, handle)
         rates = _optional(pynvml.nvmlDeviceGetUtilizationRates, handle)
         power_mw = _optional(pynvml.nvmlDeviceGetPowerUsage, handle)
         limit_mw = _optional(pynvml.nvmlDeviceGetEnforcedPowerLimit, handle)
@@ -150,6 +164,14 @@ class NvmlSource:
             power_limit_w=limit_mw / 1000 if limit_mw is not None else None,
             sm_clock_mhz=_optional(pynvml.nvmlDeviceGetClockInfo, handle, pynvml.NVML_CLOCK_SM),
             processes=self._processes(handle),
+            throttle=throttle_names(reasons or 0),
+            ecc_uncorrected=_if_available(
+                pynvml.nvmlDeviceGetTotalEccErrors,
+                handle,
+                pynvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED,
+                pynvml.NVML_VOLATILE_ECC,
+            ),
+            temperature_limit_c=slowdown_c,
         )
 
     def _memory(self, handle: object) -> tuple[int | None, int | None]:

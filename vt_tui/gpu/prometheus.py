@@ -1,155 +1,44 @@
-"""Prometheus text from dcgm-exporter and serving engines (vLLM, llama-server) -> records."""
+"""Scraping: GPU exporters (a fleet of hosts) and serving engines over HTTP, one shared AsyncClient.
+
+Each URL is read as whatever answers there: a dcgm-exporter or nvitop-exporter (its GPUs, and one
+HostStatus saying whether the host answered and when it last did), an engine's `/metrics` (plus
+llama-server's `/slots` and `/props`, vLLM's `/v1/models` for the context window), or Ollama's
+`/api/ps`. A URL that fails becomes an error row or an unreachable host, never an exception.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
-from vt_tui.gpu.models import MIB, EngineMetrics, GpuSample, PrometheusReading
+from vt_tui.gpu.engines import (
+    ENGINE_NAMES,
+    engine_metrics,
+    llamacpp_slots,
+    models_context,
+    ollama_ps,
+    props_context,
+)
+from vt_tui.gpu.exporters import exporter_gpus
+from vt_tui.gpu.models import EngineMetrics, GpuSample, HostSource, HostStatus, PrometheusReading
+from vt_tui.gpu.promtext import parse_series
 
 FETCH_TIMEOUT_S = 1.0
-Series = dict[str, list[tuple[dict[str, str], float]]]  # sample name -> [(labels, value), ...]
-
-
-@dataclass(frozen=True, slots=True)
-class EngineSpec:
-    """Where one serving engine keeps the figures the pane shows."""
-
-    engine: str
-    prefix: str
-    kv_cache: tuple[str, ...]  # 0..1 gauges, first present wins
-    running: str
-    waiting: str
-    gen_counter: str | None  # tokens counter, turned into a rate between scrapes
-    gen_gauge: str  # tokens/s gauge, used when no rate can be had
-
-
-ENGINES = (
-    EngineSpec(
-        engine="vLLM",
-        prefix="vllm:",
-        kv_cache=("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"),
-        running="vllm:num_requests_running",
-        waiting="vllm:num_requests_waiting",
-        gen_counter="vllm:generation_tokens_total",
-        gen_gauge="vllm:avg_generation_throughput_toks_per_s",
-    ),
-    EngineSpec(
-        engine="llama.cpp",
-        prefix="llamacpp:",
-        kv_cache=("llamacpp:kv_cache_usage_ratio",),
-        running="llamacpp:requests_processing",
-        waiting="llamacpp:requests_deferred",
-        gen_counter=None,  # llama-server's gauge already covers the time since the last scrape
-        gen_gauge="llamacpp:predicted_tokens_seconds",
-    ),
-)
-
-
-def _series(text: str) -> Series:
-    """Gauge and counter samples by name: [(labels, value), ...]."""
-    series: Series = defaultdict(list)
-    for family in text_string_to_metric_families(text):
-        if family.type in ("gauge", "counter", "unknown"):
-            for sample in family.samples:
-                if not sample.name.endswith("_created"):
-                    series[sample.name].append((sample.labels, sample.value))
-    return series
-
-
-def parse_dcgm(text: str) -> tuple[GpuSample, ...]:
-    """One GpuSample per `gpu` label of dcgm-exporter output (no process list)."""
-    return _dcgm_gpus(_series(text))
-
-
-def _dcgm_gpus(series: Series) -> tuple[GpuSample, ...]:
-    values: dict[int, dict[str, float]] = defaultdict(dict)
-    labels: dict[int, dict[str, str]] = {}
-    for name, points in series.items():
-        if name.startswith("DCGM_FI_DEV_"):
-            for point_labels, value in points:
-                if "gpu" in point_labels:
-                    gpu = int(point_labels["gpu"])
-                    values[gpu][name.removeprefix("DCGM_FI_DEV_")] = value
-                    labels.setdefault(gpu, point_labels)
-    return tuple(_dcgm_sample(gpu, values[gpu], labels[gpu]) for gpu in sorted(values))
-
-
-def _dcgm_sample(gpu: int, v: dict[str, float], labels: dict[str, str]) -> GpuSample:
-    def whole(key: str) -> int | None:
-        return int(v[key]) if key in v else None
-
-    used, free = v.get("FB_USED"), v.get("FB_FREE")
-    total = used + free + v.get("FB_RESERVED", 0.0) if used is not None and free is not None else None
-    return GpuSample(
-        index=gpu,
-        name=labels.get("modelName", f"GPU {gpu}"),
-        uuid=labels.get("UUID"),
-        mem_used=int(used * MIB) if used is not None else None,
-        mem_total=int(total * MIB) if total is not None else None,
-        util_gpu=whole("GPU_UTIL"),
-        util_mem=whole("MEM_COPY_UTIL"),
-        temperature_c=whole("GPU_TEMP"),
-        power_w=v.get("POWER_USAGE"),
-        power_limit_w=v.get("POWER_MGMT_LIMIT"),
-        sm_clock_mhz=whole("SM_CLOCK"),
-        host=labels.get("Hostname"),
-    )
-
-
-def parse_engine(
-    url: str, text: str, now: float, previous: tuple[float, EngineMetrics] | None = None
-) -> EngineMetrics | None:
-    """Engine figures (summed over label sets; KV cache the fullest), None if no engine matched.
-
-    `previous` is the (time, metrics) of the last scrape of this URL, for counter rates.
-    """
-    return _engine(url, _series(text), now, previous)
-
-
-def _engine(
-    url: str,
-    series: Series,
-    now: float,
-    previous: tuple[float, EngineMetrics] | None,
-) -> EngineMetrics | None:
-    for spec in ENGINES:
-        raw = {name: sum(v for _, v in pts) for name, pts in series.items() if name.startswith(spec.prefix)}
-        if not raw:
-            continue
-        kv = next((max(v for _, v in series[k]) for k in spec.kv_cache if k in series), None)
-        rate = _rate(spec.gen_counter, raw, now, previous) if spec.gen_counter else None
-        return EngineMetrics(
-            url=url,
-            kv_cache_usage=kv,
-            running=int(raw[spec.running]) if spec.running in raw else None,
-            waiting=int(raw[spec.waiting]) if spec.waiting in raw else None,
-            gen_tokens_per_s=rate if rate is not None else raw.get(spec.gen_gauge),
-            raw=raw,
-            engine=spec.engine,
-        )
-    return None
-
-
-def _rate(
-    counter: str, raw: dict[str, float], now: float, previous: tuple[float, EngineMetrics] | None
-) -> float | None:
-    if previous is None or counter not in raw or counter not in previous[1].raw:
-        return None
-    then, metrics = previous
-    tokens, seconds = raw[counter] - metrics.raw[counter], now - then
-    return tokens / seconds if seconds > 0 and tokens >= 0 else None
+EXPORTER_PORTS = {9400: HostSource.DCGM, 5050: HostSource.NVITOP}  # defaults, for URLs that never answered
+SIDE_ROUTES_OFF = (403, 404, 405, 501)  # llama-server --no-slots answers 501
 
 
 def _reason(error: Exception) -> str:
     """A short why for a failed scrape, e.g. "Connection refused" rather than httpx's wrapper text."""
+    if isinstance(error, httpx.HTTPStatusError):
+        return f"HTTP {error.response.status_code}"
     if isinstance(error, httpx.TimeoutException):
         return "timed out"
     cause: BaseException = error
@@ -160,8 +49,28 @@ def _reason(error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
+def metrics_root(url: str) -> str:
+    """`http://host:8080/metrics` → `http://host:8080`, where an engine's other routes live."""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/").removesuffix("/metrics")
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+@dataclass
+class _Url:
+    """What is remembered of one URL between scrapes."""
+
+    kind: HostSource | None = None  # an exporter's kind once it has answered; None for an engine
+    host: str | None = None  # the exporter's host name, kept for when it stops answering
+    last_seen: float | None = None
+    previous: tuple[float, EngineMetrics] | None = None  # for counter rates
+    slots_off: bool = False  # llama-server without /slots
+    context_limit: int | None = None  # from /props or /v1/models, asked once
+    context_asked: bool = False
+
+
 class PrometheusSource:
-    """Scrapes Prometheus endpoints with one shared AsyncClient; a failing URL becomes an error row."""
+    """Scrapes every URL concurrently each round; see the module doc for what each may be."""
 
     def __init__(
         self,
@@ -173,15 +82,19 @@ class PrometheusSource:
         self._client = client
         self._owns_client = client is None
         self._clock = clock
-        self._previous: dict[str, tuple[float, EngineMetrics]] = {}
+        self._state = {url: _Url(kind=EXPORTER_PORTS.get(urlsplit(url).port or 0)) for url in self.urls}
 
     async def fetch(self) -> PrometheusReading:
-        """Scrape every URL concurrently."""
+        """One round: remote GPUs, engines, and a status per exporter."""
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=FETCH_TIMEOUT_S)
-        results = await asyncio.gather(*(self._fetch_one(self._client, url) for url in self.urls))
-        gpus = tuple(g for found, _ in results for g in found)
-        return PrometheusReading(gpus, tuple(e for _, e in results if e is not None))
+        client = self._client
+        results = await asyncio.gather(*(self._fetch_one(client, url) for url in self.urls))
+        return PrometheusReading(
+            tuple(g for gpus, _, _ in results for g in gpus),
+            tuple(e for _, e, _ in results if e is not None),
+            tuple(h for _, _, h in results if h is not None),
+        )
 
     async def aclose(self) -> None:
         """Close the client if this source made it."""
@@ -191,20 +104,69 @@ class PrometheusSource:
 
     async def _fetch_one(
         self, client: httpx.AsyncClient, url: str
-    ) -> tuple[tuple[GpuSample, ...], EngineMetrics | None]:
+    ) -> tuple[tuple[GpuSample, ...], EngineMetrics | None, HostStatus | None]:
+        state = self._state[url]
         try:
+            if urlsplit(url).path.rstrip("/").endswith("/api/ps"):
+                data = await _json(client, url)
+                return (), ollama_ps(url, data if isinstance(data, dict) else {}), None
             response = await client.get(url)
             response.raise_for_status()
-            series = _series(response.text)
-            gpus = _dcgm_gpus(series)
-        except httpx.HTTPStatusError as error:
-            return (), EngineMetrics(url, error=f"HTTP {error.response.status_code}")
+            series = parse_series(response.text)
         except (httpx.HTTPError, ValueError) as error:
-            return (), EngineMetrics(url, error=_reason(error))
+            return (), *self._failed(url, state, _reason(error))
         now = self._clock()
-        engine = _engine(url, series, now, self._previous.get(url))
+        kind, gpus = exporter_gpus(series, urlsplit(url).hostname)
+        host = None
+        if kind is not None:
+            state.kind, state.last_seen = kind, now
+            state.host = gpus[0].host if gpus else state.host or urlsplit(url).hostname
+            host = HostStatus(state.host or url, kind, url, None, now, len(gpus))
+        engine = engine_metrics(url, series, now, state.previous)
         if engine is not None:
-            self._previous[url] = (now, engine)
-        elif not gpus:
-            engine = EngineMetrics(url, error="no vLLM, llama.cpp or DCGM metrics")
-        return gpus, engine
+            state.previous = (now, engine)
+            engine = await self._side_routes(client, url, state, engine)
+        elif kind is None:
+            engine = EngineMetrics(url, error=f"no {', '.join(ENGINE_NAMES[:-1])} or GPU exporter metrics")
+        return gpus, engine, host
+
+    def _failed(self, url: str, state: _Url, why: str) -> tuple[EngineMetrics | None, HostStatus | None]:
+        """An exporter that stops answering is an unreachable host; anything else is an engine error row."""
+        if state.kind is None:
+            return EngineMetrics(url, error=why), None
+        name = state.host or urlsplit(url).hostname or url
+        return None, HostStatus(name, state.kind, url, why, state.last_seen)
+
+    async def _side_routes(
+        self, client: httpx.AsyncClient, url: str, state: _Url, engine: EngineMetrics
+    ) -> EngineMetrics:
+        """Context figures that engines keep outside /metrics (failures here only leave them out)."""
+        root = metrics_root(url)
+        if engine.engine == "llama.cpp" and not state.slots_off:
+            try:
+                slots = await _json(client, root + "/slots")
+                if isinstance(slots, list):
+                    engine = llamacpp_slots(engine, slots)
+            except httpx.HTTPStatusError as error:
+                state.slots_off = error.response.status_code in SIDE_ROUTES_OFF
+            except (httpx.HTTPError, ValueError):
+                pass
+        if engine.context_limit is None and engine.engine in ("llama.cpp", "vLLM"):
+            if not state.context_asked:
+                llama = engine.engine == "llama.cpp"
+                route, read = ("/props", props_context) if llama else ("/v1/models", models_context)
+                try:
+                    state.context_limit = read(await _json(client, root + route))
+                    state.context_asked = True
+                except httpx.HTTPStatusError:
+                    state.context_asked = True
+                except (httpx.HTTPError, ValueError, AttributeError):
+                    pass
+            engine = replace(engine, context_limit=state.context_limit)
+        return engine
+
+
+async def _json(client: httpx.AsyncClient, url: str) -> Any:
+    response = await client.get(url)
+    response.raise_for_status()
+    return response.json()

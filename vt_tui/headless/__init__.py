@@ -1,0 +1,14 @@
+"""The commands without a UI: ``vt-tui ask`` and ``vt-tui doctor``, and the exit codes every command returns."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What ``vt-tui`` and its commands exit with (scripts test for these)."""
+
+    OK = 0
+    FAILED = 1  # the turn failed, or doctor found something a user needs broken
+    USAGE = 2  # bad flags or settings: nothing was run
+    CANCELLED = 130  # Ctrl+C, as a shell reports SIGINT

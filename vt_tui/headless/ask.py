@@ -5,24 +5,47 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TextIO
 
 from vt_tui.core.agent import AgentConfig
+from vt_tui.core.conversation import ConversationSetup, default_persona
 from vt_tui.core.errors import EndpointError
-from vt_tui.core.events import Event, TextDelta, ToolCallFinished, TurnFailed, TurnFinished, event_to_json
-from vt_tui.core.personas import chosen, load_personas, session_setup
+from vt_tui.core.events import Event, TextDelta, ToolCallFinished, ToolStatus, TurnFailed, TurnFinished, event_to_json
+from vt_tui.core.lifecycle import ConnectionState, Lifecycle, Waiting
+from vt_tui.core.personas import load_personas
+from vt_tui.core.profiles import ToolMode
 from vt_tui.core.sanitize import inert
-from vt_tui.core.session import ChatSession
 from vt_tui.engines.connect import connect
+from vt_tui.gpu.attribution import GpuMeter
+from vt_tui.headless import ExitCode
 from vt_tui.logs import log_to_file
 from vt_tui.settings import Settings
 
 if TYPE_CHECKING:
     from vt_tui.core.endpoint import Endpoint
     from vt_tui.core.mcp.manager import McpManager
+    from vt_tui.core.personas import Persona
+    from vt_tui.core.session import ChatSession
     from vt_tui.voice.controller import Voice
 
-EXIT_OK, EXIT_FAILED, EXIT_CANCELLED = 0, 1, 130
+ASK_GPU_HZ = 10.0  # one answer is short: the turn's last sample is at most 0.1 s before its end
+
+
+@asynccontextmanager
+async def _gpu_meter(settings: Settings) -> AsyncIterator[GpuMeter]:
+    """The app's GPU measurement for one answer: a sampler for as long as the question runs."""
+    from vt_tui.gpu.factory import make_sampler
+
+    meter = GpuMeter(gpus=settings.gpus, base_url=settings.base_url)
+    sampler = await asyncio.to_thread(make_sampler, max(settings.gpu_rate, ASK_GPU_HZ), settings.metrics_urls)
+    meter.attach(sampler)
+    sampler.start()
+    try:
+        yield meter
+    finally:
+        await asyncio.to_thread(sampler.stop)
 
 
 class _Output:
@@ -65,7 +88,26 @@ class _Output:
             self.out.write("\n")
 
 
-async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sys.stdout) -> int:
+async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sys.stdout, wait_s: float = 0.0) -> int:
+    """``wait_s``: how long to wait for a server that is still starting (0: fail at once with one line)."""
+    personas = load_personas()
+    persona = default_persona(personas, settings)
+    if settings.persona and persona is None:
+        print(f"vt-tui: no persona {settings.persona!r} (have: {', '.join(personas.names())})", file=sys.stderr)
+        return ExitCode.FAILED
+    async with _gpu_meter(settings) as meter:
+        return await _ask(settings, persona, question, as_json, out, wait_s, meter)
+
+
+async def _ask(
+    settings: Settings,
+    persona: Persona | None,
+    question: str,
+    as_json: bool,
+    out: TextIO,
+    wait_s: float,
+    meter: GpuMeter,
+) -> int:
     show_progress = settings.embedded and not as_json and sys.stderr.isatty()
 
     def progress(elapsed: float) -> None:
@@ -76,22 +118,23 @@ async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sy
         connection = await connect(settings, progress)
     except EndpointError as exc:
         print(f"vt-tui: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     if show_progress:
         print("\r\x1b[K", end="", file=sys.stderr, flush=True)
-    personas = load_personas()
-    persona = chosen(personas, settings)
-    if settings.persona and persona is None:
-        print(f"vt-tui: no persona {settings.persona!r} (have: {', '.join(personas.names())})", file=sys.stderr)
-        await connection.aclose()
-        return EXIT_FAILED
-    system, params = session_setup(persona, settings)
-    agent = AgentConfig.from_settings(settings)  # no approver: risky tools run only on allowlisted hosts
-    if persona and persona.tools is False:
-        agent = None
-    session = ChatSession(connection.endpoint, model=settings.model, system=system, params=params, agent=agent)
+    if connection.server is not None and connection.server.pid:
+        meter.set_server(connection.server.pid)
+    if wait_s > 0:
+        try:
+            await Lifecycle(connection.endpoint, wait_s=wait_s, model=settings.model).connect(_say_waiting)
+        except EndpointError as exc:
+            print(f"vt-tui: {exc}", file=sys.stderr)
+            await connection.aclose()
+            return ExitCode.FAILED
+    # No approver: risky tools run only on allowlisted hosts.
+    setup = ConversationSetup.build(settings, persona)
+    session = setup.session(connection.endpoint, AgentConfig.for_run(settings), gpu_cost=meter)
     voice = _voice(settings, connection.endpoint)
-    code = EXIT_OK
+    code = ExitCode.OK
     mcp = None
     try:
         mcp = await _mcp(settings, session)
@@ -103,10 +146,10 @@ async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sy
                 if voice is not None and isinstance(event, TextDelta):
                     voice.reply_text(event.text)
                 if isinstance(event, TurnFailed):
-                    code = EXIT_CANCELLED if event.cancelled else EXIT_FAILED
+                    code = ExitCode.CANCELLED if event.cancelled else ExitCode.FAILED
                     if not as_json:
                         print(f"vt-tui: {event.error}", file=sys.stderr)
-                if isinstance(event, ToolCallFinished) and event.status == "denied" and not as_json:
+                if isinstance(event, ToolCallFinished) and event.status is ToolStatus.DENIED and not as_json:
                     print(f"vt-tui: {event.error}{_trust_hint(session, event.name)}", file=sys.stderr)
         if voice is not None:
             voice.reply_done()
@@ -120,10 +163,20 @@ async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sy
     return code
 
 
+def _say_waiting(state: ConnectionState) -> None:
+    """Waiting states on stderr: one line each on a pipe, one line rewritten in place on a terminal."""
+    tty = sys.stderr.isatty()
+    if isinstance(state, Waiting):
+        print(("\r\x1b[K" if tty else "") + f"vt-tui: {state.describe()}", end="" if tty else "\n", file=sys.stderr)
+    elif tty:
+        print("\r\x1b[K", end="", file=sys.stderr)
+    sys.stderr.flush()
+
+
 async def _mcp(settings: Settings, session: ChatSession) -> McpManager | None:
     """The MCP servers' tools for this answer: started and waited for (each within its startup_timeout_s); one that
     did not start is said on stderr in one line, and the answer goes on without it."""
-    if not settings.mcp_servers or session.agent is None or session.tool_mode() == "off":
+    if not settings.mcp_servers or session.agent is None or session.tool_mode() is ToolMode.OFF:
         return None
     from vt_tui.core.mcp.manager import McpManager, ServerState
 
@@ -153,9 +206,9 @@ def _voice(settings: Settings, endpoint: Endpoint) -> Voice | None:
     return voice
 
 
-def run(settings: Settings, question: str, as_json: bool) -> int:
+def run(settings: Settings, question: str, as_json: bool, wait_s: float = 0.0) -> int:
     log_to_file()  # warnings go to the log; stderr gets only the one-line errors said here
     try:
-        return asyncio.run(ask(settings, question, as_json))
+        return asyncio.run(ask(settings, question, as_json, wait_s=wait_s))
     except KeyboardInterrupt:
-        return EXIT_CANCELLED
+        return ExitCode.CANCELLED

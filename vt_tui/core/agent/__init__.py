@@ -5,10 +5,10 @@ loads in a worker thread on the first agent turn (or :func:`preload` does it ear
 
 The pieces a caller uses::
 
-    config = AgentConfig.from_settings(settings, approver=ask_the_user)   # approver: None when headless
-    session = ChatSession(endpoint, ..., agent=config)
-    await preload(config)             # optional: import LangChain and load the tools now, off the event loop
-    config.registry.errors            # [(plugin name, error)] to show the user
+    shared = AgentConfig.for_run(settings, approver=ask_the_user)   # approver: None when headless
+    session = ConversationSetup.build(settings, persona).session(endpoint, shared)   # core/conversation.py
+    await preload(shared)             # optional: import LangChain and load the tools now, off the event loop
+    shared.registry.errors            # [(plugin name, error)] to show the user
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from vt_tui.core.agent.config import (
     ApprovalRequest,
     Approver,
     Decision,
-    Mode,
+    ToolPlan,
     approval_scope,
+    plan_tools,
 )
 from vt_tui.core.agent.registry import PluginError, ToolRegistry, plugin_dir
 
@@ -33,10 +34,11 @@ __all__ = [
     "ApprovalRequest",
     "Approver",
     "Decision",
-    "Mode",
     "PluginError",
+    "ToolPlan",
     "ToolRegistry",
     "approval_scope",
+    "plan_tools",
     "plugin_dir",
     "preload",
 ]

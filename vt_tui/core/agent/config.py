@@ -1,4 +1,4 @@
-"""What a session needs to run agent turns: tool mode, step limit, tools, approvals. Imports no LangChain."""
+"""How a conversation's turns use tools: the mode on an engine, the tools offered, approvals. Imports no LangChain."""
 
 from __future__ import annotations
 
@@ -8,16 +8,17 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from vt_tui.core.agent.registry import ToolRegistry
-from vt_tui.core.profiles import EngineProfile
+from vt_tui.core.profiles import EngineProfile, ToolMode
 
 if TYPE_CHECKING:
+    from langchain_core.tools import BaseTool
+
     from vt_tui.settings import Settings
 
 TOOL_TIMEOUT_S = 30.0  # per tool call, unless the tool's metadata says {"timeout_s": …}
 # A tool (response_format="content_and_artifact") whose artifact is {TOOL_IMAGES: [LangChain image blocks]} has
 # those images shown to vision models after its result (an MCP server's screenshot); others get a note.
 TOOL_IMAGES = "images"
-Mode = Literal["native", "text", "off"]
 Decision = Literal["once", "always", "deny"]
 
 
@@ -56,48 +57,76 @@ def _host_of(entry: str) -> str:
     return entry.split(":")[0] if entry.count(":") == 1 else entry
 
 
+@dataclass(frozen=True)
+class ToolPlan:
+    """What a turn does with tools on one engine, and why: the session runs it, ``vt-tui doctor`` says it."""
+
+    mode: ToolMode  # NATIVE, TEXT or OFF (plain streaming, no agent)
+    streamed: bool  # native tool calls arrive in streamed replies (else the engine's tool steps are not streamed)
+    why: str
+
+    def describe(self) -> str:
+        how = {ToolMode.NATIVE: "native OpenAI tool_calls", ToolMode.TEXT: "tool calls written as text"}
+        said = how.get(self.mode, "no tools")
+        if self.mode is ToolMode.NATIVE:
+            said += ", streamed" if self.streamed else ", non-streamed"
+        return f"{said} — {self.why}"
+
+
+def plan_tools(mode: ToolMode, profile: EngineProfile, *, max_steps: int, why: str = "") -> ToolPlan:
+    """The one rule for a turn's tool mode: ``mode`` as asked (AUTO: the engine's profile decides), and OFF when
+    one step leaves no room for a tool round. ``why`` says why ``mode`` is not AUTO (a setting, a persona)."""
+    if mode is ToolMode.AUTO:
+        mode, why = profile.tool_calling, f"auto: {profile.tool_reason or profile.title}"
+    else:
+        why = why or f"tools = {mode} (your setting)"
+    if mode is not ToolMode.OFF and max_steps < 2:
+        mode, why = ToolMode.OFF, f"max_steps = {max_steps} leaves no room for a tool call and its answer"
+    return ToolPlan(mode, mode is ToolMode.NATIVE and profile.stream_tool_calls, why)
+
+
 @dataclass
 class AgentConfig:
-    """Agent settings for a :class:`~vt_tui.core.session.ChatSession`.
+    """How one conversation's turns use tools (see :class:`~vt_tui.core.session.ChatSession`).
 
-    ``mode`` is ``Settings.tools`` ("auto" follows the engine profile). ``approver`` is awaited for risky tools
-    (``tool.metadata["risky"]``); without one (headless) risky calls are denied unless their scope is in
-    ``allow`` (hosts such as ``Settings.fetch_allow_hosts``, or tool names). "Always" answers are kept in
-    ``approved`` for as long as this config lives: share one config between the sessions of an app run.
+    ``mode`` as asked (AUTO follows the engine's profile; ``why`` says why it is not, for doctor), ``max_steps``
+    model requests per turn, ``tools`` the tool names offered (None: every tool that loaded). ``approver`` is
+    awaited for risky tools (``tool.metadata["risky"]``); without one (headless) risky calls are denied unless
+    their scope is in ``allow`` (hosts such as ``Settings.fetch_allow_hosts``, or tool names). "Always" answers are
+    kept in ``approved``. The registry, approver and ``approved`` are an app run's, shared by the conversations'
+    configs (``ConversationSetup.agent`` derives one from :meth:`for_run`'s).
     """
 
-    mode: str = "auto"
+    mode: ToolMode = ToolMode.AUTO
     max_steps: int = 6
     registry: ToolRegistry = field(default_factory=ToolRegistry)
     approver: Approver | None = None
     allow: frozenset[str] = frozenset()
     tool_timeout_s: float = TOOL_TIMEOUT_S
     approved: set[tuple[str, str]] = field(default_factory=set)  # "always" answers: (tool name, scope)
+    tools: frozenset[str] | None = None
+    why: str = ""
 
     def __post_init__(self) -> None:
+        self.mode = ToolMode(self.mode)
         self.allow = frozenset(_host_of(a) for a in self.allow if a.strip())
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, approver: Approver | None = None, **kw: Any) -> AgentConfig:
-        mode = settings.tools
-        if mode == "auto" and settings.embedded and settings.gguf is None:
-            # The shipped SmolLM2-135M never calls a tool, and the tool prompt worsens its answers.
-            mode = "off"
+    def for_run(cls, settings: Settings, *, approver: Approver | None = None) -> AgentConfig:
+        """The part an app run shares: built-in and plugin tools, ``fetch_allow_hosts`` allowed, the approver.
+        A conversation's mode and tools come from its setup (:mod:`vt_tui.core.conversation`)."""
         return cls(
-            mode=mode,
-            max_steps=settings.max_steps,
-            registry=kw.pop("registry", None) or ToolRegistry.from_settings(settings),
+            registry=ToolRegistry.from_settings(settings),
             approver=approver,
-            allow=frozenset(settings.fetch_allow_hosts) | frozenset(kw.pop("allow", ())),
-            **kw,
+            allow=frozenset(settings.fetch_allow_hosts),
         )
 
-    def resolve_mode(self, profile: EngineProfile) -> Mode:
-        """native / text / off for this endpoint; "off" also when one step leaves no room for a tool round."""
-        mode = profile.tool_calling if self.mode == "auto" else self.mode
-        if mode not in ("native", "text") or self.max_steps < 2:
-            return "off"
-        return mode  # type: ignore[return-value]
+    def plan(self, profile: EngineProfile) -> ToolPlan:
+        return plan_tools(self.mode, profile, max_steps=self.max_steps, why=self.why)
+
+    def offered(self) -> list[BaseTool]:
+        """The loaded tools this conversation may call (load the registry first)."""
+        return [t for t in self.registry.tools if self.tools is None or t.name in self.tools]
 
     def allowed(self, scope: str, name: str) -> bool:
         return scope in self.allow or name in self.allow or (name, scope) in self.approved

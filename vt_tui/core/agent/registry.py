@@ -73,7 +73,6 @@ class ToolRegistry:
         fetch_allow_hosts: tuple[str, ...] = (),
         searxng_url: str | None = None,
         settings: Settings | None = None,
-        disabled: Iterable[str] = (),
     ) -> None:
         """``tools``: extra tools (tests, embedding apps). ``plugins``: the plugin folder, None for none."""
         self._extra = list(tools)
@@ -82,7 +81,6 @@ class ToolRegistry:
         self._fetch_allow_hosts = tuple(fetch_allow_hosts)
         self._searxng_url = searxng_url
         self._settings = settings
-        self.disabled = frozenset(disabled)
         # Both replaced, never changed in place, whenever the set of tools changes: an agent built on the old list
         # (keyed by its id) is rebuilt.
         self.tools: list[BaseTool] = []
@@ -224,8 +222,6 @@ class ToolRegistry:
             return f"tool name {name!r} is not allowed (letters, digits, _ and -, at most 64)"
         if name in self._loaded_origins:
             return f"tool {name!r} is already defined by {self._loaded_origins[name]}"
-        if name in self.disabled:
-            return None
         self._loaded_origins[name] = origin
         self._loaded.append(tool)
         return None
@@ -246,7 +242,7 @@ class ToolRegistry:
                 for tool in live:
                     if tool.name in origins:
                         log.warning("%s: tool %r left out, %s defines it", origin, tool.name, origins[tool.name])
-                    elif tool.name not in self.disabled:
+                    else:
                         origins[tool.name] = origin
                         tools.append(tool)
             self.tools, self.origins = tools, origins

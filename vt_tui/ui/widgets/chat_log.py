@@ -2,29 +2,39 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import suppress
+from functools import partial
 from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.containers import Vertical, VerticalScroll
-from textual.message import Message
 from textual.reactive import reactive
+from textual.widget import Widget
 from textual.widgets import Static
 
-from vt_tui.core.attachments import Attachment
-from vt_tui.core.events import TurnStats
 from vt_tui.core.sanitize import inert
+from vt_tui.ui.failures import ForwardsWorkerFailures
 from vt_tui.ui.thumbnail import thumbnail
 
 if TYPE_CHECKING:
     from textual.timer import Timer
 
+    from vt_tui.core.attachments import Attachment
+    from vt_tui.core.events import TurnStats
+    from vt_tui.core.store import Turn
+
+HISTORY_PAGE = 6  # at most this many turns mounted per page of history, so long conversations open fast
+HISTORY_PAGE_CHARS = 3000  # ...and no more text than about a screenful (rendering Markdown is the cost)
+
 
 def stats_line(stats: TurnStats | dict | None) -> str:
     """'TTFT 0.21 s · 128 tok · 41.2 tok/s · 3.3 s' (and J/token when the GPU pane measured it)."""
+    from vt_tui.core.events import TurnStats
+
     if stats is None:
         return ""
     if isinstance(stats, dict):
@@ -42,7 +52,21 @@ def stats_line(stats: TurnStats | dict | None) -> str:
     return " · ".join(parts)
 
 
-class UserMessage(Static):
+def failure_footer(status: str, error: str) -> str:
+    """The footer of a reply that did not finish: why, and what to do."""
+    return f"✗ {status}: {error} — Ctrl+R retries"
+
+
+def page_start(turns: list[Turn]) -> int:
+    """Index of the first turn of the last page: up to HISTORY_PAGE turns and ~HISTORY_PAGE_CHARS of text."""
+    start, chars = len(turns), 0
+    while start > 0 and len(turns) - start < HISTORY_PAGE and (chars < HISTORY_PAGE_CHARS or start == len(turns)):
+        start -= 1
+        chars += len(turns[start].user_text) + len(turns[start].assistant_text)
+    return start
+
+
+class UserMessage(ForwardsWorkerFailures, Static):
     """What the user sent, shown verbatim: never parsed as markup; each attached image as a line under it, then a
     small picture of it (decoded in a worker thread once the message is on screen)."""
 
@@ -63,7 +87,13 @@ class UserMessage(Static):
 
     def on_mount(self) -> None:
         if self.attachments:
-            self.run_worker(self._draw_pictures, thread=True, group="thumbnails", exit_on_error=False)
+            self.run_worker(
+                self._draw_pictures,
+                thread=True,
+                group="thumbnails",
+                exit_on_error=False,
+                description="drawing the attached pictures",
+            )
 
     def _draw_pictures(self) -> None:
         pictures = [thumbnail(a.data) for a in self.attachments]
@@ -115,9 +145,12 @@ class MarkdownView(Static):
         self.set_source(source)
 
     def set_source(self, source: str) -> None:
+        self.source = source
+        if not source:  # a reply not started yet: no need to import Markdown (~100 ms the first time) for it
+            self.update("")
+            return
         from rich.markdown import Markdown as RichMarkdown
 
-        self.source = source
         self.update(RichMarkdown(source, code_theme="monokai", hyperlinks=False))
 
 
@@ -209,20 +242,80 @@ class EarlierMarker(Static):
 
 
 class ChatLog(VerticalScroll):
-    """Follows the stream while at the bottom; scrolling up releases it until the user returns."""
+    """Follows the stream while at the bottom; scrolling up releases it until the user returns.
+
+    A stored conversation opens with its last page of turns (:func:`page_start`); the earlier ones wait behind an
+    :class:`EarlierMarker` and are mounted a page at a time when the user reaches the top.
+    """
 
     can_focus = True
 
-    class ReachedTop(Message):
-        """The user scrolled to the top: time to show earlier turns, if any are held back."""
+    DEFAULT_CSS = """
+    ChatLog {
+        padding: 0 1;
+        scrollbar-size-vertical: 1;
+    }
+    ChatLog:focus {
+        background-tint: $foreground 3%;
+    }
+    .message {
+        margin: 1 0 0 0;
+        height: auto;
+    }
+    .message.user {
+        color: $text;
+        background: $boost;
+        border-left: outer $primary;
+        padding: 0 1;
+    }
+    .message.assistant {
+        border-left: outer $secondary 50%;
+        padding: 0 0 0 1;
+    }
+    .message.assistant.failed {
+        border-left: outer $error;
+    }
+    .reply-footer {
+        color: $text-muted;
+        height: auto;
+    }
+    .reply-footer.failed {
+        color: $text-error;
+    }
+    .greeting {
+        color: $text-muted;
+        margin: 1 0 0 2;
+    }
+    .divider {
+        color: $text-muted;
+        text-align: center;
+        margin: 1 0 0 0;
+    }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.unrendered: list[Turn] = []  # stored turns above the first one mounted
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
-        if new <= 0 < old and self.query(EarlierMarker):
-            self.post_message(self.ReachedTop())
+        if new <= 0 < old and self.unrendered:
+            self.call_later(self.load_earlier)
 
     def on_mount(self) -> None:
         self.anchor()
+        self.call_after_refresh(self._warm_markdown)
+
+    def _warm_markdown(self) -> None:
+        """Import Rich's Markdown (markdown-it, ~100 ms here) on a thread after the first frame, so the first
+        reply's first token does not wait for it."""
+        self.run_worker(
+            partial(importlib.import_module, "rich.markdown"),
+            thread=True,
+            group="warm-markdown",
+            exit_on_error=False,
+            description="loading Markdown",
+        )
 
     async def add_user(self, text: str, attachments: Sequence[Attachment] = ()) -> UserMessage:
         widget = UserMessage(text, attachments)
@@ -236,6 +329,70 @@ class ChatLog(VerticalScroll):
 
     def messages(self) -> list[Static | AssistantMessage]:
         return [w for w in self.children if isinstance(w, UserMessage | AssistantMessage)]
+
+    def last_reply(self) -> str:
+        replies = [w for w in self.messages() if isinstance(w, AssistantMessage) and w.text]
+        return replies[-1].text if replies else ""
+
+    # history ---------------------------------------------------------------------------------------
+    async def show_history(self, turns: list[Turn]) -> None:
+        """Replace what is shown with the latest page of ``turns``; older ones wait above (Ctrl+Home)."""
+        await self.remove_children()
+        start = page_start(turns)
+        self.unrendered = turns[:start]
+        await self.mount_all(self._turn_widgets(turns[start:]))
+        await self._update_earlier_marker()
+        self.anchor()
+
+    async def load_earlier(self) -> None:
+        """Mount the page of turns just above the first one shown, keeping the user's place."""
+        if not self.unrendered:
+            return
+        start = page_start(self.unrendered)
+        page, self.unrendered = self.unrendered[start:], self.unrendered[:start]
+        marker = self.query_one(EarlierMarker)
+        old_first = next(iter(self.messages()), None)
+        await self.mount_all(self._turn_widgets(page), after=marker)
+        await self._update_earlier_marker()
+        if old_first is not None:  # the new page sits above it
+            self.scroll_to_widget(old_first, top=True, animate=False, immediate=True)
+
+    @staticmethod
+    def _turn_widgets(turns: list[Turn]) -> list[Widget]:
+        widgets: list[Widget] = []
+        for turn in turns:
+            failed = turn.status != "ok"
+            footer = failure_footer(turn.status, turn.error or "") if failed else stats_line(turn.stats)
+            widgets += [
+                UserMessage(turn.user_text, turn.attachments),
+                AssistantMessage(turn.model, turn.assistant_text, footer, failed),
+            ]
+        return widgets
+
+    async def _update_earlier_marker(self) -> None:
+        markers = self.query(EarlierMarker)
+        if not self.unrendered:
+            await markers.remove()
+        elif markers:
+            markers.first().count = len(self.unrendered)
+        else:
+            await self.mount(EarlierMarker(len(self.unrendered)), before=0)
+
+    # moving around ---------------------------------------------------------------------------------
+    async def go(self, where: str) -> None:
+        """``top`` (loading the next page of earlier turns), ``bottom`` (following again), ``pageup``, ``pagedown``."""
+        if where == "top":
+            self.release_anchor()
+            if self.scroll_y == 0:  # already at the top: no scroll event will come to load more
+                await self.load_earlier()
+            self.scroll_home(animate=False)
+        elif where == "bottom":
+            self.anchor()
+        elif where == "pageup":
+            self.release_anchor()
+            self.scroll_page_up(animate=False)
+        else:
+            self.scroll_page_down(animate=False)
 
     def jump(self, direction: int) -> None:
         """Scroll to the previous (-1) or next (+1) message."""

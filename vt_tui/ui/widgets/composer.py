@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
-from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
-from textual.suggester import Suggester
-from textual.widgets import Input, Label, TextArea
+from textual.widgets import TextArea
 
-from vt_tui.core.attachments import Attachment
 from vt_tui.core.sanitize import inert
+
+if TYPE_CHECKING:
+    from vt_tui.core.attachments import Attachment
 
 
 class Composer(TextArea):
@@ -28,6 +26,18 @@ class Composer(TextArea):
         Binding("enter", "submit", "Send", show=True),
         Binding("ctrl+j", "newline", "Newline", show=True),
     ]
+
+    DEFAULT_CSS = """
+    Composer {
+        height: auto;
+        min-height: 3;
+        max-height: 12;
+        border: round $primary 50%;
+    }
+    Composer:focus {
+        border: round $primary;
+    }
+    """
 
     @dataclass
     class Submitted(Message):
@@ -113,34 +123,3 @@ class Composer(TextArea):
         self.load_text(self.prompts[self._recall])
         self.move_cursor(self.document.end)
         return True
-
-
-class PathSuggester(Suggester):
-    """Completes the last part of a path from its folder's entries (the Right arrow accepts)."""
-
-    def __init__(self) -> None:
-        super().__init__(use_cache=False, case_sensitive=True)
-
-    async def get_suggestion(self, value: str) -> str | None:
-        head, sep, stem = value.rpartition("/")
-        folder = Path(head or "/").expanduser() if sep else Path()
-        try:
-            names = sorted(e.name + ("/" if e.is_dir() else "") for e in os.scandir(folder) if e.name.startswith(stem))
-        except OSError:
-            return None
-        names = [n for n in names if not n.startswith(".") or stem.startswith(".")]
-        return value + names[0][len(stem) :] if names and names[0] != stem else None
-
-
-class AttachScreen(ModalScreen[str | None]):
-    """Asks for an image's path (completed as typed: → accepts); Enter attaches, Esc closes."""
-
-    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
-
-    def compose(self):
-        with Vertical(id="picker"):
-            yield Label("Attach image (PNG, JPEG, WebP, GIF)", id="picker-title")
-            yield Input(placeholder="path, ~ and relative paths work; → completes", suggester=PathSuggester())
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)

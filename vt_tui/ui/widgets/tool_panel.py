@@ -5,38 +5,30 @@
 full arguments and result, pretty-printed — below it; Enter again closes them; ``c`` copies them. Everything a
 model or a tool wrote is shown as inert text: never parsed as markup, terminal escapes stripped.
 
-``ApprovalScreen`` asks before a risky tool runs: ``y`` allow once, ``a`` always for this host (this session),
-``n`` or Esc deny. ``approver_for(app)`` turns it into the ``approve(request)`` callback the core awaits.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.highlighter import JSONHighlighter
 from rich.text import Text
 from textual import events
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.reactive import reactive
-from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import Button, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from vt_tui.core.agent.config import ApprovalRequest, Approver, Decision
 from vt_tui.core.events import ToolCallFinished, ToolCallStarted
 from vt_tui.core.sanitize import inert
-
-TOOL_PANEL_TCSS = Path(__file__).with_name("tool_panel.tcss")
 
 # status -> (icon, style); the same colours in the list, the details and the title's counts
 STATUS: dict[str, tuple[str, str]] = {
@@ -138,6 +130,11 @@ def row_text(record: ToolCallRecord, width: int) -> Text:
     return text
 
 
+def json_text(value: Any) -> Text:
+    """``value`` as indented JSON, coloured; control characters escaped by JSON, markup never parsed."""
+    return _json_highlight(Text(inert(json.dumps(value, indent=2, ensure_ascii=False))))
+
+
 def pretty(text: str | None) -> Text:
     """A tool's output: pretty JSON with colours when it is JSON, else the text itself (inert)."""
     if text is None:
@@ -149,7 +146,7 @@ def pretty(text: str | None) -> Text:
         except ValueError:
             pass
         else:
-            return _json_highlight(Text(inert(json.dumps(value, indent=2, ensure_ascii=False))))
+            return json_text(value)
     cut = text if len(text) <= DETAIL_CHARS else text[:DETAIL_CHARS] + f"\n[… {len(text) - DETAIL_CHARS:,} more]"
     return Text(inert(cut))
 
@@ -168,7 +165,7 @@ def detail_text(record: ToolCallRecord) -> Text:
     out.append("  " + " · ".join(f for f in facts if f), "dim")
     out.append(f"\n{inert(record.call_id)}\n", "dim")
     out.append("\nArguments\n", "bold underline")
-    out.append_text(_json_highlight(Text(inert(json.dumps(record.args, indent=2, ensure_ascii=False)))))
+    out.append_text(json_text(record.args))
     if record.error is not None:
         out.append("\n\nError\n", "bold underline red")
         out.append(inert(record.error), "red")
@@ -192,8 +189,57 @@ def copy_text(record: ToolCallRecord) -> str:
 class ToolPanel(Vertical):
     """Agent tool calls, live. Feed it core events; it never talks to the core itself."""
 
-    BINDINGS: ClassVar = [Binding("c", "copy_call", "Copy call", show=True)]
+    BINDINGS: ClassVar = [Binding("c", "copy_call", "Copy call", show=True, id="copy-tool-call")]
     DEFAULT_CLASSES = "tool-panel"
+    DEFAULT_CSS = """
+    ToolPanel {
+        height: 1fr;
+        min-height: 5;
+        padding: 0 0 0 1;
+    }
+
+    #tool-panel-title {
+        height: 1;
+        color: $text;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+
+    #tool-panel-empty {
+        height: 1;
+        color: $text-muted;
+    }
+
+    #tool-calls {
+        height: auto;
+        max-height: 50%;
+        min-height: 1;
+        border: none;
+        padding: 0;
+        background: transparent;
+        scrollbar-size-vertical: 1;
+    }
+
+    #tool-calls:focus {
+        background-tint: $foreground 3%;
+    }
+
+    #tool-calls > .option-list--option-highlighted {
+        text-style: none;
+    }
+
+    #tool-detail {
+        height: 1fr;
+        min-height: 4;
+        border-top: hkey $primary 30%;
+        scrollbar-size-vertical: 1;
+    }
+
+    #tool-detail-body {
+        height: auto;
+        padding: 0 1 0 0;
+    }
+    """
     count = reactive(0)
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
@@ -374,85 +420,3 @@ class ToolPanel(Vertical):
         text = copy_text(record)
         self.app.copy_to_clipboard(text)
         self.notify(f"Copied the {record.name} call ({len(text):,} chars)")
-
-
-# --- approval --------------------------------------------------------------------------------------
-
-
-class ApprovalScreen(ModalScreen[Decision]):
-    """Ask before a risky tool runs. y: allow once · a: always for this host · n / Esc: deny."""
-
-    BINDINGS: ClassVar = [
-        Binding("y", "decide('once')", "Allow once"),
-        Binding("a", "decide('always')", "Always"),
-        Binding("n", "decide('deny')", "Deny"),
-        Binding("escape", "decide('deny')", "Deny", show=False),
-    ]
-
-    def __init__(self, request: ApprovalRequest) -> None:
-        super().__init__()
-        self.request = request
-
-    def compose(self) -> ComposeResult:
-        request = self.request
-        title = Text("Allow ", style="bold")
-        title.append(inert(request.name), "bold yellow")
-        title.append("?", "bold")
-        with Vertical(id="approval"):
-            yield Static(title, id="approval-title")
-            if request.description:
-                yield Static(Text(inert(request.description), style="dim"), id="approval-description")
-            with VerticalScroll(id="approval-args"):
-                yield Static(
-                    _json_highlight(Text(inert(json.dumps(request.args, indent=2, ensure_ascii=False)))),
-                    id="approval-args-body",
-                )
-            scope = inert(request.scope)
-            always = f"for {scope}" if scope != request.name else "this tool"
-            keys = Text()
-            for key, label in (("y", "allow once"), ("a", f"always {always}"), ("n", "deny")):
-                keys.append(f" {key} ", "reverse bold")
-                keys.append(f" {label}   ")
-            yield Static(keys, id="approval-keys")
-            with Horizontal(id="approval-buttons"):
-                yield Button("Allow once", id="approval-once", variant="primary")
-                yield Button("Always", id="approval-always")
-                yield Button("Deny", id="approval-deny", variant="error")
-
-    def on_mount(self) -> None:
-        self.query_one("#approval-deny", Button).focus()  # Enter on an unread prompt does no harm
-
-    def action_decide(self, decision: str) -> None:
-        self.dismiss(decision)  # type: ignore[arg-type]
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.dismiss((event.button.id or "approval-deny").removeprefix("approval-"))  # type: ignore[arg-type]
-
-
-def approver_for(app: App[Any]) -> Approver:
-    """The ``approve(request)`` callback for :class:`~vt_tui.core.agent.AgentConfig`: shows an ApprovalScreen.
-
-    If the turn is cancelled while the prompt is open, the prompt closes (as a denial).
-    """
-
-    async def approve(request: ApprovalRequest) -> Decision:
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[Decision] = loop.create_future()
-
-        def done(decision: Decision | None) -> None:
-            if not answer.done():
-                answer.set_result(decision or "deny")
-
-        screen = ApprovalScreen(request)
-        app.push_screen(screen, done)
-        try:
-            return await answer
-        finally:
-            if not answer.done() or answer.cancelled():
-                answer.cancel()
-            if screen.is_attached and app.screen is screen:
-                with suppress(Exception):
-                    screen.dismiss("deny")
-
-    return approve

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -16,8 +17,11 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from vt_tui.voice.controller import Voice
+from vt_tui.ui.failures import ForwardsWorkerFailures
 from vt_tui.voice.errors import VoiceError
+
+if TYPE_CHECKING:
+    from vt_tui.voice.controller import Voice
 
 BARS = " ▁▂▃▄▅▆▇█"
 METER_WIDTH = 24  # the last 2.4 s of levels
@@ -28,8 +32,15 @@ def meter(levels: list[float]) -> str:
     return "".join(BARS[min(len(BARS) - 1, round(v * (len(BARS) - 1)))] for v in levels)
 
 
-class VoiceBar(Static):
+class VoiceBar(ForwardsWorkerFailures, Static):
     """Shows only while recording or transcribing."""
+
+    DEFAULT_CSS = """
+    VoiceBar {
+        height: 1;
+        background: $boost;
+    }
+    """
 
     state: reactive[str] = reactive("idle")  # idle, opening, recording, transcribing
 
@@ -103,7 +114,7 @@ class VoiceBar(Static):
         self.app.notify("Recording discarded.")
         return True
 
-    @work(group="voice-open", exclusive=True)
+    @work(group="voice-open", exclusive=True, exit_on_error=False, description="opening the microphone")
     async def _open(self) -> None:
         self.levels.extend([0.0] * METER_WIDTH)
         self.limit_hit = False
@@ -117,7 +128,7 @@ class VoiceBar(Static):
         if self.limit_hit:
             self._limit_reached()
 
-    @work(group="voice-prepare", exclusive=True)
+    @work(group="voice-prepare", exclusive=True, exit_on_error=False, description="loading speech to text")
     async def _prepare(self) -> None:
         """Load speech to text while the user speaks; a missing model is said now, not after the talking."""
         try:
@@ -130,7 +141,7 @@ class VoiceBar(Static):
         self.state = "idle"
         self.app.notify(str(exc), title="voice", severity="error", timeout=10)
 
-    @work(group="voice-stt", exclusive=True)
+    @work(group="voice-stt", exclusive=True, exit_on_error=False, description="transcribing")
     async def _transcribe(self) -> None:
         try:
             text = await self.voice.finish_recording()

@@ -1,4 +1,4 @@
-"""A searchable picker dialog, used for conversations and models alike."""
+"""A searchable picker dialog, used for conversations, models and personas alike."""
 
 from __future__ import annotations
 
@@ -6,30 +6,39 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
+
+from vt_tui.ui.screens.dialog import Dialog
 
 Row = tuple[Any, str]  # (value returned when picked, label shown)
 
 
-class PickerScreen(ModalScreen[Any]):
+class PickerScreen(Dialog[Any]):
     """Type to filter, Up/Down to move, Enter to pick, Esc to close. ``search`` may query a database."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
+    DEFAULT_CSS = """
+    PickerScreen > .dialog {
+        height: 70%;
+    }
+    #picker-options {
+        height: 1fr;
+    }
+    """
 
     def __init__(self, title: str, search: Callable[[str], Sequence[Row]], placeholder: str = "search…") -> None:
         super().__init__()
         self.title_text = title
         self.search = search
         self.placeholder = placeholder
+        self._rows: list[Row] = []
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="picker"):
-            yield Label(self.title_text, id="picker-title")
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
             yield Input(placeholder=self.placeholder, id="picker-input")
             yield OptionList(id="picker-options")
 
@@ -42,10 +51,9 @@ class PickerScreen(ModalScreen[Any]):
     def refill(self, query: str) -> None:
         options = self.query_one(OptionList)
         options.clear_options()
-        rows = self.search(query)
-        options.add_options([Option(Text(label), id=str(i)) for i, (_, label) in enumerate(rows)])
-        self._rows = list(rows)
-        if rows:
+        self._rows = list(self.search(query))
+        options.add_options([Option(Text(label), id=str(i)) for i, (_, label) in enumerate(self._rows)])
+        if self._rows:
             options.highlighted = 0
 
     def on_input_submitted(self) -> None:
@@ -56,7 +64,7 @@ class PickerScreen(ModalScreen[Any]):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(self._rows[int(event.option.id or 0)][0])
 
-    def on_key(self, event) -> None:
+    def on_key(self, event: events.Key) -> None:
         if event.key in ("up", "down"):
             options = self.query_one(OptionList)
             options.action_cursor_up() if event.key == "up" else options.action_cursor_down()

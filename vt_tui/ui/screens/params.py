@@ -9,43 +9,26 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
-from vt_tui.core import params as gen
+from vt_tui.core.params import HELP, PARAMS, GenerationParams, parse, show
 from vt_tui.core.sanitize import inert
-from vt_tui.core.session import GenerationParams
+from vt_tui.ui.screens.dialog import Dialog
 
 
-class ParamsScreen(ModalScreen[GenerationParams | None]):
+class ParamsScreen(Dialog[GenerationParams | None]):
     """One input per parameter, checked as you type. Enter or Ctrl+S applies (when all are valid), Esc cancels.
 
     Dismisses with the new :class:`GenerationParams`, or None when cancelled. ``ignored``: parameters the
     current engine accepts and ignores (:func:`vt_tui.core.params.ignored_by`), noted under the inputs.
     """
 
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "apply", "Apply", priority=True),
-    ]
+    BINDINGS = [Binding("ctrl+s", "apply", "Apply", priority=True, id="apply-params")]
 
     DEFAULT_CSS = """
-    ParamsScreen {
-        align: center middle;
-    }
-    #params {
+    ParamsScreen > .dialog {
         width: 80;
         max-width: 95%;
-        height: auto;
-        max-height: 95%;
-        border: round $primary;
-        background: $surface;
-        padding: 0 1;
-    }
-    #params-title {
-        text-style: bold;
-        width: 1fr;
-        content-align: center middle;
     }
     .param-row {
         height: 1;
@@ -94,24 +77,24 @@ class ParamsScreen(ModalScreen[GenerationParams | None]):
     def __init__(self, params: GenerationParams, ignored: list[str] | tuple[str, ...] = ()) -> None:
         super().__init__()
         self.params = params
-        self.ignored = [name for name in gen.PARAMS if name in ignored]
+        self.ignored = [name for name in PARAMS if name in ignored]
         self.errors: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="params"):
-            yield Label(Text("Generation parameters"), id="params-title")
-            for name in gen.PARAMS:
+        with Vertical(classes="dialog"):
+            yield Label(Text("Generation parameters"), classes="dialog-title")
+            for name in PARAMS:
                 title = name + (" *" if name in self.ignored else "")
                 with Horizontal(classes="param-row"):
                     yield Label(Text(title), classes="param-name")
                     yield Input(
-                        value=inert(gen.show(name, getattr(self.params, name))),
+                        value=inert(show(name, getattr(self.params, name))),
                         placeholder=self._placeholder(name),
                         id=f"param-{name}",
                         select_on_focus=False,
                         compact=True,
                     )
-                yield Static(Text(gen.HELP[name]), classes="param-help", id=f"param-{name}-help")
+                yield Static(Text(HELP[name]), classes="param-help", id=f"param-{name}-help")
                 yield Static(Text(""), classes="param-error", id=f"param-{name}-error")
             if self.ignored:
                 yield Static(
@@ -141,7 +124,7 @@ class ParamsScreen(ModalScreen[GenerationParams | None]):
         field = self._input(name)
         message = self.query_one(f"#param-{name}-error", Static)
         try:
-            value = gen.parse(name, field.value)
+            value = parse(name, field.value)
         except ValueError as exc:
             self.errors[name] = str(exc)
             message.update(Text(inert(str(exc))))
@@ -156,7 +139,7 @@ class ParamsScreen(ModalScreen[GenerationParams | None]):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         name = (event.input.id or "").removeprefix("param-")
-        if name in gen.PARAMS:
+        if name in PARAMS:
             with contextlib.suppress(ValueError):  # _check shows the message
                 self._check(name)
 
@@ -167,7 +150,7 @@ class ParamsScreen(ModalScreen[GenerationParams | None]):
     def result(self) -> GenerationParams | None:
         """The parameters as typed, or None when any is invalid (each bad input then shows why)."""
         values: dict[str, Any] = {}
-        for name in gen.PARAMS:
+        for name in PARAMS:
             try:
                 values[name] = self._check(name)
             except ValueError:
@@ -179,11 +162,8 @@ class ParamsScreen(ModalScreen[GenerationParams | None]):
     def action_apply(self) -> None:
         params = self.result()
         if params is None:
-            first = next(name for name in gen.PARAMS if name in self.errors)
+            first = next(name for name in PARAMS if name in self.errors)
             self._input(first).focus()
             self.app.bell()
             return
         self.dismiss(params)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

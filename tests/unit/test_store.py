@@ -1,0 +1,154 @@
+"""The conversation store: versions and migrations, and a file written before versions opening, resuming and
+exporting after every migration (real SQLite files)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.scripted_server import ScriptedServer, text_reply
+from vt_tui.core import export
+from vt_tui.core import store as store_module
+from vt_tui.core.endpoint import Endpoint
+from vt_tui.core.events import TurnFinished
+from vt_tui.core.session import ChatSession
+from vt_tui.core.store import MIGRATIONS, Store, StoreError, schema_version
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+# What a later issue's step looks like (reasoning text kept with each turn): the fixture must survive it too.
+NEXT_STEP = "ALTER TABLE turns ADD COLUMN reasoning TEXT NOT NULL DEFAULT '';"
+
+
+@pytest.fixture(params=["today", "one step more"])
+def old_file(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the store written before versions (tests/fixtures/make_store_v0.py says what it holds), opened
+    with today's migrations and with one more step."""
+    if request.param == "one step more":
+        monkeypatch.setattr(store_module, "MIGRATIONS", (*MIGRATIONS, NEXT_STEP))
+    path = tmp_path / "data" / "conversations.sqlite3"
+    path.parent.mkdir()
+    shutil.copyfile(FIXTURES / "store-v0.sqlite3", path)
+    assert schema_version(path) == 0
+    return path
+
+
+def schema(path: Path) -> list[tuple[str, str]]:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("SELECT name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name").fetchall()
+    finally:
+        db.close()
+
+
+def test_old_file_is_migrated_to_the_schema_a_new_file_gets(old_file: Path, tmp_path: Path) -> None:
+    Store(old_file).close()
+    Store(tmp_path / "new.sqlite3").close()
+    assert schema_version(old_file) == schema_version(tmp_path / "new.sqlite3") == len(store_module.MIGRATIONS)
+    assert schema(old_file) == schema(tmp_path / "new.sqlite3")
+    Store(old_file).close()  # opening it again changes nothing
+    assert schema_version(old_file) == len(store_module.MIGRATIONS)
+
+
+def test_a_file_from_a_newer_vt_tui_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    Store(path).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    db.close()
+    with pytest.raises(StoreError, match=rf"written by a newer vt-tui \(schema {len(MIGRATIONS) + 1};") as refused:
+        Store(path)
+    assert "--data-dir" in refused.value.hint and schema_version(path) == len(MIGRATIONS) + 1
+
+
+def test_a_failing_step_leaves_the_file_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "c.sqlite3"
+    Store(path).close()
+    broken = "CREATE TABLE half_done (a);\nINSERT INTO no_such_table VALUES (1);"
+    monkeypatch.setattr(store_module, "MIGRATIONS", (*MIGRATIONS, broken))
+    with pytest.raises(StoreError, match=r"upgrading the schema failed .*no such table: no_such_table"):
+        Store(path)
+    assert schema_version(path) == len(MIGRATIONS) and "half_done" not in dict(schema(path))
+
+
+def test_old_file_opens_with_everything_in_it(old_file: Path) -> None:
+    store = Store(old_file)
+    assert [(c.id, c.title, c.turn_count, c.persona) for c in store.list_conversations()] == [
+        (2, "Write add().", 1, "coder"),
+        (1, "What is 6*7?", 4, None),
+    ]
+    assert store.conversation(2).system == "Answer in one line."
+    turns = store.turns(1)
+    assert [(t.user_text, t.status, t.in_context) for t in turns] == [
+        ("What is 6*7?", "ok", False),
+        ("What is in this picture?", "ok", False),
+        ("This one fails.", "failed", True),
+        ("Hello?", "ok", True),
+    ]
+    assert turns[0].assistant_text == "It is 42." and turns[0].stats["tool_calls"] == 1
+    assert "out of memory" in turns[2].error
+    (image,) = turns[1].attachments
+    assert (image.name, image.mime, image.width, image.height) == ("red.png", "image/png", 4, 4)
+    assert base64.b64decode(image.b64).startswith(b"\x89PNG")
+    calls = store.tool_calls(1)
+    assert [(c["call_id"], c["name"], c["args"], c["status"], c["result"]) for c in calls] == [
+        ("call_1", "calculator", {"expression": "6*7"}, "ok", "42")
+    ]
+    store.close()
+
+
+async def test_old_conversation_resumes(old_file: Path, scripted: ScriptedServer) -> None:
+    store = Store(old_file)
+    endpoint = Endpoint(scripted.base_url, engine="openai")
+    session = ChatSession(endpoint, store=store, conversation_id=1)
+    assert len(session.turns) == 4 and session.turns[1].attachments[0].name == "red.png"
+    scripted.queue(text_reply("Welcome back."))
+    events = [event async for event in session.run_turn("Still there?")]
+    assert isinstance(events[-1], TurnFinished)
+    sent = scripted.chat_requests[-1]["messages"]
+    # cleared turns and the failed one are not sent again: only "Hello?" and its answer, then the new prompt
+    assert sent == [
+        {"role": "user", "content": "Hello?"},
+        {"role": "assistant", "content": "Hello again."},
+        {"role": "user", "content": "Still there?"},
+    ]
+    await endpoint.aclose()
+    store.close()
+    reopened = Store(old_file)
+    assert [t.assistant_text for t in reopened.turns(1)][-1] == "Welcome back."
+    assert len(reopened.tool_calls(1)) == 1
+    reopened.close()
+
+
+def test_old_conversation_exports(old_file: Path) -> None:
+    store = Store(old_file)
+    info, turns = store.conversation(1), store.turns(1)
+    markdown = export.to_markdown(info, turns)
+    assert markdown.startswith("# What is 6*7?") and "## Assistant (scripted-model)\n\nIt is 42." in markdown
+    assert "> **failed**: Server error 500" in markdown
+    data = json.loads(export.to_json(info, turns, store.tool_calls(1)))
+    assert data["conversation"]["title"] == "What is 6*7?" and len(data["turns"]) == 4
+    assert data["turns"][1]["attachments"][0]["mime"] == "image/png"
+    assert data["tool_calls"][0]["name"] == "calculator" and data["tool_calls"][0]["args"] == {"expression": "6*7"}
+    store.close()
+
+
+def test_the_app_stops_with_one_line_on_a_newer_file(tmp_path: Path) -> None:
+    path = tmp_path / "conversations.sqlite3"
+    Store(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    done = subprocess.run(
+        [sys.executable, "-m", "vt_tui", "--data-dir", str(tmp_path), "--base-url", "http://127.0.0.1:9/v1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and done.stderr.startswith(f"vt-tui: {path} was written by a newer vt-tui")
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,128 @@
+"""Everything the user can do in the chat, declared once: the key binding and the palette entry.
+
+The chat screen's ``BINDINGS`` and the command palette are both built from ``CHAT_COMMANDS``; the README's key
+table is checked against it by a test. Each binding has an id, the name users remap it by in ``config.toml``::
+
+    [keymap]
+    retry = "f12"
+    talk = "ctrl+t,f6"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from textual.binding import Binding
+from textual.dom import DOMNode
+
+KEY_NAMES = {"escape": "Esc", "pageup": "PgUp", "pagedown": "PgDn", "enter": "Enter"}
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command: ``key`` is its default (None: only in the palette), ``footer`` its label there."""
+
+    id: str  # the binding id: what ``[keymap]`` in config.toml names
+    action: str  # an action of the chat screen
+    key: str | None
+    footer: str
+    title: str | None = None  # in the palette under this title (None: keys only)
+    help: str = ""
+    show: bool = True  # in the footer
+    priority: bool = False  # over the focused widget's own use of the key (the composer's F6/F7, PgUp…)
+
+    def binding(self) -> Binding:
+        assert self.key is not None
+        return Binding(self.key, self.action, self.footer, self.show, priority=self.priority, id=self.id)
+
+
+CHAT_COMMANDS: tuple[Command, ...] = (
+    # Priority: Esc cancels whatever has focus in the chat (a dialog has its own Esc: this one is not active there).
+    Command("cancel", "cancel", "escape", "Cancel", priority=True),
+    Command("retry", "retry", "ctrl+r", "Retry", "Retry", "Send the last failed prompt again"),
+    Command("new-conversation", "new_conversation", "ctrl+n", "New", "New conversation", "Start a fresh conversation"),
+    Command(
+        "open-conversation", "open_conversation", "ctrl+o", "Open", "Open conversation", "Search stored conversations"
+    ),
+    Command(
+        "clear-context",
+        "clear_context",
+        "ctrl+l",
+        "Clear ctx",
+        "Clear context",
+        "Stop sending earlier turns to the model",
+    ),
+    Command("switch-model", "switch_model", "f2", "Model", "Switch model", "Pick a model from /v1/models"),
+    Command("copy-reply", "copy_reply", "f4", "Copy reply", "Copy last reply", "To the clipboard, over SSH too"),
+    Command(
+        "copy-code", "copy_code", "f5", "Copy code", "Copy last code block", "The last fenced block of the last reply"
+    ),
+    Command(
+        "export-markdown", "export('md')", "f8", "Export .md", "Export conversation as Markdown", "Write a .md file"
+    ),
+    Command("export-json", "export('json')", "f9", "Export .json", "Export conversation as JSON", "Write a .json file"),
+    Command("toggle-side", "toggle_side", "f3", "Panels", "Toggle side panels", "Show or hide the right-hand column"),
+    Command(
+        "switch-persona",
+        "switch_persona",
+        "f10",
+        "Persona",
+        "Switch persona",
+        "Start a conversation with another persona",
+    ),
+    Command(
+        "edit-params",
+        "edit_params",
+        "f11",
+        "Params",
+        "Generation parameters",
+        "temperature, top_p, max_tokens, stop, seed",
+    ),
+    # Not in the footer, where they would come first (the composer's slot) and push out Open and Model at 80
+    # columns; the composer's placeholder says F6.
+    Command(
+        "talk",
+        "talk",
+        "f6",
+        "Talk",
+        "Talk",
+        "Record from the microphone; the same key stops and transcribes",
+        show=False,
+        priority=True,
+    ),
+    Command(
+        "toggle-speak",
+        "toggle_speak",
+        "f7",
+        "Speak",
+        "Read replies aloud",
+        "Toggle speaking replies as they stream; Esc stops",
+        show=False,
+        priority=True,
+    ),
+    Command(
+        "attach-image",
+        "attach_image",
+        None,
+        "Attach",
+        "Attach image",
+        "PNG, JPEG, WebP or GIF, sent with the next prompt (or type /image PATH)",
+    ),
+    Command("scroll-top", "scroll_chat('top')", "ctrl+home", "Top", show=False, priority=True),
+    Command("scroll-bottom", "scroll_chat('bottom')", "ctrl+end", "Bottom", show=False, priority=True),
+    Command("previous-message", "jump(-1)", "alt+up", "Prev msg", show=False, priority=True),
+    Command("next-message", "jump(1)", "alt+down", "Next msg", show=False, priority=True),
+    Command("page-up", "scroll_chat('pageup')", "pageup", "Page up", show=False, priority=True),
+    Command("page-down", "scroll_chat('pagedown')", "pagedown", "Page down", show=False, priority=True),
+)
+
+
+def key_label(key: str) -> str:
+    """A key as the README and the palette write it: ``ctrl+home`` → ``Ctrl+Home``, ``f2`` → ``F2``."""
+    return "+".join(KEY_NAMES.get(part, part.capitalize()) for part in key.split("+"))
+
+
+def binding_ids(nodes: Iterable[type[DOMNode]]) -> dict[str, str]:
+    """Binding id → default key, for the ``BINDINGS`` the classes ``nodes`` declare."""
+    return {b.id: b.key for node in nodes for b in node.BINDINGS if isinstance(b, Binding) and b.id}

@@ -1,0 +1,571 @@
+"""The chat: the main screen. It owns the layout, the keys (``CHAT_COMMANDS``), the session and its turns.
+
+The app hands it a connection (:meth:`ChatScreen.connected`); from then on every turn, picker and export happens
+here. Core events are applied to widgets as they come; the widgets hold no business logic.
+
+Start-up: only what the first frame shows is imported and built before it (the chat column, the status bar).
+The side column's panels, the personas, the agent's settings and the core's session machinery come after it
+(:meth:`ChatScreen.prepare`); the composer takes keys meanwhile, and a prompt sent early waits for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import events, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from vt_tui import paths
+from vt_tui.settings import Settings
+from vt_tui.ui.commands import CHAT_COMMANDS
+from vt_tui.ui.failures import ForwardsWorkerFailures, one_line
+from vt_tui.ui.widgets.chat_log import AssistantMessage, ChatLog, failure_footer, stats_line
+from vt_tui.ui.widgets.composer import Composer
+from vt_tui.ui.widgets.status_bar import Phase, StatusBar
+from vt_tui.ui.widgets.voice_bar import VoiceBar
+
+if TYPE_CHECKING:
+    from textual.widget import AwaitMount
+    from textual.worker import Worker
+
+    from vt_tui.core.agent import AgentConfig
+    from vt_tui.core.attachments import Attachment
+    from vt_tui.core.params import GenerationParams
+    from vt_tui.core.personas import Persona, PersonaSet
+    from vt_tui.core.session import ChatSession, GpuCostHook
+    from vt_tui.core.store import Store, Turn
+    from vt_tui.engines.connect import Connection
+    from vt_tui.gpu.models import Snapshot
+    from vt_tui.ui.widgets.gpu_pane import GpuPane
+    from vt_tui.ui.widgets.tool_panel import ToolPanel
+    from vt_tui.voice.controller import Voice
+
+WIDE_WIDTH = 150  # from here the side column widens and the GPU pane shows its sparklines
+SIDE_MIN_WIDTH = 100  # below this the side column starts hidden (F3 shows it)
+
+
+class ChatScreen(ForwardsWorkerFailures, Screen[None]):
+    BINDINGS = [command.binding() for command in CHAT_COMMANDS if command.key]
+    AUTO_FOCUS = "Composer"
+
+    def __init__(
+        self, settings: Settings, store: Store, voice: Voice, gpu_cost: GpuCostHook, conversation_id: int | None = None
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.store = store
+        self.voice = voice
+        self.gpu_cost = gpu_cost
+        self.start_conversation = conversation_id
+        # Set by prepare(), after the first frame:
+        self.agent: AgentConfig | None = None
+        self.personas: PersonaSet | None = None
+        self.persona: Persona | None = None
+        self.tool_panel: ToolPanel | None = None
+        self.gpu_pane: GpuPane | None = None
+        self.prepared = asyncio.Event()
+        self.connection: Connection | None = None
+        self.session: ChatSession | None = None
+        self.has_session = asyncio.Event()  # a turn typed before the endpoint answers waits for it
+        self.tools_loaded = asyncio.Event()  # an agent turn waits for the tools and LangChain (seconds to import)
+        self.tools_loading = False
+        self.side_chosen: bool | None = None  # F3's last word; None: the side column follows the width
+        self._turn_worker: Worker[None] | None = None
+        self._sending = False  # the running turn has reached the endpoint (Esc then cancels it there)
+        self.connection_error: str | None = None  # connecting failed for good (Ctrl+R tries again)
+        # Held, not queried: workers may still report into them while the app is shutting down.
+        self.chat = ChatLog(id="chat-log")
+        self.status_bar = StatusBar(id="status")
+        self.status_bar.show(speak=voice.speak, endpoint=settings.base_url or "embedded")
+
+    # layout ------------------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            with Vertical(id="chat-column"):
+                yield self.chat
+                yield VoiceBar(self.voice, id="voice-bar")
+                yield Composer(id="composer", placeholder="Ask anything — Enter sends, Ctrl+J newline, F6 talks")
+            yield Vertical(id="side")  # its panels come with prepare()
+        yield self.status_bar
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.fit_side(self.app.size.width)
+        if self.start_conversation:  # show the history at once; the endpoint may take seconds
+            self.call_later(self.show_history, self.store.turns(self.start_conversation))
+        self.call_after_refresh(self.prepare)
+
+    @work(group="prepare", exit_on_error=False, description="preparing the chat")
+    async def prepare(self) -> None:
+        """What the first frame does not need: the side column's panels, the personas (files read and parsed in
+        a thread: ~20 ms here), the agent's settings."""
+        from vt_tui.core.agent import AgentConfig
+        from vt_tui.core.conversation import default_persona
+        from vt_tui.core.personas import load_personas
+        from vt_tui.ui.screens.approval import approver_for
+        from vt_tui.ui.widgets.gpu_pane import GpuPane
+        from vt_tui.ui.widgets.tool_panel import ToolPanel
+
+        tool_panel, gpu_pane = ToolPanel(id="tool-panel"), GpuPane(id="gpu-pane")
+        tool_panel.display = False  # until a session says whether it has tools
+        await self.query_one("#side").mount_all([tool_panel, gpu_pane])
+        self.tool_panel, self.gpu_pane = tool_panel, gpu_pane  # samples reach the pane once it is mounted
+        self.personas = await asyncio.to_thread(load_personas)
+        self.persona = default_persona(self.personas, self.settings)
+        for problem in self.personas.errors:
+            self.notify(problem, title="persona skipped", severity="warning", timeout=10)
+        if self.settings.persona and self.persona is None:
+            names = ", ".join(self.personas.names())
+            self.notify(f"No persona {self.settings.persona!r} (have: {names})", severity="error", timeout=10)
+        self.agent = AgentConfig.for_run(self.settings, approver=approver_for(self))
+        self.prepared.set()
+
+    def show_gpu(self, snapshot: Snapshot) -> None:
+        """A sample from the app's GPU sampler (dropped until the pane is mounted)."""
+        if self.gpu_pane is not None:
+            self.gpu_pane.show_snapshot(snapshot)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.fit_side(event.size.width)
+
+    def on_screen_resume(self) -> None:
+        self.fit_side(self.app.size.width)  # resized while a dialog was on top: only the top screen hears it
+
+    def fit_side(self, width: int) -> None:
+        """The side column for a terminal ``width`` cells wide: hidden when narrow (unless F3 says), wider when wide."""
+        side = self.query_one("#side")
+        side.set_class(width >= WIDE_WIDTH, "wide")
+        side.display = self.side_chosen if self.side_chosen is not None else width >= SIDE_MIN_WIDTH
+
+    # the connection ----------------------------------------------------------------------------------
+    async def connected(self, connection: Connection) -> None:
+        """The app has an endpoint: open the conversation asked for (or a new one) on it."""
+        await self.prepared.wait()
+        self.connection = connection
+        self.open_session(self.start_conversation, render=False)
+        self.has_session.set()
+
+    def load_tools(self) -> None:
+        """Start loading the tools and LangChain (in threads) the first time a conversation has tools: an agent
+        turn waits for them, a plain one never does. With tools off nothing loads: importing LangChain in a thread
+        still slowed the first plain turn (the GIL)."""
+        if self.tools_loading or self.session is None or self.session.tool_mode() == "off":
+            return
+        self.tools_loading = True
+        self._load_tools()
+
+    @work(group="tools", exit_on_error=False, description="loading the tools")
+    async def _load_tools(self) -> None:
+        from vt_tui.core.agent import preload
+        from vt_tui.core.agent.registry import summary
+
+        assert self.agent is not None
+        try:
+            registry = await preload(self.agent)
+        finally:
+            self.tools_loaded.set()  # if loading failed, the turn finds out (and says so) itself
+        if registry.errors:
+            self.notify(summary(registry.errors), severity="warning", timeout=10)
+
+    def open_session(self, conversation_id: int | None, render: bool = True) -> None:
+        """Start a session on the connected endpoint: a new conversation, or a stored one."""
+        from vt_tui.core.conversation import ConversationSetup
+
+        assert self.connection is not None and self.personas is not None and self.tool_panel is not None
+        info = self.store.conversation(conversation_id) if conversation_id else None
+        persona = self.personas.get(info.persona) if info and info.persona else self.persona
+        endpoint = self.connection.endpoint
+        setup = ConversationSetup.build(self.settings, persona, stored=info, models=endpoint.models)
+        self.session = setup.session(
+            endpoint, self.agent, store=self.store, conversation_id=info.id if info else None, gpu_cost=self.gpu_cost
+        )
+        self.query_one(Composer).quick_prompts = list(persona.examples) if persona and not info else []
+        panel = self.tool_panel
+        if info:
+            panel.load(self.store.tool_calls(info.id))
+        else:
+            panel.clear()
+        panel.display = self.session.tool_mode() != "off" or bool(panel.calls)
+        self.load_tools()
+        self.status_bar.show(model=self.session.model or (self.connection.endpoint.models or [""])[0])
+        self.update_context()
+        if render:
+            self.call_later(self.show_history, self.session.turns)
+        if persona and not info and (persona.greeting or persona.examples):
+            lines = [f"{persona.name}: {persona.greeting}" if persona.greeting else persona.name]
+            lines += [f"{n}. {example}" for n, example in enumerate(persona.examples[:9], 1)]
+            self.call_later(self.chat.mount, Static(Text("\n".join(lines)), classes="greeting"))
+
+    async def show_history(self, turns: list[Turn]) -> None:
+        await self.chat.show_history(turns)
+        self.update_context()
+
+    def update_context(self) -> None:
+        if self.session:
+            self.status_bar.show(context_tokens=self.session.context_chars() // 4)
+
+    # turns -------------------------------------------------------------------------------------------
+    @property
+    def turn_running(self) -> bool:
+        """A prompt was sent (or is waiting for the endpoint) and its turn has not ended."""
+        return self._turn_worker is not None and self._turn_worker.is_running
+
+    def start_turn(self, text: str, images: list[Attachment]) -> None:
+        self._turn_worker = self.run_turn(text, images)
+
+    async def on_composer_submitted(self, message: Composer.Submitted) -> None:
+        from vt_tui.core import attachments
+
+        composer = message.composer
+        paths, text = attachments.split_command(message.text)
+        try:
+            loaded = [attachments.load(path) for path in paths]
+        except attachments.AttachmentError as exc:
+            composer.load_text(message.text)  # nothing attached: fix the path and press Enter again
+            self.notify(str(exc), title="image not attached", severity="error", timeout=8)
+            return
+        for image in loaded:
+            composer.attach(image)
+        if not text:  # only /image lines: the images wait for the prompt
+            return
+        if self.turn_running:
+            composer.load_text(text)
+            self.notify("A reply is still streaming — Esc cancels it.", severity="warning")
+            return
+        if composer.attachments and self.session is not None and self.session.refuses_images():
+            self.give_back(text, [])
+            self.refuse_images()
+            return
+        self.start_turn(text, composer.take_attachments())
+
+    def give_back(self, text: str, images: list[Attachment]) -> None:
+        """Put a prompt that was not sent back in the composer (unless something new was typed meanwhile)."""
+        composer = self.query_one(Composer)
+        if not composer.text:
+            composer.load_text(text)
+        for image in images:
+            composer.attach(image)
+
+    def refuse_images(self) -> None:
+        """The endpoint takes no images: say so before sending (the prompt and images stay in the composer)."""
+        from vt_tui.core.session import no_vision
+
+        assert self.session is not None
+        error = no_vision(self.session.endpoint.profile.title)
+        self.notify(error.hint, title=error.message, severity="error", timeout=10)
+
+    @work(group="turn", exit_on_error=False, description="the turn")
+    async def run_turn(self, text: str, images: list[Attachment]) -> None:
+        chat = self.chat
+        self._sending = False
+        user = await chat.add_user(text, images)
+        try:
+            if self.connection_error is not None:  # connecting failed for good: nothing to wait for
+                await user.remove()
+                self.give_back(text, images)
+                self.notify(self.connection_error, title="not connected", severity="error", timeout=10)
+                return
+            if not self.has_session.is_set():
+                await self._waiting(self.has_session, "waiting for the endpoint…")
+            assert self.session is not None
+            if images and self.session.refuses_images():  # sent before the endpoint was known
+                await user.remove()
+                self.give_back(text, images)
+                self.refuse_images()
+                return
+            if self.session.tool_mode() != "off" and not self.tools_loaded.is_set():
+                await self._waiting(self.tools_loaded, "loading the tools…")
+        except asyncio.CancelledError:  # Esc before anything was sent: the prompt goes back to the composer
+            await user.remove()
+            self.give_back(text, images)
+            raise
+        self._sending = True
+        reply = AssistantMessage(self.session.model or "")
+        mounting = chat.mount(reply)  # awaited at the first text: the request goes out meanwhile
+        self.status_bar.show(phase=Phase.STREAMING, message="")
+        await self.voice.reply_started()
+        try:
+            await self._stream(self.session, text, images, reply, mounting)
+        except Exception as exc:  # not a failed request (that ends as TurnFailed): a fault; the app logs it
+            self.voice.stop_speech()
+            await mounting
+            reply.finish(None, failure_footer("failed", one_line(exc)), failed=True)
+            self.status_bar.show(phase=Phase.ERROR, message=f"the turn stopped: {one_line(exc)}")
+            raise
+        finally:
+            self.update_context()
+
+    async def _waiting(self, event: asyncio.Event, note: str) -> None:
+        """Wait for ``event`` with ``note`` in the status bar (unless it already says why, e.g. an error)."""
+        noted = not self.status_bar.status.message
+        if noted:
+            self.status_bar.show(message=note)
+        try:
+            await event.wait()
+        finally:
+            if noted and self.status_bar.status.message == note:
+                self.status_bar.show(message="")
+
+    async def _stream(
+        self,
+        session: ChatSession,
+        text: str,
+        images: list[Attachment],
+        reply: AssistantMessage,
+        mounting: AwaitMount | None,
+    ) -> None:
+        """Apply the turn's events to the reply, the tool panel, the status bar and the voice.
+
+        The reply's widget is mounted while the request goes out (TurnStarted comes before it is sent): a first
+        turn waited ~100 ms here for Markdown's first import before sending.
+        """
+        from vt_tui.core.events import (
+            ReasoningDelta,
+            StoreFailed,
+            TextDelta,
+            ToolCallFinished,
+            ToolCallStarted,
+            TurnFailed,
+            TurnFinished,
+            TurnStarted,
+        )
+
+        panel = self.tool_panel
+        assert panel is not None
+        async for event in session.run_turn(text, images):
+            if isinstance(event, TurnStarted):
+                reply.model = event.model
+                self.status_bar.show(model=event.model)
+                continue
+            if mounting is not None:
+                await mounting
+                mounting = None
+            if isinstance(event, TextDelta):
+                reply.append(event.text)
+                self.voice.reply_text(event.text)
+            elif isinstance(event, ToolCallStarted):
+                panel.add_call(event)
+            elif isinstance(event, ToolCallFinished):
+                panel.finish_call(event)
+            elif isinstance(event, ReasoningDelta):
+                reply.show_footer("thinking…")
+            elif isinstance(event, StoreFailed):
+                self.notify(event.message, title="conversation not saved", severity="error", timeout=10)
+            elif isinstance(event, TurnFinished):
+                reply.finish(event.text, stats_line(event.stats))
+                self.voice.reply_done()
+                self.status_bar.show(phase=Phase.IDLE, figures=stats_line(event.stats))
+            elif isinstance(event, TurnFailed):
+                status = "cancelled" if event.cancelled else "failed"
+                self.voice.stop_speech()
+                reply.finish(event.partial_text, failure_footer(status, str(event.error)), failed=True)
+                if event.cancelled:
+                    self.status_bar.show(phase=Phase.IDLE, message="cancelled")
+                else:
+                    self.status_bar.show(phase=Phase.ERROR, message=str(event.error))
+
+    def not_connected(self, why: str) -> None:
+        """Connecting failed for good (a wrong key or URL): a prompt waiting for it goes back to the composer,
+        and so does one typed later, until Ctrl+R connects."""
+        self.connection_error = f"{why} — Ctrl+R tries again"
+        if self._turn_worker is not None and self._turn_worker.is_running and not self._sending:
+            self._turn_worker.cancel()
+            self.notify(why, title="not connected", severity="error", timeout=10)
+
+    def cancel_turn(self) -> None:
+        self.voice.stop_speech()
+        if self.session is not None and self.session.busy:
+            self.session.cancel()  # the partial reply is kept and marked
+        elif self._turn_worker is not None and not self._sending:
+            self._turn_worker.cancel()  # still waiting for the endpoint: nothing was sent
+
+    # actions -----------------------------------------------------------------------------------------
+    def action_cancel(self) -> None:
+        if self.query_one(VoiceBar).discard():
+            return
+        if self.turn_running:
+            self.cancel_turn()
+        elif self.voice.speaking:
+            self.voice.stop_speech()
+
+    def action_retry(self) -> None:
+        if self.session is None:
+            lifecycle = self.app.lifecycle  # type: ignore[attr-defined]
+            if lifecycle is not None:  # waiting for the endpoint: try again now
+                lifecycle.retry_now()
+            elif self.connection_error is not None:  # it failed for good: connect again from the start
+                self.connection_error = None
+                self.app.connect()  # type: ignore[attr-defined]
+            return
+        failed = [t for t in self.session.turns if t.status in ("failed", "cancelled")]
+        if not failed:
+            self.notify("Nothing to retry.")
+            return
+        if not self.turn_running:
+            self.start_turn(failed[-1].user_text, failed[-1].attachments)
+
+    def action_talk(self) -> None:
+        self.query_one(VoiceBar).toggle()
+
+    def action_toggle_speak(self) -> None:
+        on = self.voice.toggle_speak()
+        self.status_bar.show(speak=on)
+        self.notify("Replies will be read aloud (F7 stops)" if on else "Replies are no longer read aloud")
+
+    def on_voice_bar_transcribed(self, message: VoiceBar.Transcribed) -> None:
+        composer = self.query_one(Composer)
+        if self.settings.voice_send and not self.turn_running and not composer.text.strip():
+            self.start_turn(message.text, composer.take_attachments())
+            return
+        joiner = "" if not composer.text or composer.text.endswith((" ", "\n")) else " "
+        composer.move_cursor(composer.document.end)  # after what is typed, for review
+        composer.insert(joiner + message.text)
+        composer.focus()
+
+    def action_attach_image(self) -> None:
+        from vt_tui.ui.screens.attach import AttachScreen
+
+        self.app.push_screen(AttachScreen(), self.attach_image)
+
+    def attach_image(self, path: str | None) -> None:
+        from vt_tui.core import attachments
+
+        if not path:
+            return
+        try:
+            image = attachments.load(path)
+        except attachments.AttachmentError as exc:
+            self.notify(str(exc), title="image not attached", severity="error", timeout=8)
+            return
+        composer = self.query_one(Composer)
+        composer.attach(image)
+        composer.focus()
+
+    def action_new_conversation(self) -> None:
+        if self.connection is not None and not self.turn_running:
+            self.open_session(None)
+            self.status_bar.show(figures="")
+
+    def action_open_conversation(self) -> None:
+        from vt_tui.ui.screens.picker import PickerScreen
+
+        def rows(query: str):
+            for c in self.store.list_conversations(query):
+                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(c.updated))
+                yield c.id, f"{c.title or '(untitled)'}  ·  {c.model}  ·  {when}  ·  {c.turn_count} turns"
+
+        def opened(conversation_id: int | None) -> None:
+            if conversation_id is not None and self.connection is not None and not self.turn_running:
+                self.open_session(conversation_id)
+
+        self.app.push_screen(PickerScreen("Open conversation", lambda q: list(rows(q))), opened)
+
+    def action_switch_persona(self) -> None:
+        from vt_tui.ui.screens.picker import PickerScreen
+
+        personas = self.personas
+        if personas is None:
+            return
+
+        def rows(query: str):
+            for p in personas.personas.values():
+                if query.lower() in f"{p.name} {p.description}".lower():
+                    yield p.name, f"{p.name}  ·  {p.description}"
+
+        def picked(name: str | None) -> None:
+            if name and self.connection is not None and not self.turn_running:
+                self.persona = personas.get(name)
+                self.open_session(None)
+                self.notify(f"Persona: {name} (new conversation)")
+
+        self.app.push_screen(PickerScreen("Switch persona", lambda q: list(rows(q))), picked)
+
+    def action_edit_params(self) -> None:
+        from vt_tui.core.params import ignored_by
+        from vt_tui.ui.screens.params import ParamsScreen
+
+        if self.session is None:
+            return
+        session = self.session
+
+        def applied(params: GenerationParams | None) -> None:
+            if params is not None:
+                session.params = params
+                self.notify("Generation parameters updated for this conversation")
+
+        self.app.push_screen(ParamsScreen(session.params, ignored_by(session.endpoint.profile)), applied)
+
+    def action_clear_context(self) -> None:
+        if self.session:
+            self.session.clear_context()
+            self.chat.mount(Static(Text("── context cleared: earlier turns are no longer sent ──"), classes="divider"))
+            self.update_context()
+
+    def action_switch_model(self) -> None:
+        from vt_tui.ui.screens.picker import PickerScreen
+
+        if self.connection is None:
+            return
+        models = self.connection.endpoint.models
+
+        def picked(model: str | None) -> None:
+            if model and self.session:
+                self.session.model = model
+                self.status_bar.show(model=model)
+                self.notify(f"Model: {model}")
+
+        self.app.push_screen(
+            PickerScreen("Switch model", lambda q: [(m, m) for m in models if q.lower() in m.lower()]), picked
+        )
+
+    def action_copy_reply(self) -> None:
+        text = self.chat.last_reply()
+        if text:
+            self.app.copy_to_clipboard(text)
+            self.notify(f"Copied the last reply ({len(text):,} chars)")
+
+    def action_copy_code(self) -> None:
+        from vt_tui.core import export
+
+        code = export.last_code_block(self.chat.last_reply())
+        if code is None:
+            self.notify("The last reply has no code block.")
+            return
+        self.app.copy_to_clipboard(code)
+        self.notify(f"Copied the last code block ({len(code.splitlines())} lines)")
+
+    def action_export(self, kind: str) -> Path | None:
+        from vt_tui.core import export
+
+        if self.session is None or not self.session.turns:
+            self.notify("Nothing to export yet.")
+            return None
+        cid = self.session.conversation_id
+        info = self.store.conversation(cid) if cid else None
+        folder = paths.private_dir(paths.data_dir() / "exports")
+        path = folder / f"conversation-{cid}-{time.strftime('%Y%m%d-%H%M%S')}.{kind}"
+        if kind == "md":
+            body = export.to_markdown(info, self.session.turns)
+        else:
+            body = export.to_json(info, self.session.turns, self.store.tool_calls(cid) if cid else ())
+        path.write_text(body, encoding="utf-8")
+        self.notify(f"Exported to {path}")
+        return path
+
+    def action_toggle_side(self) -> None:
+        side = self.query_one("#side")
+        self.side_chosen = not side.display
+        side.display = self.side_chosen
+
+    async def action_scroll_chat(self, where: str) -> None:
+        await self.chat.go(where)
+
+    def action_jump(self, direction: int) -> None:
+        self.chat.jump(direction)
