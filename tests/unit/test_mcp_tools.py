@@ -7,7 +7,8 @@ import re
 import pytest
 from mcp import types
 
-from vt_tui.core.mcp.tools import RESULT_CHARS, error_text, model_name, result_content
+from vt_tui.core.agent.config import TOOL_RESULT_CHARS
+from vt_tui.core.mcp.tools import error_text, model_name, result_content
 
 VALID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
@@ -57,7 +58,7 @@ def test_structured_content_without_text_is_json() -> None:
 
 def test_long_text_is_cut_with_a_note() -> None:
     text, _ = result_content(result(types.TextContent(type="text", text="x" * 20_000)))
-    assert text.startswith("x" * RESULT_CHARS) and f"first {RESULT_CHARS:,} of 20,000 characters" in text
+    assert text.startswith("x" * TOOL_RESULT_CHARS) and f"first {TOOL_RESULT_CHARS:,} of 20,000 characters" in text
 
 
 def test_images_are_the_artifact_with_a_line_in_the_text() -> None:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from vt_tui.settings import Settings
 
 TOOL_TIMEOUT_S = 30.0  # per tool call, unless the tool's metadata says {"timeout_s": …}
+TOOL_RESULT_CHARS = 8_000  # what a tool hands the model at most (a fetched page, an MCP result): still usable
 # A tool (response_format="content_and_artifact") whose artifact is {TOOL_IMAGES: [LangChain image blocks]} has
 # those images shown to vision models after its result (an MCP server's screenshot); others get a note.
 TOOL_IMAGES = "images"
@@ -35,6 +36,14 @@ class ApprovalRequest:
 
 
 Approver = Callable[[ApprovalRequest], Awaitable[Decision]]
+
+
+def cut_result(text: str, limit: int = TOOL_RESULT_CHARS) -> str:
+    """A tool's long output for the model: its first ``limit`` characters and a note saying how much there was
+    (tools cut their own results so that the note is theirs; the runner's cut is a last resort)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}\n\n[Showing the first {limit:,} of {len(text):,} characters.]"
 
 
 def approval_scope(name: str, args: dict[str, Any]) -> str:

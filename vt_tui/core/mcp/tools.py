@@ -5,10 +5,10 @@
   Always prefixed, so a name does not change when another server is added.
 * **Arguments**: the tool's JSON schema is its ``args_schema``, which the agent checks before it asks or calls.
 * **Results**: text parts joined; structured content as JSON when there is no text; ``isError`` becomes a tool error
-  (:class:`ToolException`, "Error: …" to the model); text past :data:`RESULT_CHARS` is cut with a note, as
-  web_fetch's pages are. Images become the result's artifact (``TOOL_IMAGES``), which the agent shows to vision
-  models after the result (and notes as not shown to others), each with a line in the text. Audio and binary
-  resources become notes.
+  (:class:`ToolException`, "Error: …" to the model); long text is cut with a note, as web_fetch's pages are
+  (:func:`~vt_tui.core.agent.config.cut_result`). Images become the result's artifact (``TOOL_IMAGES``), which the
+  agent shows to vision models after the result (and notes as not shown to others), each with a line in the text.
+  Audio and binary resources become notes.
 * **Trust**: each tool's metadata carries its server, its own name, ``trusted``, and ``risky = not trusted`` (the
   agent asks before running risky tools; headless, it refuses them).
 
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
 NAME_MAX = 64
 SEPARATOR = "__"
-RESULT_CHARS = 8_000  # web_fetch's limit (tools/web.py MAX_TOOL_CHARS): a result the model can still use
 _NOT_NAME = re.compile(r"[^A-Za-z0-9_-]")
 
 Caller = Callable[[str, dict[str, Any]], Awaitable["types.CallToolResult"]]
@@ -61,15 +60,9 @@ def model_name(server: str, tool: str, taken: set[str] | frozenset[str] = frozen
     return unique
 
 
-def cap(text: str, limit: int = RESULT_CHARS) -> str:
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}\n\n[Showing the first {limit:,} of {len(text):,} characters.]"
-
-
 def result_content(result: types.CallToolResult) -> tuple[str, dict[str, list[dict[str, Any]]]]:
     """(what the model reads, the artifact: the images as LangChain image blocks) for a successful result."""
-    from vt_tui.core.agent.config import TOOL_IMAGES
+    from vt_tui.core.agent.config import TOOL_IMAGES, cut_result
 
     texts: list[str] = []
     images: list[dict[str, Any]] = []
@@ -93,13 +86,15 @@ def result_content(result: types.CallToolResult) -> tuple[str, dict[str, list[di
                 texts.append(f"[resource {resource.uri}: {_described(resource.mimeType, resource.blob)}]")
     if not texts and result.structuredContent is not None:
         texts.append(json.dumps(result.structuredContent, ensure_ascii=False, indent=1))
-    return cap("\n\n".join(texts)) if texts else "(no output)", {TOOL_IMAGES: images}
+    return cut_result("\n\n".join(texts)) if texts else "(no output)", {TOOL_IMAGES: images}
 
 
 def error_text(result: types.CallToolResult) -> str:
     """The message of a result with ``isError``."""
+    from vt_tui.core.agent.config import cut_result
+
     text = "\n".join(part.text for part in result.content if part.type == "text").strip()
-    return cap(text) or "the tool reported an error without a message"
+    return cut_result(text) or "the tool reported an error without a message"
 
 
 def langchain_tools(
