@@ -101,7 +101,7 @@ async def test_stdio_http_and_sse_servers_start_in_the_background_and_answer(tmp
             for name, transport in (("notes", "stdio"), ("web", "streamable-http"), ("legacy", "sse")):
                 status = statuses[name]
                 assert status.state is ServerState.READY, status.summary
-                assert status.transport is Transport(transport) and len(status.tools) == 7
+                assert status.transport is Transport(transport) and len(status.tools) == 8
                 assert f"{name}__search" in [t.name for t in status.tools]
                 reply = await call(mcp, f"{name}__search", {"query": "gpu", "limit": 1})
                 assert reply.status == "success" and reply.content == f"{name}: result 1 for 'gpu'"
@@ -287,6 +287,52 @@ async def test_through_the_agent_arguments_are_checked_before_asking_and_images_
         await mcp.aclose()
 
 
+async def test_an_untrusted_tool_with_a_url_is_approved_by_its_name_never_by_the_host(
+    scripted: ScriptedServer, tmp_path: Path
+) -> None:
+    """A host in fetch_allow_hosts lets web_fetch reach it without asking; it must not let an untrusted server's
+    tool that happens to take a ``url`` run unasked, nor "always" for it cover only that host."""
+    mcp = manager(tmp_path, {"journal": stdio("journal")})
+    registry = ToolRegistry(builtins=False, plugins=None)
+    mcp.feed(registry)
+
+    def fetch(call_id: str, url: str) -> tuple[str, str, str]:
+        return (call_id, "journal__fetch", json.dumps({"url": url}))
+
+    try:
+        await mcp.wait_started()
+        scripted.queue(tool_call_reply([fetch("u1", "http://127.0.0.1:8080/admin")]), text_reply("ok"))
+        headless = AgentConfig(mode="native", registry=registry, allow=frozenset({"127.0.0.1:8080"}))
+        events = [
+            e async for e in ChatSession(Endpoint(scripted.base_url, engine="openai"), agent=headless).run_turn("go")
+        ]
+        finished = next(e for e in events if isinstance(e, ToolCallFinished))
+        assert finished.status == "denied", "the allowed host does not let an untrusted MCP tool run unasked"
+        assert (
+            finished.error == "not run: journal__fetch needs approval and nobody can be asked here "
+            "(journal__fetch is not allowed)"
+        )
+
+        asked: list[ApprovalRequest] = []
+
+        async def always(request: ApprovalRequest) -> str:
+            asked.append(request)
+            return "always"
+
+        scripted.queue(
+            tool_call_reply([fetch("u2", "http://127.0.0.1:8080/a"), fetch("u3", "https://example.org/b")]),
+            text_reply("done"),
+        )
+        agent = AgentConfig(mode="native", registry=registry, approver=always)
+        events = [
+            e async for e in ChatSession(Endpoint(scripted.base_url, engine="openai"), agent=agent).run_turn("go")
+        ]
+        assert [(a.name, a.scope) for a in asked] == [("journal__fetch", "journal__fetch")], "one answer, by name"
+        assert [e.status for e in events if isinstance(e, ToolCallFinished)] == ["ok", "ok"]
+    finally:
+        await mcp.aclose()
+
+
 # --- no orphans -------------------------------------------------------------------------------------------
 
 PARENT = """
@@ -351,7 +397,7 @@ def test_vt_tui_mcp_lists_servers_and_their_tools(tmp_path: Path) -> None:
     out = done.stdout
     assert done.returncode == 1, "a server did not start"
     assert done.stderr == "" and "Traceback" not in out
-    assert out.startswith("notes: ready in ") and ", 7 tools\n" in out
+    assert out.startswith("notes: ready in ") and ", 8 tools\n" in out
     assert "  stdio: " in out and "trusted: its tools run without asking" in out
     assert "  notes__search     Search the notes. Returns matching lines.\n" in out
     assert "search: failed: cannot reach http://127.0.0.1:" in out and "  streamable-http: http://127.0.0.1:" in out
@@ -372,7 +418,7 @@ def test_doctor_lists_each_server(tmp_path: Path) -> None:
         done = run_doctor(tmp_path, "--base-url", server.base_url, timeout=120)
     out = done.stdout
     assert " ok " in line(out, "mcp notes") and "stdio: ready in" in line(out, "mcp notes")
-    assert "7 tools; trusted" in line(out, "mcp notes")
+    assert "8 tools; trusted" in line(out, "mcp notes")
     assert " WARN " in line(out, "mcp search") and "streamable-http: failed: cannot reach" in line(out, "mcp search")
     assert done.returncode == 0, "MCP servers never fail the doctor"
     assert done.stderr == ""

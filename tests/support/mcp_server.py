@@ -4,8 +4,9 @@
 
 Every instance offers the same tools, so two instances offer a tool of the same name (``search``), and any instance
 can crash mid-call (``crash``), hang (``hang``), return an error (``fail``), structured content (``lookup``), an
-image (``picture``) or a long text (``long_text``). Start-up faults: ``--hang-at-start`` (never answers, and ignores
-the end of its stdin), ``--exit-at-start CODE`` (one line on stderr, then exits). ``--pid-file`` records its pid
+image (``picture``) or a long text (``long_text``), or take a URL (``fetch``: only says which, touching nothing).
+Start-up faults: ``--hang-at-start`` (never answers, and ignores the end of its stdin), ``--exit-at-start CODE``
+(one line on stderr, then exits). ``--pid-file`` records its pid
 and, with ``--grandchild``, that of a ``sleep`` it starts, which lives on after the server unless its whole process
 group is ended (what the guard does when vt-tui is killed).
 
@@ -121,6 +122,11 @@ def main() -> None:
     def picture() -> list:
         """A tiny picture with a caption."""
         return ["a red dot", Image(data=PNG, format="png")]
+
+    @server.tool()
+    def fetch(url: str) -> str:
+        """Says which URL it was given (a tool that takes a URL; what it does with it is the server's business)."""
+        return f"{args.name} was given {url}"
 
     @server.tool()
     def long_text(chars: int) -> str:

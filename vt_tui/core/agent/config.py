@@ -25,8 +25,7 @@ Decision = Literal["once", "always", "deny"]
 
 @dataclass(frozen=True)
 class ApprovalRequest:
-    """A risky tool call waiting for the user. ``scope`` is what "always" remembers: the URL's host for web_fetch
-    (any tool with a ``url`` argument), else the tool's name."""
+    """A risky tool call waiting for the user. ``scope`` is what "always" remembers (see :func:`approval_scope`)."""
 
     call_id: str
     name: str
@@ -46,7 +45,12 @@ def cut_result(text: str, limit: int = TOOL_RESULT_CHARS) -> str:
     return f"{text[:limit]}\n\n[Showing the first {limit:,} of {len(text):,} characters.]"
 
 
-def approval_scope(name: str, args: dict[str, Any]) -> str:
+def approval_scope(name: str, args: dict[str, Any], *, built_in: bool) -> str:
+    """What an approval covers: for a built-in tool with a ``url`` argument (web_fetch), the URL's host; else the
+    tool's name. Never a host for a plugin's or an MCP server's tool: what it does with a URL is unknown, and a
+    host in ``fetch_allow_hosts`` would have let an untrusted server's tool run without asking."""
+    if not built_in:
+        return name
     url = args.get("url")
     if isinstance(url, str):
         try:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PLUGIN_PACKAGE = "vt_tui_plugins"
+BUILT_IN, EXTRA = "built-in", "extra"  # origins of vt-tui's own tools and of those the program passes in
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what OpenAI-style function names allow
 
 
@@ -109,6 +110,12 @@ class ToolRegistry:
     def get(self, name: str) -> BaseTool | None:
         return next((t for t in self.tools if t.name == name), None)
 
+    def built_in(self, name: str) -> bool:
+        """Whether tool ``name`` is part of the program (vt-tui's own, or passed in by the program that embeds it),
+        not a plugin file's or an MCP server's: only such a tool's arguments are understood well enough to scope
+        an approval by them."""
+        return self.origins.get(name) in (BUILT_IN, EXTRA)
+
     async def aload(self) -> ToolRegistry:
         if not self.loaded:
             await asyncio.to_thread(self.load)
@@ -121,7 +128,7 @@ class ToolRegistry:
             if self._builtins:
                 self._load_builtins()
             for tool in self._extra:
-                self._add(tool, "extra")
+                self._add(tool, EXTRA)
             if self._plugins is not None:
                 self._load_plugins(self._plugins)
             self._publish()
@@ -136,14 +143,14 @@ class ToolRegistry:
         try:
             calculator = importlib.import_module("vt_tui.tools.calculator")
             for tool in calculator.get_tools(None):
-                self._add(tool, "built-in")
+                self._add(tool, BUILT_IN)
         except Exception as exc:
             self.errors.append(PluginError("calculator", _one_line(exc)))
         try:
             web = importlib.import_module("vt_tui.tools.web")
             config = web.WebConfig(allow_hosts=self._fetch_allow_hosts, searxng_url=self._searxng_url)
             for tool in web.get_tools(config):
-                self._add(tool, "built-in")
+                self._add(tool, BUILT_IN)
         except Exception as exc:
             self.errors.append(PluginError("web", _one_line(exc)))
 

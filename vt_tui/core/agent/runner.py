@@ -601,7 +601,7 @@ class _ToolRunner:
         if problem := _validate(tool, args):
             return finish(ToolStatus.ERROR, error=f"invalid arguments for {name}: {problem}")
         if (tool.metadata or {}).get("risky"):
-            scope = approval_scope(name, args)
+            scope = approval_scope(name, args, built_in=self.runner.config.registry.built_in(name))
             description = (tool.description or "").strip().splitlines()[0] if tool.description else ""
             decision = await self.runner.approve(ApprovalRequest(call_id, name, args, scope, description))
             if decision == "headless":
