@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TextIO
 
 from vt_tui.core.agent import AgentConfig
+from vt_tui.core.agent.config import MCP_SERVER
 from vt_tui.core.conversation import ConversationSetup, default_persona
 from vt_tui.core.errors import EndpointError
 from vt_tui.core.events import Event, TextDelta, ToolCallFinished, ToolStatus, TurnFailed, TurnFinished, event_to_json
@@ -191,7 +192,7 @@ async def _mcp(settings: Settings, session: ChatSession) -> McpManager | None:
 def _trust_hint(session: ChatSession, name: str) -> str:
     """For an MCP tool refused here: how to let it run without asking."""
     tool = session.agent.registry.get(name) if session.agent is not None else None
-    server = (tool.metadata or {}).get("mcp_server") if tool is not None else None
+    server = (tool.metadata or {}).get(MCP_SERVER) if tool is not None else None
     return f"; trust = true in [mcp_servers.{server}] runs its tools without asking" if server else ""
 
 

@@ -371,8 +371,8 @@ class Doctor:
     async def check_mcp(self) -> None:
         """Each configured server started (then stopped): ready with its tools, or why not. Never fails the run:
         the rest of vt-tui works without them."""
+        from vt_tui.core.mcp.config import HOW_TO
         from vt_tui.core.mcp.manager import ServerState, probe
-        from vt_tui.headless.mcp import HOW_TO, trust_words
 
         if not self.settings.mcp_servers:
             self.add("mcp", Status.INFO, "no MCP servers configured", fix=HOW_TO.format(config=self.config_path))
@@ -380,7 +380,7 @@ class Doctor:
         for status in await probe(self.settings.mcp_servers):
             name, detail = f"mcp {status.name}", f"{status.transport.value}: {status.summary}"
             if status.state is ServerState.READY:
-                self.add(name, Status.OK, f"{detail}; {trust_words(status)}", status.seconds)
+                self.add(name, Status.OK, f"{detail}; {status.trust_words}", status.seconds)
             elif status.state is ServerState.DISABLED:
                 self.add(name, Status.INFO, detail, fix="enabled = true in its table to use it")
             elif status.log_path is not None:

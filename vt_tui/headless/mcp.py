@@ -10,17 +10,13 @@ import sys
 from typing import TextIO
 
 from vt_tui import paths
+from vt_tui.core.mcp.config import HOW_TO
 from vt_tui.core.mcp.manager import ServerState, ServerStatus, probe
 from vt_tui.core.sanitize import inert
 from vt_tui.logs import log_to_file
 from vt_tui.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_CANCELLED = 0, 1, 130
-HOW_TO = "add [mcp_servers.NAME] tables to {config} or pass --mcp-config FILE (see docs/mcp.md)"
-
-
-def trust_words(status: ServerStatus) -> str:
-    return "trusted: its tools run without asking" if status.trusted else "asks before each tool call"
 
 
 def render(statuses: list[ServerStatus], out: TextIO) -> None:
@@ -30,13 +26,12 @@ def render(statuses: list[ServerStatus], out: TextIO) -> None:
         out.write(f"{status.name}: {inert(status.summary)}\n")
         out.write(f"  {status.transport.value}: {inert(status.target)}\n")
         if status.state is not ServerState.DISABLED:
-            out.write(f"  {trust_words(status)}\n")
+            out.write(f"  {status.trust_words}\n")
         if status.log_path is not None and status.state in (ServerState.FAILED, ServerState.CRASHED):
             out.write(f"  log: {status.log_path}\n")
         width = max((len(tool.name) for tool in status.tools), default=0)
         for tool in status.tools:
-            first = inert(tool.description.splitlines()[0]) if tool.description else ""
-            out.write(f"  {tool.name:<{width}}  {first}\n")
+            out.write(f"  {tool.name:<{width}}  {inert(tool.first_line)}\n")
 
 
 def run(settings: Settings, out: TextIO | None = None) -> int:

@@ -20,6 +20,8 @@ TOOL_RESULT_CHARS = 8_000  # what a tool hands the model at most (a fetched page
 # A tool (response_format="content_and_artifact") whose artifact is {TOOL_IMAGES: [LangChain image blocks]} has
 # those images shown to vision models after its result (an MCP server's screenshot); others get a note.
 TOOL_IMAGES = "images"
+# An MCP server's tool carries its server's name and its own name in its metadata (the model sees server__tool).
+MCP_SERVER, MCP_TOOL = "mcp_server", "mcp_tool"
 Decision = Literal["once", "always", "deny"]
 
 
@@ -32,9 +34,17 @@ class ApprovalRequest:
     args: dict[str, Any]
     scope: str
     description: str = ""
+    title: str = ""  # how the user knows the tool (see tool_title); the name when empty
 
 
 Approver = Callable[[ApprovalRequest], Awaitable[Decision]]
+
+
+def tool_title(tool: BaseTool) -> str:
+    """How the user knows a tool: "server · tool" for an MCP server's, else its name."""
+    metadata = tool.metadata or {}
+    server, own = metadata.get(MCP_SERVER), metadata.get(MCP_TOOL)
+    return f"{server} · {own}" if server and own else tool.name
 
 
 def cut_result(text: str, limit: int = TOOL_RESULT_CHARS) -> str:

@@ -64,7 +64,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vt_tui.core.agent import text_protocol
-from vt_tui.core.agent.config import TOOL_IMAGES, AgentConfig, ApprovalRequest, approval_scope
+from vt_tui.core.agent.config import TOOL_IMAGES, AgentConfig, ApprovalRequest, approval_scope, tool_title
 from vt_tui.core.endpoint import Endpoint
 from vt_tui.core.events import Event, ToolCallFinished, ToolCallStarted, ToolStatus
 from vt_tui.core.profiles import ToolMode
@@ -603,7 +603,8 @@ class _ToolRunner:
         if (tool.metadata or {}).get("risky"):
             scope = approval_scope(name, args, built_in=self.runner.config.registry.built_in(name))
             description = (tool.description or "").strip().splitlines()[0] if tool.description else ""
-            decision = await self.runner.approve(ApprovalRequest(call_id, name, args, scope, description))
+            asking = ApprovalRequest(call_id, name, args, scope, description, tool_title(tool))
+            decision = await self.runner.approve(asking)
             if decision == "headless":
                 return finish(
                     ToolStatus.DENIED,

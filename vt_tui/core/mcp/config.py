@@ -34,6 +34,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+HOW_TO = "add [mcp_servers.NAME] tables to {config} or pass --mcp-config FILE (see docs/mcp.md)"
 DEFAULT_STARTUP_TIMEOUT_S = 60.0  # `npx -y` fetches the package on its first run
 NAME_MAX = 64
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

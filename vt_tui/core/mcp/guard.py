@@ -22,6 +22,7 @@ import sys
 import time
 
 POLL_S = 0.2
+SAYS = "vt-tui: "  # starts each line the guard writes on the server's stderr
 GRACE_S = 2.0  # between SIGTERM and SIGKILL to the group, as the SDK does
 
 
@@ -42,7 +43,7 @@ def main(argv: list[str]) -> int:
     try:
         server = subprocess.Popen(argv)  # inherits stdin, stdout, stderr and our process group
     except OSError as exc:
-        print(f"vt-tui: cannot run {argv[0]}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"{SAYS}cannot run {argv[0]}: {exc.strerror or exc}", file=sys.stderr)
         return 127
     # The server holds the protocol pipes now; ours would keep vt-tui's reader from seeing the server's end.
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -56,10 +57,10 @@ def main(argv: list[str]) -> int:
                 _end_group(server)
             continue
         if code < 0:
-            print(f"vt-tui: {argv[0]} was ended by signal {-code}", file=sys.stderr)
+            print(f"{SAYS}{argv[0]} was ended by signal {-code}", file=sys.stderr)
             return 128 - code
         if code:
-            print(f"vt-tui: {argv[0]} exited with code {code}", file=sys.stderr)
+            print(f"{SAYS}{argv[0]} exited with code {code}", file=sys.stderr)
         return code
 
 

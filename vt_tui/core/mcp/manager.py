@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from vt_tui import paths
+from vt_tui.core.mcp import guard
 from vt_tui.core.mcp import tools as mcp_tools
 from vt_tui.core.mcp.config import McpConfigError, ServerConfig, Transport
 
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 GUARD = Path(__file__).with_name("guard.py")
 STOP_TIMEOUT_S = 8.0  # the SDK's own stop: 2 s for the server to leave after its stdin closes, 2 s after SIGTERM
 LOG_KEEP_BYTES = 1_000_000  # a server log past this is started afresh
+RUN_MARK = "--- vt-tui "  # starts the line written in a server's log before each run
 HTTP_TIMEOUT = (30.0, 300.0)  # connect/write, read: the SDK's defaults (a response stream may stay open)
 
 
@@ -62,6 +64,11 @@ class ToolInfo:
     name: str  # what the model sees: server__tool
     tool: str  # the server's own name
     description: str
+
+    @property
+    def first_line(self) -> str:
+        """The description's first line (listings show one line per tool)."""
+        return self.description.splitlines()[0] if self.description else ""
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,10 @@ class ServerStatus:
             count = f"{len(self.tools)} tool{'s' if len(self.tools) != 1 else ''}"
             return f"ready in {self.seconds:.2f} s, {count}" if self.seconds is not None else f"ready, {count}"
         return f"{self.state.value}: {self.error}" if self.error else self.state.value
+
+    @property
+    def trust_words(self) -> str:
+        return "trusted: its tools run without asking" if self.trusted else "asks before each tool call"
 
 
 Listener = Callable[[ServerStatus], None]
@@ -254,7 +265,7 @@ class McpManager:
         path = folder / f"mcp-{mcp_tools.safe_name(config.name)}.log"
         keep = path.exists() and path.stat().st_size < LOG_KEEP_BYTES
         errlog = open(path, "a" if keep else "w", encoding="utf-8", errors="replace")  # noqa: SIM115 - closed by _serve
-        errlog.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {config.target}\n")
+        errlog.write(f"{RUN_MARK}{time.strftime('%Y-%m-%d %H:%M:%S')} starting {config.target}\n")
         errlog.flush()
         return errlog
 
@@ -440,14 +451,17 @@ def _why(exc: BaseException, config: ServerConfig, started: float) -> str:
 
 
 def _last_line(errlog: TextIO | None) -> str:
-    """The server's last line on stderr (the guard says how it ended there)."""
+    """The server's last line on stderr in this run, else the guard's (how it ended). The guard notices the end
+    up to 0.2 s after vt-tui may have: its line can come last, and says less than the server's."""
     if errlog is None:
         return ""
     with contextlib.suppress(OSError, ValueError):
         errlog.flush()
-        lines = [line for line in Path(errlog.name).read_text(errors="replace").splitlines() if line.strip()]
-        if lines and not lines[-1].startswith("--- "):
-            return " ".join(lines[-1].split())[:300]
+        text = Path(errlog.name).read_text(errors="replace")
+        lines = [line for line in text[text.rfind(f"\n{RUN_MARK}") + 1 :].splitlines()[1:] if line.strip()]
+        own = [line for line in lines if not line.startswith(guard.SAYS)] or lines
+        if own:
+            return " ".join(own[-1].split())[:300]
     return ""
 
 

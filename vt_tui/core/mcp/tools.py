@@ -104,11 +104,13 @@ def langchain_tools(
     ``call(tool, args)`` calls it on the server."""
     from langchain_core.tools import StructuredTool
 
+    from vt_tui.core.agent.config import MCP_SERVER, MCP_TOOL
+
     built: list[BaseTool] = []
     for tool in tools:
         metadata: dict[str, Any] = {
-            "mcp_server": server.name,
-            "mcp_tool": tool.name,
+            MCP_SERVER: server.name,
+            MCP_TOOL: tool.name,
             "trusted": server.trust,
             "risky": not server.trust,
         }
