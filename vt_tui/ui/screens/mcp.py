@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
@@ -28,29 +30,33 @@ STATE_STYLES = {
 }
 
 
-def servers_text(statuses: Sequence[ServerStatus], note: str = "") -> Text:
+def servers_view(statuses: Sequence[ServerStatus], note: str = "") -> Group:
     """Each server: its name and state, transport and target, trust, log (when it failed), then its tools as the
-    model (and a persona's ``tools:`` list) names them, each with its description's first line."""
-    out = Text()
-    if note:
-        out.append(note + "\n", "dim")
-    for n, status in enumerate(statuses):
-        if n or note:
-            out.append("\n")
-        out.append(inert(status.name), "bold")
-        out.append("  ")
-        out.append(inert(status.summary), STATE_STYLES.get(status.state, ""))
-        out.append(f"\n  {status.transport.value}: {inert(status.target)}", "dim")
+    model (and a persona's ``tools:`` list) names them, each with its description's first line (wrapped lines
+    stay in their column)."""
+    parts: list[RenderableType] = [Text(note, style="dim")] if note else []
+    for status in statuses:
+        if parts:
+            parts.append(Text(""))
+        head = Text(inert(status.name), style="bold")
+        head.append("  ")
+        head.append(inert(status.summary), STATE_STYLES.get(status.state, ""))
+        parts.append(head)
+        facts = Table.grid(padding=(0, 0, 0, 2), pad_edge=True)
+        facts.add_row(Text(f"{status.transport.value}: {inert(status.target)}", style="dim"))
         if status.state is not ServerState.DISABLED:
-            out.append(f"\n  {status.trust_words}", "" if status.trusted else "yellow")
+            facts.add_row(Text(status.trust_words, style="" if status.trusted else "yellow"))
         if status.log_path is not None and status.state in (ServerState.FAILED, ServerState.CRASHED):
-            out.append(f"\n  its stderr: {status.log_path}", "dim")
-        width = max((len(tool.name) for tool in status.tools), default=0)
-        for tool in status.tools:
-            out.append(f"\n  {inert(tool.name):<{width}}", "bold cyan")
-            out.append(f"  {inert(tool.first_line)}")
-        out.append("\n")
-    return out
+            facts.add_row(Text(f"its stderr: {status.log_path}", style="dim"))
+        parts.append(facts)
+        if status.tools:
+            tools = Table.grid(padding=(0, 0, 0, 2), pad_edge=True)
+            tools.add_column(style="bold cyan", no_wrap=True)
+            tools.add_column(ratio=1)
+            for tool in status.tools:
+                tools.add_row(Text(inert(tool.name)), Text(inert(tool.first_line)))
+            parts.append(tools)
+    return Group(*parts)
 
 
 class McpScreen(Dialog[None]):
@@ -77,7 +83,7 @@ class McpScreen(Dialog[None]):
         super().__init__()
         self.statuses = statuses
         self.note = note
-        self._shown: Text | None = None
+        self._shown: tuple[ServerStatus, ...] | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -92,7 +98,7 @@ class McpScreen(Dialog[None]):
         self.set_interval(REFRESH_S, self.refill)
 
     def refill(self) -> None:
-        text = servers_text(self.statuses(), self.note)
-        if self._shown is None or text.plain != self._shown.plain:
-            self._shown = text
-            self.query_one("#mcp-servers-body", Static).update(text)
+        statuses = tuple(self.statuses())
+        if statuses != self._shown:
+            self._shown = statuses
+            self.query_one("#mcp-servers-body", Static).update(servers_view(statuses, self.note))
