@@ -116,6 +116,7 @@ async def mcp_servers(app: VtApp, pilot) -> None:
         ServerStatus("git", Transport.STDIO, "uvx mcp-server-git", False, ServerState.FAILED,
                      error="command 'uvx' not found (not a file, or not on PATH)"),
     ]  # fmt: skip
+    app.query_one(Composer).cursor_blink = False  # under the dialog, drawn as it was when the dialog opened
     app.push_screen(McpScreen(lambda: statuses))
 
 
