@@ -1,4 +1,4 @@
-"""Command line: ``vt-tui`` (the app), ``vt-tui ask``, ``vt-tui doctor``, ``vt-tui gpu``.
+"""Command line: ``vt-tui`` (the app), ``vt-tui ask``, ``vt-tui doctor``, ``vt-tui mcp``, ``vt-tui gpu``.
 
 Only the standard library is imported here, so ``vt-tui --version`` and ``--help`` stay instant; each command
 imports what it needs when it runs.
@@ -22,6 +22,8 @@ def _settings_flags() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("settings (flags > $VT_TUI_* > config.toml > defaults)")
     for name, f in FIELDS.items():
+        if f.metadata.get("file_only"):
+            continue
         env = env_var(name) + (f" or ${ENV_ALIASES[name]}" if name in ENV_ALIASES else "")
         default = f.default if f.default is not None and f.default != () else None
         shown = f" [default: {default}]" if default is not None else ""
@@ -74,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         " (default: fail at once, exit code 1)",
     )
     sub.add_parser("doctor", parents=[common], help="check the endpoint, GPU, audio and config")
+    sub.add_parser("mcp", parents=[common], help="start the MCP servers and list them with their tools")
     gpu = sub.add_parser("gpu", parents=[common], help="the GPU pane full-screen, as a standalone monitor")
     gpu.add_argument("--replay", type=Path, metavar="JSONL", help="replay recorded snapshots (see --record)")
     gpu.add_argument("--record", type=Path, metavar="JSONL", help="append every snapshot to a JSONL file")
@@ -110,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         from vt_tui.headless.doctor import run as doctor
 
         return doctor(settings, getattr(args, "config", None))
+    if args.command == "mcp":
+        from vt_tui.headless.mcp import run as mcp
+
+        return mcp(settings)
     if args.command == "gpu":
         from vt_tui.ui.gpu_app import run as gpu_app
 

@@ -14,11 +14,14 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vt_tui import paths
 from vt_tui.core import params
 from vt_tui.core.profiles import Engine, ToolMode
+
+if TYPE_CHECKING:
+    from vt_tui.core.mcp.config import ServerConfig
 
 ENV_PREFIX = "VT_TUI_"
 ENV_ALIASES = {"base_url": "OPENAI_BASE_URL", "api_key": "OPENAI_API_KEY"}
@@ -108,6 +111,14 @@ class Settings:
     stt_language: str | None = _opt("language spoken, e.g. en (default: detected)")
     tts_model: str | None = _opt("speech model on the endpoint (default: tts-1)")
     tts_voice: str | None = _opt("voice: the endpoint's (default alloy) or espeak-ng's (default en-us)")
+    # MCP servers (vt_tui.core.mcp.config parses and checks them)
+    mcp_config: Path | None = _opt(
+        'a file of MCP servers: [mcp_servers.NAME] tables, or the {"mcpServers": …} JSON of other clients',
+        kind=Path,
+    )
+    mcp_servers: tuple[ServerConfig, ...] = _opt(
+        "MCP servers: [mcp_servers.NAME] tables", default=(), kind="mcp_servers", file_only=True
+    )
     # Storage
     data_dir: Path | None = _opt("where conversations are kept (default: XDG data dir)", kind=Path)
     # Keys
@@ -172,6 +183,8 @@ def coerce(name: str, value: Any, source: str) -> Any:
     (:func:`vt_tui.core.params.validate`), so ``--temperature 9`` is refused as a persona's would be.
     """
     kind = _kind(name)
+    if kind == "mcp_servers":
+        return _mcp(lambda config: config.parse_servers(value, source))
     try:
         if kind is dict:
             return _keymap(value)
@@ -243,6 +256,8 @@ def from_file(path: Path) -> dict[str, Any]:
 def from_env(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
     out = {}
     for name in FIELDS:
+        if FIELDS[name].metadata.get("file_only"):
+            continue
         for var in (env_var(name), ENV_ALIASES.get(name)):
             if var and environ.get(var):
                 out[name] = coerce(name, environ[var], f"${var}")
@@ -271,6 +286,10 @@ def load(
     merged = from_file(config_path or paths.config_file())
     merged.update(from_env(environ))
     merged.update(cli or {})
+    if merged.get("mcp_config"):  # its servers join config.toml's; one of the same name replaces it
+        merged["mcp_servers"] = _mcp(
+            lambda config: config.merge(merged.get("mcp_servers", ()), config.read_file(merged["mcp_config"]))
+        )
     for name in ("threads", "max_steps", "ctx_size"):
         if name in merged and merged[name] < 1:
             raise SettingsError(f"{name} must be at least 1 (got {merged[name]})")
@@ -279,3 +298,13 @@ def load(
     except ValueError as exc:
         raise SettingsError(f"gpus: {exc}") from None
     return Settings(**merged)
+
+
+def _mcp(parse: Any) -> Any:
+    """Run ``parse(vt_tui.core.mcp.config)``, its errors as :class:`SettingsError` (imported only when used)."""
+    from vt_tui.core.mcp import config
+
+    try:
+        return parse(config)
+    except config.McpConfigError as exc:
+        raise SettingsError(str(exc)) from None

@@ -99,7 +99,28 @@ async def approval_prompt(app: VtApp, pilot) -> None:
     asyncio.get_running_loop().create_task(approver_for(app.chat_screen)(request))
 
 
-@pytest.mark.parametrize("open_dialog", [model_picker, params_dialog, attach_dialog, approval_prompt])
+async def mcp_servers(app: VtApp, pilot) -> None:
+    from vt_tui.core.mcp.config import Transport
+    from vt_tui.core.mcp.manager import ServerState, ServerStatus, ToolInfo
+    from vt_tui.ui.screens.mcp import McpScreen
+
+    tools = (
+        ToolInfo("notes__search", "search", "Search the notes. Returns matching lines."),
+        ToolInfo("notes__read_file", "read_file", "Read a file of the notes folder, as text; long files are cut."),
+    )
+    statuses = [
+        ServerStatus("notes", Transport.STDIO, "npx -y notes-server /home/me/notes", True, ServerState.READY,
+                     tools=tools, seconds=1.25),
+        ServerStatus("journal", Transport.STREAMABLE_HTTP, "http://127.0.0.1:8808/mcp", False, ServerState.READY,
+                     tools=(ToolInfo("journal__lookup", "lookup", "Look a key up."),), seconds=0.4),
+        ServerStatus("git", Transport.STDIO, "uvx mcp-server-git", False, ServerState.FAILED,
+                     error="command 'uvx' not found (not a file, or not on PATH)"),
+    ]  # fmt: skip
+    app.query_one(Composer).cursor_blink = False  # under the dialog, drawn as it was when the dialog opened
+    app.push_screen(McpScreen(lambda: statuses))
+
+
+@pytest.mark.parametrize("open_dialog", [model_picker, params_dialog, attach_dialog, approval_prompt, mcp_servers])
 def test_dialog(snap_compare, tmp_path: Path, open_dialog) -> None:
     """Each dialog over the chat at 80×24 (the model picker filtered by a typed letter)."""
     with ScriptedServer(models=["alpha-7b", "beta-70b", "beta-8b-instruct"]) as server:

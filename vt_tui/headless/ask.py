@@ -10,11 +10,13 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TextIO
 
 from vt_tui.core.agent import AgentConfig
+from vt_tui.core.agent.config import MCP_SERVER
 from vt_tui.core.conversation import ConversationSetup, default_persona
 from vt_tui.core.errors import EndpointError
-from vt_tui.core.events import Event, TextDelta, TurnFailed, TurnFinished, event_to_json
+from vt_tui.core.events import Event, TextDelta, ToolCallFinished, ToolStatus, TurnFailed, TurnFinished, event_to_json
 from vt_tui.core.lifecycle import ConnectionState, Lifecycle, Waiting
 from vt_tui.core.personas import load_personas
+from vt_tui.core.profiles import ToolMode
 from vt_tui.core.sanitize import inert
 from vt_tui.engines.connect import connect
 from vt_tui.gpu.attribution import GpuMeter
@@ -24,7 +26,9 @@ from vt_tui.settings import Settings
 
 if TYPE_CHECKING:
     from vt_tui.core.endpoint import Endpoint
+    from vt_tui.core.mcp.manager import McpManager
     from vt_tui.core.personas import Persona
+    from vt_tui.core.session import ChatSession
     from vt_tui.voice.controller import Voice
 
 ASK_GPU_HZ = 10.0  # one answer is short: the turn's last sample is at most 0.1 s before its end
@@ -132,7 +136,9 @@ async def _ask(
     session = setup.session(connection.endpoint, AgentConfig.for_run(settings), gpu_cost=meter)
     voice = _voice(settings, connection.endpoint)
     code = ExitCode.OK
+    mcp = None
     try:
+        mcp = await _mcp(settings, session)
         if voice is not None:
             await voice.reply_started()
         with _Output(out, as_json) as output:
@@ -144,12 +150,16 @@ async def _ask(
                     code = ExitCode.CANCELLED if event.cancelled else ExitCode.FAILED
                     if not as_json:
                         print(f"vt-tui: {event.error}", file=sys.stderr)
+                if isinstance(event, ToolCallFinished) and event.status is ToolStatus.DENIED and not as_json:
+                    print(f"vt-tui: {event.error}{_trust_hint(session, event.name)}", file=sys.stderr)
         if voice is not None:
             voice.reply_done()
             await voice.wait()  # the answer is on stdout; its last sentences are still being said
     finally:
         if voice is not None:
             await voice.aclose()
+        if mcp is not None:
+            await mcp.aclose()
         await connection.aclose()
     return code
 
@@ -162,6 +172,28 @@ def _say_waiting(state: ConnectionState) -> None:
     elif tty:
         print("\r\x1b[K", end="", file=sys.stderr)
     sys.stderr.flush()
+
+
+async def _mcp(settings: Settings, session: ChatSession) -> McpManager | None:
+    """The MCP servers' tools for this answer: started and waited for (each within its startup_timeout_s); one that
+    did not start is said on stderr in one line, and the answer goes on without it."""
+    if not settings.mcp_servers or session.agent is None or session.tool_mode() is ToolMode.OFF:
+        return None
+    from vt_tui.core.mcp.manager import McpManager, ServerState
+
+    manager = McpManager.from_settings(settings)
+    manager.feed(session.agent.registry)
+    for status in await manager.wait_started():
+        if status.state is ServerState.FAILED:
+            print(f"vt-tui: MCP server {status.name!r} {status.summary}", file=sys.stderr)
+    return manager
+
+
+def _trust_hint(session: ChatSession, name: str) -> str:
+    """For an MCP tool refused here: how to let it run without asking."""
+    tool = session.agent.registry.get(name) if session.agent is not None else None
+    server = (tool.metadata or {}).get(MCP_SERVER) if tool is not None else None
+    return f"; trust = true in [mcp_servers.{server}] runs its tools without asking" if server else ""
 
 
 def _voice(settings: Settings, endpoint: Endpoint) -> Voice | None:

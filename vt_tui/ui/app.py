@@ -1,4 +1,5 @@
-"""The full-screen app: lifecycle, the connection, the GPU sampler, the palette, keys users remap, failures.
+"""The full-screen app: lifecycle, the connection, the GPU sampler, the MCP servers, the palette, keys users
+remap, failures.
 
 Everything about the conversation happens on the :class:`~vt_tui.ui.screens.chat.ChatScreen`; dialogs live in
 ``vt_tui/ui/screens/``, widgets in ``vt_tui/ui/widgets/``.
@@ -23,6 +24,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from vt_tui import paths
+from vt_tui.core.profiles import ToolMode
 from vt_tui.core.store import Store
 from vt_tui.logs import log_failure, log_to_file
 from vt_tui.settings import Settings
@@ -35,6 +37,7 @@ from vt_tui.voice.controller import Voice
 if TYPE_CHECKING:
     from vt_tui.core.events import GpuCost
     from vt_tui.core.lifecycle import Lifecycle
+    from vt_tui.core.mcp.manager import McpManager, ServerStatus
     from vt_tui.gpu.attribution import GpuMeter
     from vt_tui.gpu.sampler import GpuSampler
     from vt_tui.voice.errors import VoiceError
@@ -84,6 +87,7 @@ class VtApp(App[None]):
         self.connection = None
         self.ready = asyncio.Event()  # connected, with a session: a prompt goes straight out
         self.lifecycle: Lifecycle | None = None  # while connecting: Ctrl+R retries now
+        self.mcp: McpManager | None = None  # the user's MCP servers, once started
         self.voice = Voice(settings, on_error=self.voice_failed)
         start = self.store.last_conversation_id() if resume else conversation_id
         self.chat_screen = ChatScreen(settings, self.store, self.voice, self.gpu_cost, start)
@@ -101,6 +105,8 @@ class VtApp(App[None]):
         # Heavy work (openai's import, NVML) starts after the first frame is on screen, so it can't delay it.
         self.call_after_refresh(self.connect)
         self.call_after_refresh(self.start_gpu)
+        if self.settings.mcp_servers and self.settings.tools is not ToolMode.OFF:
+            self.call_after_refresh(self.start_mcp)
 
     # keys users remap ----------------------------------------------------------------------------------
     def apply_keymap(self) -> None:
@@ -203,6 +209,36 @@ class VtApp(App[None]):
         """A turn's energy and peak VRAM on the serving GPUs (:mod:`vt_tui.gpu.attribution` says which)."""
         return self.gpu_meter(t0, t1) if self.gpu_meter is not None else None
 
+    # MCP servers -----------------------------------------------------------------------------------------
+    @work(group="mcp", exit_on_error=False, description="starting the MCP servers")
+    async def start_mcp(self) -> None:
+        """The user's MCP servers, after the first frame: each starts in the background (the SDK is imported in a
+        thread) and its tools join the agent's registry when it is ready; one that fails or crashes is said once."""
+        from vt_tui.core.mcp.manager import McpManager
+
+        manager = McpManager.from_settings(self.settings)
+        manager.subscribe(self.mcp_changed)
+        manager.start()
+        self.mcp = manager
+        await self.chat_screen.prepared.wait()
+        assert self.chat_screen.agent is not None
+        manager.feed(self.chat_screen.agent.registry)
+
+    def mcp_changed(self, status: ServerStatus) -> None:
+        from vt_tui.core.mcp.manager import ServerState
+        from vt_tui.core.sanitize import inert
+
+        if status.state not in (ServerState.FAILED, ServerState.CRASHED):
+            return  # the manager changes a server to failed or crashed once: one notice each
+        where = f" — its stderr is in {status.log_path}" if status.log_path else ""
+        self.notify(
+            inert(f"{status.summary}{where}"),
+            title=f"MCP server {inert(status.name)}",
+            severity="error",
+            timeout=15,
+            markup=False,  # the server's own words are quoted
+        )
+
     # voice -------------------------------------------------------------------------------------------
     def voice_failed(self, error: VoiceError) -> None:
         status = self.chat_screen.status_bar
@@ -251,6 +287,8 @@ class VtApp(App[None]):
         self.notify(one_line(event.exception), title="Screenshot not saved", severity="error", timeout=10)
 
     async def on_unmount(self) -> None:
+        if self.mcp is not None:
+            await self.mcp.aclose()
         await self.voice.aclose()
         if self.sampler is not None:
             # Off the UI thread: the sampler may be waiting in call_from_thread for this loop.

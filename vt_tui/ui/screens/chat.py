@@ -113,7 +113,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         from vt_tui.ui.widgets.gpu_pane import GpuPane
         from vt_tui.ui.widgets.tool_panel import ToolPanel
 
-        tool_panel, gpu_pane = ToolPanel(id="tool-panel"), GpuPane(id="gpu-pane")
+        tool_panel, gpu_pane = ToolPanel(id="tool-panel", titles=self.tool_title), GpuPane(id="gpu-pane")
         tool_panel.display = False  # until a session says whether it has tools
         await self.query_one("#side").mount_all([tool_panel, gpu_pane])
         self.tool_panel, self.gpu_pane = tool_panel, gpu_pane  # samples reach the pane once it is mounted
@@ -126,6 +126,13 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
             self.notify(f"No persona {self.settings.persona!r} (have: {names})", severity="error", timeout=10)
         self.agent = AgentConfig.for_run(self.settings, approver=approver_for(self))
         self.prepared.set()
+
+    def tool_title(self, name: str) -> str:
+        """How the tool panel names tool ``name``: "server · tool" for an MCP server's (while it is loaded)."""
+        from vt_tui.core.agent.config import tool_title
+
+        tool = self.agent.registry.get(name) if self.agent is not None else None
+        return tool_title(tool) if tool is not None else name
 
     def show_gpu(self, snapshot: Snapshot) -> None:
         """A sample from the app's GPU sampler (dropped until the pane is mounted)."""
@@ -558,6 +565,20 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         path.write_text(body, encoding="utf-8")
         self.notify(f"Exported to {path}")
         return path
+
+    def action_mcp_servers(self) -> None:
+        from vt_tui.core.mcp.config import HOW_TO
+        from vt_tui.ui.screens.mcp import McpScreen
+
+        manager = self.app.mcp  # type: ignore[attr-defined]
+        if manager is not None:
+            self.app.push_screen(McpScreen(lambda: manager.statuses))
+        elif not self.settings.mcp_servers:
+            self.app.push_screen(
+                McpScreen(list, f"No MCP servers configured: {HOW_TO.format(config=paths.config_file())}.")
+            )
+        else:
+            self.app.push_screen(McpScreen(list, "Not started: tools are off (tools = off), so no server runs."))
 
     def action_toggle_side(self) -> None:
         side = self.query_one("#side")
