@@ -64,6 +64,7 @@ async def opened(app: VtApp, pilot, open_dialog) -> None:
     await asyncio.wait_for(app.ready.wait(), 10)
     await pilot.pause(0.2)
     app.chat_screen.status_bar.show(endpoint="http://127.0.0.1:8000/v1")
+    app.query_one(Composer).cursor_blink = False  # under the dialog, drawn as it was when the dialog opened
     await open_dialog(app, pilot)
     await pilot.pause(0.2)
     for widget in app.screen.query("Input"):
@@ -116,7 +117,6 @@ async def mcp_servers(app: VtApp, pilot) -> None:
         ServerStatus("git", Transport.STDIO, "uvx mcp-server-git", False, ServerState.FAILED,
                      error="command 'uvx' not found (not a file, or not on PATH)"),
     ]  # fmt: skip
-    app.query_one(Composer).cursor_blink = False  # under the dialog, drawn as it was when the dialog opened
     app.push_screen(McpScreen(lambda: statuses))
 
 
