@@ -68,22 +68,32 @@ def page_start(turns: list[Turn]) -> int:
 
 class UserMessage(ForwardsWorkerFailures, Static):
     """What the user sent, shown verbatim: never parsed as markup; each attached image as a line under it, then a
-    small picture of it (decoded in a worker thread once the message is on screen)."""
+    small picture of it (decoded in a worker thread once the message is on screen); and, while the prompt waits
+    for the endpoint, a line saying so (:meth:`show_waiting`)."""
 
     def __init__(self, text: str, attachments: Sequence[Attachment] = ()) -> None:
         self.text = text
         self.attachments = list(attachments)
+        self.pictures: list[Text | None] = []
+        self.waiting_for: str | None = None
         super().__init__(self._shown(), classes="message user")
 
-    def _shown(self, pictures: Sequence[Text | None] = ()) -> Text:
+    def _shown(self) -> Text:
         shown = Text(inert(self.text))
         for n, attachment in enumerate(self.attachments):
             shown.append(f"\n📎 {inert(attachment.describe())}", style="dim")
-            picture = pictures[n] if n < len(pictures) else None
+            picture = self.pictures[n] if n < len(self.pictures) else None
             if picture is not None:
                 shown.append("\n")
                 shown.append_text(picture)
+        if self.waiting_for is not None:
+            shown.append(f"\n⏳ waiting for {inert(self.waiting_for)} — sent once it answers", style="italic")
         return shown
+
+    def show_waiting(self, endpoint: str | None) -> None:
+        """Mark the prompt as waiting for ``endpoint`` (a URL, or "the embedded model"); None: it is on its way."""
+        self.waiting_for = endpoint
+        self.update(self._shown())
 
     def on_mount(self) -> None:
         if self.attachments:
@@ -99,7 +109,11 @@ class UserMessage(ForwardsWorkerFailures, Static):
         pictures = [thumbnail(a.data) for a in self.attachments]
         if any(pictures):
             with suppress(RuntimeError):  # the app has stopped
-                self.app.call_from_thread(self.update, self._shown(pictures))
+                self.app.call_from_thread(self._show_pictures, pictures)
+
+    def _show_pictures(self, pictures: list[Text | None]) -> None:
+        self.pictures = pictures
+        self.update(self._shown())
 
 
 SEGMENT_CHARS = 1500  # a reply is drawn as Markdown segments of about this size, split at block boundaries
