@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from vt_tui import paths
+from vt_tui.core.energy import EnergyTally
 from vt_tui.settings import Settings
 from vt_tui.ui.commands import CHAT_COMMANDS
 from vt_tui.ui.failures import ForwardsWorkerFailures, one_line
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
     from vt_tui.core.agent import AgentConfig
     from vt_tui.core.attachments import Attachment
-    from vt_tui.core.events import TurnFailed
+    from vt_tui.core.events import TurnFailed, TurnStats
     from vt_tui.core.params import GenerationParams
     from vt_tui.core.personas import Persona, PersonaSet
     from vt_tui.core.session import ChatSession, GpuCostHook
@@ -83,6 +84,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self._sending = False  # the running turn has reached the endpoint (Esc then cancels it there)
         self.connection_error: str | None = None  # connecting failed for good (Ctrl+R tries again)
         self.model_gone = False  # the last turn's model is no longer served: F2 lists the server's models again
+        self.energy = EnergyTally()  # GPU energy of each conversation and of this session
         # Held, not queried: workers may still report into them while the app is shutting down.
         self.chat = ChatLog(id="chat-log")
         self.status_bar = StatusBar(id="status")
@@ -208,6 +210,8 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         panel.display = self.session.tool_mode() != "off" or bool(panel.calls)
         self.load_tools()
         self.status_bar.show(model=self.session.model or (self.connection.endpoint.models or [""])[0])
+        self.energy.open(self.session.conversation_id, [turn.stats for turn in self.session.turns])
+        self.show_energy()
         self.update_context()
         if render:
             self.call_later(self.show_history, self.session.turns)
@@ -406,9 +410,11 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
             elif isinstance(event, TurnFinished):
                 reply.finish(event.text, stats_line(event.stats))
                 self.voice.reply_done()
+                self.count_energy(event.stats)
                 self.status_bar.show(phase=Phase.IDLE, figures=stats_line(event.stats))
             elif isinstance(event, TurnFailed):
                 self.voice.stop_speech()
+                self.count_energy(event.stats)
                 if event.error.kind is ErrorKind.CONNECTION and not answered and not event.cancelled:
                     unsent = event
                     continue
@@ -420,6 +426,21 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
                 else:
                     self.status_bar.show(phase=Phase.ERROR, message=str(event.error))
         return unsent
+
+    def count_energy(self, stats: TurnStats | None) -> None:
+        """Add a turn's energy to the conversation's and the session's totals in the status bar."""
+        if stats is None or self.session is None:
+            return
+        self.energy.add(self.session.conversation_id, stats)
+        self.show_energy()
+
+    def show_energy(self) -> None:
+        conversation = self.energy.conversation(self.session.conversation_id if self.session else None)
+        session = self.energy.session
+        self.status_bar.show(
+            conversation_wh=conversation.wh if conversation.measured else None,
+            session_wh=session.wh if session.measured else None,
+        )
 
     def not_connected(self, why: str) -> None:
         """Connecting failed for good (a wrong key or URL): a prompt waiting for it goes back to the composer,

@@ -32,7 +32,8 @@ HISTORY_PAGE_CHARS = 3000  # ...and no more text than about a screenful (renderi
 
 
 def stats_line(stats: TurnStats | dict | None) -> str:
-    """'TTFT 0.21 s · 128 tok · 41.2 tok/s · 3.3 s' (and J/token when the GPU pane measured it)."""
+    """'TTFT 0.21 s · 128 tok · 41.2 tok/s · 3.3 s' (and J/token when the GPU pane measured it, with the GPUs it
+    counted: '2.24 J/tok on GPU 0', or 'on all GPUs' when the server's GPUs could not be found)."""
     from vt_tui.core.events import TurnStats
 
     if stats is None:
@@ -48,7 +49,8 @@ def stats_line(stats: TurnStats | dict | None) -> str:
         parts.append(f"{stats.tok_per_s:.1f} tok/s")
     parts.append(f"{stats.duration_s:.1f} s")
     if stats.joules_per_token is not None:
-        parts.append(f"{stats.joules_per_token:.2f} J/tok")
+        where = f" on {stats.gpus}" if stats.gpus else ""
+        parts.append(f"{stats.joules_per_token:.2f} J/tok{where}")
     return " · ".join(parts)
 
 
