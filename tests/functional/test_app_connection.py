@@ -93,6 +93,8 @@ async def test_a_prompt_typed_before_the_server_is_up_waits_marked_and_goes_out_
             await app.workers.wait_for_complete()
             await pilot.pause()
             assert shown(user) == "are you up?"  # the mark is gone: it was sent
+            greeting, *rest = app.chat_screen.chat.children  # the persona's greeting, above the waiting prompt
+            assert greeting.has_class("greeting") and rest == [user, replies(app)[-1]]
             assert app.status.phase == "idle" and app.status.message == ""
             assert "failed" not in shown(replies(app)[-1])
     finally:

@@ -218,7 +218,9 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         if persona and not info and (persona.greeting or persona.examples):
             lines = [f"{persona.name}: {persona.greeting}" if persona.greeting else persona.name]
             lines += [f"{n}. {example}" for n, example in enumerate(persona.examples[:9], 1)]
-            self.call_later(self.chat.mount, Static(Text("\n".join(lines)), classes="greeting"))
+            greeting = Static(Text("\n".join(lines)), classes="greeting")
+            # Above a prompt typed while the endpoint was not up yet (it waits in the log): the greeting comes first.
+            self.call_later(lambda: self.chat.mount(greeting, before=0 if self.chat.children else None))
 
     async def show_history(self, turns: list[Turn]) -> None:
         await self.chat.show_history(turns)
