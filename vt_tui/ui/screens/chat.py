@@ -420,13 +420,16 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
                 if event.error.kind is ErrorKind.CONNECTION and not answered and not event.cancelled:
                     unsent = event
                     continue
-                self.model_gone = event.error.kind is ErrorKind.MODEL_NOT_FOUND
+                said = str(event.error)
+                if event.error.kind is ErrorKind.MODEL_NOT_FOUND:  # the core's hint also speaks to `ask` users
+                    self.model_gone = True
+                    said = f"{event.error.message} — F2 picks another model, then Ctrl+R sends the prompt again"
                 status = "cancelled" if event.cancelled else "failed"
-                reply.finish(event.partial_text, failure_footer(status, str(event.error)), failed=True)
+                reply.finish(event.partial_text, failure_footer(status, said), failed=True)
                 if event.cancelled:
                     self.status_bar.show(phase=Phase.IDLE, message="cancelled")
                 else:
-                    self.status_bar.show(phase=Phase.ERROR, message=str(event.error))
+                    self.status_bar.show(phase=Phase.ERROR, message=said)
         return unsent
 
     def count_energy(self, stats: TurnStats | None) -> None:

@@ -55,7 +55,12 @@ def stats_line(stats: TurnStats | dict | None) -> str:
 
 
 def failure_footer(status: str, error: str) -> str:
-    """The footer of a reply that did not finish: why, and what to do."""
+    """The footer of a reply that did not finish: why, and what to do (Ctrl+R, said once: a hint that ends in
+    "retry" becomes "retry with Ctrl+R")."""
+    if "Ctrl+R" in error:
+        return f"✗ {status}: {error}"
+    if error.endswith("retry"):
+        return f"✗ {status}: {error} with Ctrl+R"
     return f"✗ {status}: {error} — Ctrl+R retries"
 
 
