@@ -10,6 +10,7 @@ import pytest
 from rich.cells import cell_len
 from textual.app import App, ComposeResult
 
+from tests.functional.test_app import send
 from tests.support.scripted_server import ScriptedServer
 from vt_tui.core.energy import J_PER_WH
 from vt_tui.gpu.replay import ReplaySource
@@ -17,18 +18,9 @@ from vt_tui.gpu.sampler import GpuSampler
 from vt_tui.settings import Settings
 from vt_tui.ui.app import VtApp
 from vt_tui.ui.widgets.chat_log import AssistantMessage
-from vt_tui.ui.widgets.composer import Composer
 from vt_tui.ui.widgets.status_bar import Phase, StatusBar, middle_cut, watt_hours
 
 H100_ALLOC = Path(__file__).parents[1] / "fixtures" / "nvml-h100-alloc.jsonl"
-
-
-async def send(app: VtApp, pilot, text: str) -> None:
-    app.query_one(Composer).load_text(text)
-    await pilot.press("enter")
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def bar_text(app: App) -> str:
@@ -109,7 +101,8 @@ EVERYTHING = dict(
                "http://127.0.0.1:8000/v1"], []),
         (160, ["idle", "Qwen2.5-7B-Instruct", "TTFT", "ctx", "conv 0.310 Wh", "session", "🔊"], ["http://"]),
         (80, ["idle", "Qwen2.5-7B-Instruct", "ctx ~3,100 tok", "conv 0.310 Wh", "🔊"], ["http://", "TTFT", "session"]),
-        (50, ["idle", "Qwen2.5-7B-Instruct", "conv 0.310 Wh", "🔊"], ["http://", "TTFT", "session", "ctx"]),
+        (50, ["idle", "Qwen2.5-7B-Instruct", "ctx ~3,100 tok", "🔊"], ["http://", "TTFT", "session", "conv"]),
+        (30, ["idle", "Qwen2.5-7B-Instruct"], ["http://", "TTFT", "session", "conv", "ctx", "🔊"]),
     ],
 )  # fmt: skip
 async def test_too_narrow_the_status_bar_drops_parts_in_order(width: int, kept: list[str], dropped: list[str]) -> None:

@@ -126,9 +126,7 @@ class VtApp(App[None]):
     # the connection: one place sets its state ----------------------------------------------------------
     def show_connection(self, phase: Phase, message: str = "", endpoint: str | None = None) -> None:
         """The connection's state, as the status bar shows it; IDLE means connected (``ready`` is set)."""
-        if self._countdown is not None:  # a wait counted down before ends here
-            self._countdown.stop()
-            self._countdown = None
+        self._stop_countdown()
         changes = {"phase": phase, "message": message}
         if endpoint is not None:
             changes["endpoint"] = endpoint
@@ -151,6 +149,11 @@ class VtApp(App[None]):
                 status_bar.show(message=state.describe(retry_at - time.monotonic()))
 
         self._countdown = self.set_interval(1.0, count_down, name="retry countdown")
+
+    def _stop_countdown(self) -> None:
+        if self._countdown is not None:
+            self._countdown.stop()
+            self._countdown = None
 
     @work(group="connect", exclusive=True, exit_on_error=False, description="connecting to the endpoint")
     async def connect(self) -> None:
@@ -213,6 +216,7 @@ class VtApp(App[None]):
         finally:
             if self.lifecycle is lifecycle:  # not yet replaced by a newer wait (connect workers are exclusive)
                 self.lifecycle = None
+                self._stop_countdown()  # no "retrying in 0 s" while the chat opens its session
 
     # GPU sampler -----------------------------------------------------------------------------------------
     def _make_sampler(self) -> GpuSampler:

@@ -51,9 +51,10 @@ class Status:
 # When the line is wider than the terminal, these parts go, in this order, until it fits; then the message is cut
 # in its middle (its end is the countdown or the hint). The phase and its message stay. The endpoint goes first:
 # the user chose it and every waiting or error message names it; the last turn's figures are also under the reply;
-# the session's energy before the conversation's; the speaker mark is three cells and says a mode the user would
-# otherwise miss; the model last (while waiting or failing, the message is what matters).
-DROP_FIRST = ("endpoint", "figures", "session_wh", "context", "conversation_wh", "speak", "model")
+# energy (the session's, then the conversation's) is worth a glance, the context is what the next prompt must fit
+# in; the speaker mark is three cells and says a mode the user would otherwise miss; the model last (while waiting
+# or failing, the message is what matters).
+DROP_FIRST = ("endpoint", "figures", "session_wh", "conversation_wh", "context", "speak", "model")
 SEPARATOR = " │ "
 
 
