@@ -35,8 +35,11 @@ from vt_tui.ui.widgets.status_bar import Phase, Status
 from vt_tui.voice.controller import Voice
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
+    from vt_tui.core.endpoint import Endpoint
     from vt_tui.core.events import GpuCost
-    from vt_tui.core.lifecycle import Lifecycle
+    from vt_tui.core.lifecycle import Lifecycle, Waiting
     from vt_tui.core.mcp.manager import McpManager, ServerStatus
     from vt_tui.gpu.attribution import GpuMeter
     from vt_tui.gpu.sampler import GpuSampler
@@ -88,6 +91,7 @@ class VtApp(App[None]):
         self.ready = asyncio.Event()  # connected, with a session: a prompt goes straight out
         self.lifecycle: Lifecycle | None = None  # while connecting: Ctrl+R retries now
         self.mcp: McpManager | None = None  # the user's MCP servers, once started
+        self._countdown: Timer | None = None  # while waiting: "retrying in N s", N going down each second
         self.voice = Voice(settings, on_error=self.voice_failed)
         start = self.store.last_conversation_id() if resume else conversation_id
         self.chat_screen = ChatScreen(settings, self.store, self.voice, self.gpu_cost, start)
@@ -128,6 +132,7 @@ class VtApp(App[None]):
     # the connection: one place sets its state ----------------------------------------------------------
     def show_connection(self, phase: Phase, message: str = "", endpoint: str | None = None) -> None:
         """The connection's state, as the status bar shows it; IDLE means connected (``ready`` is set)."""
+        self._stop_countdown()
         changes = {"phase": phase, "message": message}
         if endpoint is not None:
             changes["endpoint"] = endpoint
@@ -136,11 +141,29 @@ class VtApp(App[None]):
             log.error("%s", message)
         if phase == Phase.IDLE:
             self.ready.set()
+        else:
+            self.ready.clear()
+
+    def show_waiting(self, state: Waiting) -> None:
+        """A Waiting state, its "retrying in N s" counted down each second until the next try."""
+        self.show_connection(Phase.WAITING, state.describe())
+        retry_at = time.monotonic() + state.retry_in
+
+        def count_down() -> None:
+            status_bar = self.chat_screen.status_bar
+            if status_bar.status.phase == Phase.WAITING:
+                status_bar.show(message=state.describe(retry_at - time.monotonic()))
+
+        self._countdown = self.set_interval(1.0, count_down, name="retry countdown")
+
+    def _stop_countdown(self) -> None:
+        if self._countdown is not None:
+            self._countdown.stop()
+            self._countdown = None
 
     @work(group="connect", exclusive=True, exit_on_error=False, description="connecting to the endpoint")
     async def connect(self) -> None:
         from vt_tui.core.errors import EndpointError
-        from vt_tui.core.lifecycle import Failed, Lifecycle, Waiting
         from vt_tui.engines.connect import connect
 
         started = time.monotonic()
@@ -155,24 +178,51 @@ class VtApp(App[None]):
             endpoint = self.connection.endpoint
             self.mark_server()
             self.show_connection(Phase.STARTING, endpoint=endpoint.label)
-            self.lifecycle = Lifecycle(endpoint, model=self.settings.model)  # waits while the server starts
-            async for state in self.lifecycle.states():
-                if isinstance(state, Waiting):
-                    self.show_connection(Phase.WAITING, state.describe())
-                elif isinstance(state, Failed):
-                    if not self.settings.model:
-                        raise state.error
-                    log.warning("model list unavailable: %s", state.error)
+            await self.wait_for_server(endpoint)
         except EndpointError as exc:
             self.show_connection(Phase.ERROR, str(exc))
             self.chat_screen.not_connected(str(exc))
             return
-        finally:
-            self.lifecycle = None
         self.voice.attach(endpoint)
         await self.chat_screen.connected(self.connection)
         self.show_connection(Phase.IDLE)
         log.info("connected to %s in %.2f s", endpoint.label, time.monotonic() - started)
+
+    @work(group="connect", exclusive=True, exit_on_error=False, description="reconnecting to the endpoint")
+    async def reconnect(self) -> None:
+        """The server went away after connecting (a turn could not reach it): wait for it as at start, on the
+        same endpoint; the chat's waiting prompt goes out once it answers."""
+        from vt_tui.core.errors import EndpointError
+
+        assert self.connection is not None
+        try:
+            await self.wait_for_server(self.connection.endpoint)
+        except EndpointError as exc:
+            self.show_connection(Phase.ERROR, str(exc))
+            self.chat_screen.not_connected(str(exc))
+            return
+        self.chat_screen.reconnected()
+        self.show_connection(Phase.IDLE)
+        log.info("reconnected to %s", self.connection.endpoint.label)
+
+    async def wait_for_server(self, endpoint: Endpoint) -> None:
+        """Walk a :class:`~vt_tui.core.lifecycle.Lifecycle` to its end, counting its waits down in the status bar
+        (Ctrl+R cuts a wait short); raise the error of a Failed one (unless the user named the model)."""
+        from vt_tui.core.lifecycle import Failed, Lifecycle, Waiting
+
+        lifecycle = self.lifecycle = Lifecycle(endpoint, model=self.settings.model)  # waits while it starts
+        try:
+            async for state in lifecycle.states():
+                if isinstance(state, Waiting):
+                    self.show_waiting(state)
+                elif isinstance(state, Failed):
+                    if not self.settings.model:
+                        raise state.error
+                    log.warning("model list unavailable: %s", state.error)
+        finally:
+            if self.lifecycle is lifecycle:  # not yet replaced by a newer wait (connect workers are exclusive)
+                self.lifecycle = None
+                self._stop_countdown()  # no "retrying in 0 s" while the chat opens its session
 
     # GPU sampler -----------------------------------------------------------------------------------------
     def _make_sampler(self) -> GpuSampler:

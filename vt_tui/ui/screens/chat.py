@@ -23,10 +23,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from vt_tui import paths
+from vt_tui.core.energy import EnergyTally
 from vt_tui.settings import Settings
 from vt_tui.ui.commands import CHAT_COMMANDS
 from vt_tui.ui.failures import ForwardsWorkerFailures, one_line
-from vt_tui.ui.widgets.chat_log import AssistantMessage, ChatLog, failure_footer, stats_line
+from vt_tui.ui.widgets.chat_log import AssistantMessage, ChatLog, UserMessage, failure_footer, stats_line
 from vt_tui.ui.widgets.composer import Composer
 from vt_tui.ui.widgets.status_bar import Phase, StatusBar
 from vt_tui.ui.widgets.voice_bar import VoiceBar
@@ -37,12 +38,14 @@ if TYPE_CHECKING:
 
     from vt_tui.core.agent import AgentConfig
     from vt_tui.core.attachments import Attachment
+    from vt_tui.core.events import TurnFailed, TurnStats
     from vt_tui.core.params import GenerationParams
     from vt_tui.core.personas import Persona, PersonaSet
     from vt_tui.core.session import ChatSession, GpuCostHook
     from vt_tui.core.store import Store, Turn
     from vt_tui.engines.connect import Connection
     from vt_tui.gpu.models import Snapshot
+    from vt_tui.ui.screens.picker import PickerScreen
     from vt_tui.ui.widgets.gpu_pane import GpuPane
     from vt_tui.ui.widgets.tool_panel import ToolPanel
     from vt_tui.voice.controller import Voice
@@ -73,13 +76,15 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self.prepared = asyncio.Event()
         self.connection: Connection | None = None
         self.session: ChatSession | None = None
-        self.has_session = asyncio.Event()  # a turn typed before the endpoint answers waits for it
+        self.has_session = asyncio.Event()  # a turn typed before the endpoint answers (or while it is away) waits
         self.tools_loaded = asyncio.Event()  # an agent turn waits for the tools and LangChain (seconds to import)
         self.tools_loading = False
         self.side_chosen: bool | None = None  # F3's last word; None: the side column follows the width
         self._turn_worker: Worker[None] | None = None
         self._sending = False  # the running turn has reached the endpoint (Esc then cancels it there)
         self.connection_error: str | None = None  # connecting failed for good (Ctrl+R tries again)
+        self.model_gone = False  # the last turn's model is no longer served: F2 lists the server's models again
+        self.energy = EnergyTally()  # GPU energy of each conversation and of this session
         # Held, not queried: workers may still report into them while the app is shutting down.
         self.chat = ChatLog(id="chat-log")
         self.status_bar = StatusBar(id="status")
@@ -159,6 +164,16 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self.open_session(self.start_conversation, render=False)
         self.has_session.set()
 
+    def reconnect(self) -> None:
+        """The server went away after connecting: turns wait again while the app waits for it."""
+        self.has_session.clear()
+        self.app.reconnect()  # type: ignore[attr-defined]
+
+    def reconnected(self) -> None:
+        """The server answers again: a waiting prompt goes out."""
+        self.connection_error = None
+        self.has_session.set()
+
     def load_tools(self) -> None:
         """Start loading the tools and LangChain (in threads) the first time a conversation has tools: an agent
         turn waits for them, a plain one never does. With tools off nothing loads: importing LangChain in a thread
@@ -202,13 +217,17 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         panel.display = self.session.tool_mode() != "off" or bool(panel.calls)
         self.load_tools()
         self.status_bar.show(model=self.session.model or (self.connection.endpoint.models or [""])[0])
+        self.energy.open(self.session.conversation_id, [turn.stats for turn in self.session.turns])
+        self.show_energy()
         self.update_context()
         if render:
             self.call_later(self.show_history, self.session.turns)
         if persona and not info and (persona.greeting or persona.examples):
             lines = [f"{persona.name}: {persona.greeting}" if persona.greeting else persona.name]
             lines += [f"{n}. {example}" for n, example in enumerate(persona.examples[:9], 1)]
-            self.call_later(self.chat.mount, Static(Text("\n".join(lines)), classes="greeting"))
+            greeting = Static(Text("\n".join(lines)), classes="greeting")
+            # Above a prompt typed while the endpoint was not up yet (it waits in the log): the greeting comes first.
+            self.call_later(lambda: self.chat.mount(greeting, before=0 if self.chat.children else None))
 
     async def show_history(self, turns: list[Turn]) -> None:
         await self.chat.show_history(turns)
@@ -273,41 +292,64 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         chat = self.chat
         self._sending = False
         user = await chat.add_user(text, images)
+        while await self._ready_to_send(user, text, images):
+            assert self.session is not None
+            self._sending = True
+            reply = AssistantMessage(self.session.model or "")
+            mounting = chat.mount(reply)  # awaited at the first text: the request goes out meanwhile
+            self.status_bar.show(phase=Phase.STREAMING, message="")
+            await self.voice.reply_started()
+            try:
+                unsent = await self._stream(self.session, text, images, reply, mounting)
+            except Exception as exc:  # not a failed request (that ends as TurnFailed): a fault; the app logs it
+                self.voice.stop_speech()
+                await mounting
+                reply.finish(None, failure_footer("failed", one_line(exc)), failed=True)
+                self.status_bar.show(phase=Phase.ERROR, message=f"the turn stopped: {one_line(exc)}")
+                raise
+            finally:
+                self.update_context()
+            if unsent is None:
+                return
+            # Nothing listens any more (the server went away between turns and is not back yet): the prompt
+            # waits, marked, while the app waits for the server, and goes out again once it answers.
+            self._sending = False
+            await reply.remove()
+            self.reconnect()
+
+    async def _ready_to_send(self, user: UserMessage, text: str, images: list[Attachment]) -> bool:
+        """Wait until the prompt can go out: the endpoint answering (the prompt marked as waiting meanwhile), the
+        tools loaded. False, or cancelled (Esc), puts the prompt back in the composer."""
         try:
             if self.connection_error is not None:  # connecting failed for good: nothing to wait for
                 await user.remove()
                 self.give_back(text, images)
                 self.notify(self.connection_error, title="not connected", severity="error", timeout=10)
-                return
+                return False
             if not self.has_session.is_set():
+                user.show_waiting(self.endpoint_url)
                 await self._waiting(self.has_session, "waiting for the endpoint…")
+                user.show_waiting(None)
             assert self.session is not None
             if images and self.session.refuses_images():  # sent before the endpoint was known
                 await user.remove()
                 self.give_back(text, images)
                 self.refuse_images()
-                return
+                return False
             if self.session.tool_mode() != "off" and not self.tools_loaded.is_set():
                 await self._waiting(self.tools_loaded, "loading the tools…")
         except asyncio.CancelledError:  # Esc before anything was sent: the prompt goes back to the composer
             await user.remove()
             self.give_back(text, images)
             raise
-        self._sending = True
-        reply = AssistantMessage(self.session.model or "")
-        mounting = chat.mount(reply)  # awaited at the first text: the request goes out meanwhile
-        self.status_bar.show(phase=Phase.STREAMING, message="")
-        await self.voice.reply_started()
-        try:
-            await self._stream(self.session, text, images, reply, mounting)
-        except Exception as exc:  # not a failed request (that ends as TurnFailed): a fault; the app logs it
-            self.voice.stop_speech()
-            await mounting
-            reply.finish(None, failure_footer("failed", one_line(exc)), failed=True)
-            self.status_bar.show(phase=Phase.ERROR, message=f"the turn stopped: {one_line(exc)}")
-            raise
-        finally:
-            self.update_context()
+        return True
+
+    @property
+    def endpoint_url(self) -> str:
+        """What a waiting prompt waits for, in its words."""
+        if self.connection is not None:
+            return self.connection.endpoint.base_url
+        return self.settings.base_url or "the embedded model"
 
     async def _waiting(self, event: asyncio.Event, note: str) -> None:
         """Wait for ``event`` with ``note`` in the status bar (unless it already says why, e.g. an error)."""
@@ -327,12 +369,15 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         images: list[Attachment],
         reply: AssistantMessage,
         mounting: AwaitMount | None,
-    ) -> None:
-        """Apply the turn's events to the reply, the tool panel, the status bar and the voice.
+    ) -> TurnFailed | None:
+        """Apply the turn's events to the reply, the tool panel, the status bar and the voice. Returns the
+        failure of a request that never reached the server (nothing listened, nothing came back), shown nowhere
+        yet, for the caller to send again; else None.
 
         The reply's widget is mounted while the request goes out (TurnStarted comes before it is sent): a first
         turn waited ~100 ms here for Markdown's first import before sending.
         """
+        from vt_tui.core.errors import ErrorKind
         from vt_tui.core.events import (
             ReasoningDelta,
             StoreFailed,
@@ -346,6 +391,9 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
 
         panel = self.tool_panel
         assert panel is not None
+        answered = False  # text, reasoning or a tool call came back
+        unsent: TurnFailed | None = None
+        self.model_gone = False
         async for event in session.run_turn(text, images):
             if isinstance(event, TurnStarted):
                 reply.model = event.model
@@ -355,28 +403,56 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
                 await mounting
                 mounting = None
             if isinstance(event, TextDelta):
+                answered = True
                 reply.append(event.text)
                 self.voice.reply_text(event.text)
             elif isinstance(event, ToolCallStarted):
+                answered = True
                 panel.add_call(event)
             elif isinstance(event, ToolCallFinished):
                 panel.finish_call(event)
             elif isinstance(event, ReasoningDelta):
+                answered = True
                 reply.show_footer("thinking…")
             elif isinstance(event, StoreFailed):
                 self.notify(event.message, title="conversation not saved", severity="error", timeout=10)
             elif isinstance(event, TurnFinished):
                 reply.finish(event.text, stats_line(event.stats))
                 self.voice.reply_done()
+                self.count_energy(event.stats)
                 self.status_bar.show(phase=Phase.IDLE, figures=stats_line(event.stats))
             elif isinstance(event, TurnFailed):
-                status = "cancelled" if event.cancelled else "failed"
                 self.voice.stop_speech()
-                reply.finish(event.partial_text, failure_footer(status, str(event.error)), failed=True)
+                self.count_energy(event.stats)
+                if event.error.kind is ErrorKind.CONNECTION and not answered and not event.cancelled:
+                    unsent = event
+                    continue
+                said = str(event.error)
+                if event.error.kind is ErrorKind.MODEL_NOT_FOUND:  # the core's hint also speaks to `ask` users
+                    self.model_gone = True
+                    said = f"{event.error.message} — F2 picks another model, then Ctrl+R sends the prompt again"
+                status = "cancelled" if event.cancelled else "failed"
+                reply.finish(event.partial_text, failure_footer(status, said), failed=True)
                 if event.cancelled:
                     self.status_bar.show(phase=Phase.IDLE, message="cancelled")
                 else:
-                    self.status_bar.show(phase=Phase.ERROR, message=str(event.error))
+                    self.status_bar.show(phase=Phase.ERROR, message=said)
+        return unsent
+
+    def count_energy(self, stats: TurnStats | None) -> None:
+        """Add a turn's energy to the conversation's and the session's totals in the status bar."""
+        if stats is None or self.session is None:
+            return
+        self.energy.add(self.session.conversation_id, stats)
+        self.show_energy()
+
+    def show_energy(self) -> None:
+        conversation = self.energy.conversation(self.session.conversation_id if self.session else None)
+        session = self.energy.session
+        self.status_bar.show(
+            conversation_wh=conversation.wh if conversation.measured else None,
+            session_wh=session.wh if session.measured else None,
+        )
 
     def not_connected(self, why: str) -> None:
         """Connecting failed for good (a wrong key or URL): a prompt waiting for it goes back to the composer,
@@ -403,13 +479,18 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
             self.voice.stop_speech()
 
     def action_retry(self) -> None:
-        if self.session is None:
-            lifecycle = self.app.lifecycle  # type: ignore[attr-defined]
-            if lifecycle is not None:  # waiting for the endpoint: try again now
-                lifecycle.retry_now()
-            elif self.connection_error is not None:  # it failed for good: connect again from the start
-                self.connection_error = None
+        lifecycle = self.app.lifecycle  # type: ignore[attr-defined]
+        if lifecycle is not None:  # waiting for the endpoint (at start, or since it went away): try again now
+            lifecycle.retry_now()
+            return
+        if self.connection_error is not None:  # it failed for good: connect again
+            self.connection_error = None
+            if self.connection is None:
                 self.app.connect()  # type: ignore[attr-defined]
+            else:
+                self.reconnect()
+            return
+        if self.session is None:
             return
         failed = [t for t in self.session.turns if t.status in ("failed", "cancelled")]
         if not failed:
@@ -520,17 +601,34 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
 
         if self.connection is None:
             return
-        models = self.connection.endpoint.models
+        endpoint = self.connection.endpoint
+        gone = self.session.model if self.model_gone and self.session else None
 
         def picked(model: str | None) -> None:
             if model and self.session:
                 self.session.model = model
+                self.model_gone = False
                 self.status_bar.show(model=model)
-                self.notify(f"Model: {model}")
+                self.notify(f"Model: {model}" + (" — Ctrl+R sends the prompt again" if gone else ""))
 
-        self.app.push_screen(
-            PickerScreen("Switch model", lambda q: [(m, m) for m in models if q.lower() in m.lower()]), picked
-        )
+        title = f"Switch model ({gone} is gone: the server's models now)" if gone else "Switch model"
+        picker = PickerScreen(title, lambda q: [(m, m) for m in endpoint.models if q.lower() in m.lower()])
+        self.app.push_screen(picker, picked)
+        if gone:  # the server was restarted with other models: list them again, as they are now
+            self._list_models(picker)
+
+    @work(group="models", exclusive=True, exit_on_error=False, description="listing the models")
+    async def _list_models(self, picker: PickerScreen) -> None:
+        from vt_tui.core.errors import EndpointError
+
+        assert self.connection is not None
+        try:
+            await self.connection.endpoint.list_models()
+        except EndpointError as exc:
+            self.notify(str(exc), title="models not listed", severity="error", timeout=10)
+            return
+        if picker.is_attached:
+            picker.search_again()
 
     def action_copy_reply(self) -> None:
         text = self.chat.last_reply()

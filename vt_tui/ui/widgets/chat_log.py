@@ -32,7 +32,8 @@ HISTORY_PAGE_CHARS = 3000  # ...and no more text than about a screenful (renderi
 
 
 def stats_line(stats: TurnStats | dict | None) -> str:
-    """'TTFT 0.21 s · 128 tok · 41.2 tok/s · 3.3 s' (and J/token when the GPU pane measured it)."""
+    """'TTFT 0.21 s · 128 tok · 41.2 tok/s · 3.3 s' (and J/token when the GPU pane measured it, with the GPUs it
+    counted: '2.24 J/tok on GPU 0', or 'on all GPUs' when the server's GPUs could not be found)."""
     from vt_tui.core.events import TurnStats
 
     if stats is None:
@@ -48,12 +49,18 @@ def stats_line(stats: TurnStats | dict | None) -> str:
         parts.append(f"{stats.tok_per_s:.1f} tok/s")
     parts.append(f"{stats.duration_s:.1f} s")
     if stats.joules_per_token is not None:
-        parts.append(f"{stats.joules_per_token:.2f} J/tok")
+        where = f" on {stats.gpus}" if stats.gpus else ""
+        parts.append(f"{stats.joules_per_token:.2f} J/tok{where}")
     return " · ".join(parts)
 
 
 def failure_footer(status: str, error: str) -> str:
-    """The footer of a reply that did not finish: why, and what to do."""
+    """The footer of a reply that did not finish: why, and what to do (Ctrl+R, said once: a hint that ends in
+    "retry" becomes "retry with Ctrl+R")."""
+    if "Ctrl+R" in error:
+        return f"✗ {status}: {error}"
+    if error.endswith("retry"):
+        return f"✗ {status}: {error} with Ctrl+R"
     return f"✗ {status}: {error} — Ctrl+R retries"
 
 
@@ -68,22 +75,32 @@ def page_start(turns: list[Turn]) -> int:
 
 class UserMessage(ForwardsWorkerFailures, Static):
     """What the user sent, shown verbatim: never parsed as markup; each attached image as a line under it, then a
-    small picture of it (decoded in a worker thread once the message is on screen)."""
+    small picture of it (decoded in a worker thread once the message is on screen); and, while the prompt waits
+    for the endpoint, a line saying so (:meth:`show_waiting`)."""
 
     def __init__(self, text: str, attachments: Sequence[Attachment] = ()) -> None:
         self.text = text
         self.attachments = list(attachments)
+        self.pictures: list[Text | None] = []
+        self.waiting_for: str | None = None
         super().__init__(self._shown(), classes="message user")
 
-    def _shown(self, pictures: Sequence[Text | None] = ()) -> Text:
+    def _shown(self) -> Text:
         shown = Text(inert(self.text))
         for n, attachment in enumerate(self.attachments):
             shown.append(f"\n📎 {inert(attachment.describe())}", style="dim")
-            picture = pictures[n] if n < len(pictures) else None
+            picture = self.pictures[n] if n < len(self.pictures) else None
             if picture is not None:
                 shown.append("\n")
                 shown.append_text(picture)
+        if self.waiting_for is not None:
+            shown.append(f"\n⏳ waiting for {inert(self.waiting_for)} — sent once it answers", style="italic")
         return shown
+
+    def show_waiting(self, endpoint: str | None) -> None:
+        """Mark the prompt as waiting for ``endpoint`` (a URL, or "the embedded model"); None: it is on its way."""
+        self.waiting_for = endpoint
+        self.update(self._shown())
 
     def on_mount(self) -> None:
         if self.attachments:
@@ -99,7 +116,11 @@ class UserMessage(ForwardsWorkerFailures, Static):
         pictures = [thumbnail(a.data) for a in self.attachments]
         if any(pictures):
             with suppress(RuntimeError):  # the app has stopped
-                self.app.call_from_thread(self.update, self._shown(pictures))
+                self.app.call_from_thread(self._show_pictures, pictures)
+
+    def _show_pictures(self, pictures: list[Text | None]) -> None:
+        self.pictures = pictures
+        self.update(self._shown())
 
 
 SEGMENT_CHARS = 1500  # a reply is drawn as Markdown segments of about this size, split at block boundaries
