@@ -75,7 +75,7 @@ def banner(host: str, port: int, token: str, endpoint: str, database: str, envir
         f"vt-tui web: each browser tab is its own vt-tui, all on {endpoint}.",
         f"  Open:  {url}",
         f"  From your own machine: {ssh_command(host, port, environ)}",
-        "  then open " + ("the same URL there" if forwarded == url else forwarded),
+        "  then open " + ("the same URL there." if forwarded == url else forwarded),
         f"  (another local port works too: ssh -L 9000:{in_url(target)}:{port}, and 9000 in the URL).",
         "  Ctrl+C stops it, and every tab's vt-tui with it.",
     ]
