@@ -68,7 +68,8 @@ class DevTools:
     """One websocket to the browser: numbered commands and their replies, and every event kept in order."""
 
     def __init__(self, url: str) -> None:
-        self.socket: ClientConnection = connect(url, max_size=None, open_timeout=10)
+        self.connecting = connect(url, max_size=None, open_timeout=10)
+        self.socket: ClientConnection = self.connecting.__enter__()
         self.events: list[dict[str, Any]] = []
         self._replies: dict[int, dict[str, Any]] = {}
         self._next_id = 0
@@ -104,7 +105,7 @@ class DevTools:
         return reply.get("result", {})
 
     def close(self) -> None:
-        self.socket.close()
+        self.connecting.__exit__(None, None, None)
 
 
 class Tab(Terminal):

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psutil
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from tests.support.ports import closed_port
@@ -85,22 +86,22 @@ class WebApp:
         request = urllib.request.Request(self.root + path, headers=headers or {})
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
-                return Page(response.status, dict(response.headers), response.read().decode())
+                return Page(response.status, dict(response.headers), response.read().decode(errors="replace"))
         except urllib.error.HTTPError as error:
-            return Page(error.code, dict(error.headers), error.read().decode())
+            return Page(error.code, dict(error.headers), error.read().decode(errors="replace"))
 
     def tab(self, *, token: str | None = None, size: tuple[int, int] = (120, 36), origin: str | None = None) -> Tab:
         """A tab's websocket, as textual.js opens it (``token`` other than the real one to be refused)."""
         columns, lines = size
         path = f"/ws/{self.token if token is None else token}?width={columns}&height={lines}"
-        socket = connect(f"ws://127.0.0.1:{self.port}{path}", origin=origin or self.root, open_timeout=10)
-        return Tab(socket, size)
+        return Tab(connect(f"ws://127.0.0.1:{self.port}{path}", origin=origin or self.root, open_timeout=10), size)
 
-    def stop(self, signum: int = signal.SIGTERM, timeout: float = 20.0) -> int | None:
-        """Send ``signum`` and wait; SIGKILL for what is left. Returns the exit code."""
+    def stop(self, signum: int = signal.SIGTERM, *, group: bool = False, timeout: float = 20.0) -> int | None:
+        """Send ``signum`` (``group``: to its whole process group, as Ctrl+C in its terminal does) and wait;
+        SIGKILL for what is left. Returns the exit code."""
         if self.proc is None or self.proc.poll() is not None:
             return None if self.proc is None else self.proc.returncode
-        os.kill(self.proc.pid, signum)
+        (os.killpg if group else os.kill)(self.proc.pid, signum)
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -116,34 +117,41 @@ class WebApp:
 
 
 class Tab(Terminal):
-    """One tab's websocket: keys go out as textual.js sends them, the screen comes back as frames."""
+    """One tab's websocket, open inside ``with``: keys go out as textual.js sends them, the screen comes back as
+    frames."""
 
-    def __init__(self, socket: ClientConnection, size: tuple[int, int]) -> None:
+    def __init__(self, connecting: connect, size: tuple[int, int]) -> None:
         super().__init__(self._receive, size)
-        self.socket = socket
+        self.size = size
+        self.connecting = connecting
+        self.socket: ClientConnection | None = None
         self.closed: Any = None  # the close frame, once the server closed the socket
-        self.send(["resize", {"width": size[0], "height": size[1]}])
 
     def _receive(self, _: Terminal) -> None:
+        assert self.socket is not None, "use the tab inside `with`"
         while self.closed is None:
             try:
                 message = self.socket.recv(timeout=0.05)
             except TimeoutError:
                 return
-            except Exception:  # closed: keep what it said
-                self.closed = self.socket.close_rcvd
+            except ConnectionClosed as closed:  # keep what the server said
+                self.closed = closed.rcvd
                 return
             if isinstance(message, bytes):
                 self.feed(message)
 
     def send(self, message: list[Any]) -> None:
+        assert self.socket is not None, "use the tab inside `with`"
         self.socket.send(json.dumps(message))
 
     def type(self, text: str) -> None:
         self.send(["stdin", text])
 
     def __enter__(self) -> Tab:
+        self.socket = self.connecting.__enter__()  # raises InvalidStatus when refused
+        columns, lines = self.size
+        self.send(["resize", {"width": columns, "height": lines}])
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.socket.close()
+        self.connecting.__exit__(None, None, None)
