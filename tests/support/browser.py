@@ -182,10 +182,9 @@ class Tab(Terminal):
                 fields.pop("text", None)
             self.call("Input.dispatchKeyEvent", type=kind, **fields)
 
-    def resize(self, width: int, height: int) -> None:
-        """Resize the page's viewport, as dragging the window's corner does."""
+    def set_viewport(self, width: int, height: int) -> None:
+        """Set the page's viewport in CSS pixels, as dragging the window's corner does (the page hears ``resize``)."""
         self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
-        self.evaluate("window.dispatchEvent(new Event('resize'))")
 
     def screenshot(self, path: Path) -> Path:
         data = self.call("Page.captureScreenshot", format="png")["data"]
@@ -229,7 +228,9 @@ class Chromium:
         assert self.devtools is not None
         target = self.devtools.call("Target.createTarget", url="about:blank")["targetId"]
         session = self.devtools.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-        return Tab(self.devtools, session)
+        tab = Tab(self.devtools, session)
+        tab.set_viewport(*self.size)
+        return tab
 
     def __exit__(self, *exc: object) -> None:
         if self.devtools is not None:

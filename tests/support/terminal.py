@@ -24,20 +24,26 @@ class Terminal:
         self.stream.feed(data)
 
     def resize(self, columns: int, lines: int) -> None:
+        """A new size, and a blank screen: a Textual app redraws all of it, so what shows after is fresh (pyte
+        would keep the old rows, and a test could pass on them)."""
         self.screen.resize(lines, columns)
+        self.screen.erase_in_display(2)
 
     def text(self) -> str:
         """The screen now, one line per row."""
         self.pump(self)
         return "\n".join(self.screen.display)
 
-    def wait_for(self, needle: str, timeout: float = 60.0, *, gone: bool = False) -> str:
-        """The screen once ``needle`` is on it (``gone``: once it is not)."""
+    def wait_for(self, needle: str, timeout: float = 60.0) -> str:
+        """The screen once ``needle`` is on it."""
+        return self.wait_until(lambda screen: needle in screen, repr(needle), timeout)
+
+    def wait_until(self, check: Callable[[str], bool], what: str, timeout: float = 60.0) -> str:
+        """The screen once ``check(screen)`` holds; ``what`` names it for the failure message."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             screen = self.text()
-            if (needle in screen) != gone:
+            if check(screen):
                 return screen
             time.sleep(0.05)
-        state = "still on" if gone else "not on"
-        raise AssertionError(f"{needle!r} {state} the tab's screen after {timeout} s:\n{self.text()}")
+        raise AssertionError(f"not on the tab's screen after {timeout} s: {what}\n{self.text()}")
