@@ -114,9 +114,9 @@ def test_ctrl_c_closes_every_tab_and_its_vt_tui(web: WebApp, group: bool) -> Non
         started = time.monotonic()
         assert web.stop(signal.SIGINT, group=group) == 0
         assert time.monotonic() - started < 5
-        tab.text()
+        closed = tab.wait_closed()
         # "going away" from the server; with the tabs signalled too, a tab's vt-tui may quit first (a normal close)
-        assert tab.closed is not None and tab.closed.code in ({1000, 1001} if group else {1001})
+        assert closed is not None and closed.code in ({1000, 1001} if group else {1001})
         wait_until(lambda: not process.is_running() or process.status() == psutil.STATUS_ZOMBIE)
 
 

@@ -17,6 +17,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -76,11 +77,15 @@ class WebApp:
     def root(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def tab_processes(self) -> list[psutil.Process]:
-        """The app processes textual-serve started for tabs (the children running :mod:`vt_tui.web.tab`)."""
+    def processes(self, module: str) -> list[psutil.Process]:
+        """Its children that run ``python -m module``: the tabs' vt-tui (:mod:`vt_tui.web.tab`), the embedded
+        server (:mod:`vt_tui.engines.serve_child`)."""
         assert self.proc is not None
         children = psutil.Process(self.proc.pid).children()
-        return [child for child in children if "vt_tui.web.tab" in child.cmdline()]
+        return [child for child in children if module in child.cmdline()]
+
+    def tab_processes(self) -> list[psutil.Process]:
+        return self.processes("vt_tui.web.tab")
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> Page:
         request = urllib.request.Request(self.root + path, headers=headers or {})
@@ -118,27 +123,33 @@ class WebApp:
 
 class Tab(Terminal):
     """One tab's websocket, open inside ``with``: keys go out as textual.js sends them, the screen comes back as
-    frames."""
+    frames. A thread reads it all the time, as a browser does (a tab that stops reading stalls its app, and its
+    websocket fails the server's heartbeat)."""
 
     def __init__(self, connecting: connect, size: tuple[int, int]) -> None:
-        super().__init__(self._receive, size)
-        self.size = size
-        self.connecting = connecting
+        super().__init__(self._replay, size)
+        self.connecting, self.size = connecting, size
         self.socket: ClientConnection | None = None
         self.closed: Any = None  # the close frame, once the server closed the socket
+        self.reader: threading.Thread | None = None
+        self._frames: list[bytes] = []
+        self._played = 0
 
-    def _receive(self, _: Terminal) -> None:
-        assert self.socket is not None, "use the tab inside `with`"
-        while self.closed is None:
-            try:
-                message = self.socket.recv(timeout=0.05)
-            except TimeoutError:
-                return
-            except ConnectionClosed as closed:  # keep what the server said
-                self.closed = closed.rcvd
-                return
-            if isinstance(message, bytes):
-                self.feed(message)
+    def _read(self) -> None:
+        assert self.socket is not None
+        try:
+            for message in self.socket:
+                if isinstance(message, bytes):
+                    self._frames.append(message)
+        except ConnectionClosed:
+            pass
+        self.closed = self.socket.protocol.close_rcvd
+
+    def _replay(self, _: Terminal) -> None:
+        end = len(self._frames)
+        for frame in self._frames[self._played : end]:
+            self.feed(frame)
+        self._played = end
 
     def send(self, message: list[Any]) -> None:
         assert self.socket is not None, "use the tab inside `with`"
@@ -147,8 +158,16 @@ class Tab(Terminal):
     def type(self, text: str) -> None:
         self.send(["stdin", text])
 
+    def wait_closed(self, timeout: float = 10.0) -> Any:
+        """The close frame the server sent (None: it sent none)."""
+        assert self.reader is not None
+        self.reader.join(timeout)
+        return self.closed
+
     def __enter__(self) -> Tab:
         self.socket = self.connecting.__enter__()  # raises InvalidStatus when refused
+        self.reader = threading.Thread(target=self._read, name="tab-websocket", daemon=True)
+        self.reader.start()
         columns, lines = self.size
         self.send(["resize", {"width": columns, "height": lines}])
         return self

@@ -142,7 +142,7 @@ class WebServer:
 
 async def start_embedded(settings: Settings) -> EmbeddedServer:
     """The embedded llama.cpp server, started once for every tab, with what starting it looks like."""
-    server = embedded_server(settings)
+    server = embedded_server(settings, shared=True)
     print(f"vt-tui web: starting the embedded model ({server.gguf.name})…", flush=True)
     server.start()
     try:
