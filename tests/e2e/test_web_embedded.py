@@ -4,10 +4,17 @@ vt-tui talks to it (several tabs must not each start a server of their own)."""
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import sys
+import time
 
+import psutil
 import pytest
 
+from tests.support.ports import closed_port
 from tests.support.web_app import WebApp
+from vt_tui.headless import ExitCode
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -37,3 +44,26 @@ def test_tabs_share_the_one_embedded_server() -> None:
             assert len(web.processes(SERVER)) == 1 and len(web.processes("vt_tui.web.tab")) == 2
         server = web.processes(SERVER)[0]
     assert not server.is_running(), "the embedded server stops with vt-tui web"
+
+
+def test_ctrl_c_while_the_model_starts_stops_it_too() -> None:
+    web = subprocess.Popen(
+        [sys.executable, "-m", "vt_tui", "web", "--port", str(closed_port())],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert web.stdout is not None and "starting the embedded model" in web.stdout.readline()
+        deadline = time.monotonic() + 10
+        while not (children := psutil.Process(web.pid).children()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (server,) = children
+        web.send_signal(signal.SIGINT)
+        assert web.wait(30) == ExitCode.CANCELLED
+        assert "Traceback" not in web.stderr.read()
+        psutil.wait_procs([server], timeout=10)
+        assert not server.is_running()
+    finally:
+        web.kill()
+        web.wait()

@@ -153,32 +153,41 @@ async def start_embedded(settings: Settings) -> EmbeddedServer:
     return server
 
 
-async def serve(
-    settings: Settings, host: str, port: int, config: Path | None, given: Mapping[str, Any], token: str
-) -> None:
-    """Serve until SIGINT or SIGTERM."""
+async def listen(runner: web.AppRunner, host: str, port: int) -> None:
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        raise VtError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", "try another --port") from exc
+
+
+async def stopped() -> None:
+    """Until SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    embedded = await start_embedded(settings) if settings.embedded else None
+    await stop.wait()
+
+
+async def serve(
+    settings: Settings, host: str, port: int, config: Path | None, given: Mapping[str, Any], token: str
+) -> None:
+    """Listen first (a taken port fails before a model loads), then start the embedded server if it is the
+    endpoint: no tab can start before it is ready, as no one has the token until the banner is printed."""
+    application = WebServer(tab_command(config), token).application()
+    runner = web.AppRunner(application, access_log=None, shutdown_timeout=SHUTDOWN_S)
+    await runner.setup()
+    embedded: EmbeddedServer | None = None
     try:
+        await listen(runner, host, port)
+        if settings.embedded:
+            embedded = await start_embedded(settings)
         apply_environment(tab_environment(given, embedded.base_url if embedded else None))
         endpoint = f"{embedded.label} at {embedded.base_url}" if embedded else settings.base_url or ""
-        runner = web.AppRunner(
-            WebServer(tab_command(config), token).application(), access_log=None, shutdown_timeout=SHUTDOWN_S
-        )
-        await runner.setup()
-        try:
-            try:
-                await web.TCPSite(runner, host, port).start()
-            except OSError as exc:  # the port is taken, or the address is not this machine's
-                raise VtError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", "try another --port") from exc
-            print(banner(host, port, token, endpoint, str(settings.database_path()), os.environ), flush=True)
-            await stop.wait()
-        finally:
-            await runner.cleanup()
+        print(banner(host, port, token, endpoint, str(settings.database_path()), os.environ), flush=True)
+        await stopped()
     finally:
+        await runner.cleanup()
         if embedded is not None:
             embedded.stop()
 
@@ -196,4 +205,6 @@ def run(settings: Settings, *, host: str, port: int, config: Path | None, given:
     except VtError as exc:  # the embedded server did not start, or the port is taken
         print(f"vt-tui web: {exc}", file=sys.stderr)
         return ExitCode.FAILED
+    except KeyboardInterrupt:  # while the embedded model started (it is stopped on the way out)
+        return ExitCode.CANCELLED
     return ExitCode.OK
