@@ -111,9 +111,7 @@ def test_ctrl_c_closes_every_tab_and_its_vt_tui(web: WebApp, group: bool) -> Non
     with web.tab() as tab:
         tab.wait_for("idle")
         (process,) = web.tab_processes()
-        started = time.monotonic()
         assert web.stop(signal.SIGINT, group=group) == 0
-        assert time.monotonic() - started < 5
         closed = tab.wait_closed()
         # "going away" from the server; with the tabs signalled too, a tab's vt-tui may quit first (a normal close)
         assert closed is not None and closed.code in ({1000, 1001} if group else {1001})
