@@ -5,7 +5,7 @@ with Textual's web driver and relays its screen and the keys); this module owns 
 
 - the routes: ``/`` (our page, only with the token) and ``/ws/{token}`` (the token in the path, as textual.js
   appends ``?width=…&height=…`` to the URL it is given); ``/static`` (textual.js, xterm.css, the font) and
-  ``/download/{key}`` (a file a tab delivers, under a random one-time key) are textual-serve's;
+  ``/download/{key}`` (a file a tab delivers, under a random key) are textual-serve's;
 - URLs built from the request's ``Host``, so a page reached through ``ssh -L 9000:…`` talks to port 9000;
 - no access log (request lines carry the token) and :class:`~vt_tui.web.guard.RedactToken` on the log file;
 - the tabs' settings: the flags given to ``vt-tui web`` become their ``$VT_TUI_*`` variables (the environment,
@@ -38,7 +38,6 @@ from vt_tui.web.banner import banner
 from vt_tui.web.guard import RedactToken, new_token, same_origin, token_matches
 
 HERE = Path(__file__).parent
-FONT_SIZES = range(8, 41)  # ?fontsize=N on the page, as textual-serve's own page takes it
 SHUTDOWN_S = 5.0  # after Ctrl+C: each tab's websocket is closed, and its app has this long to quit
 SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",  # a link the app opens must not carry the page's URL (and token) away
@@ -100,7 +99,7 @@ class WebServer:
                 web.static("/static", self.tabs.statics_path),
             ]
         )
-        app.on_response_prepare.append(self.add_headers)
+        app.on_response_prepare.append(self.prepared)
         app.on_shutdown.append(self.close_tabs)
         return app
 
@@ -113,11 +112,7 @@ class WebServer:
         if not token_matches(self.token, request.query.get("token")):
             return self.refused()
         scheme = "wss" if request.secure else "ws"
-        font_size = request.query.get("fontsize", "")
-        page = self.page_template.substitute(
-            websocket_url=html.escape(f"{scheme}://{request.host}/ws/{self.token}"),
-            font_size=int(font_size) if font_size.isdigit() and int(font_size) in FONT_SIZES else 16,
-        )
+        page = self.page_template.substitute(websocket_url=html.escape(f"{scheme}://{request.host}/ws/{self.token}"))
         return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
@@ -127,7 +122,8 @@ class WebServer:
             return self.refused()
         return await self.tabs.handle_websocket(request)
 
-    async def add_headers(self, request: web.Request, response: web.StreamResponse) -> None:
+    async def prepared(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Every response gets the security headers; a tab's websocket is also kept, to be closed on shutdown."""
         response.headers.update(SECURITY_HEADERS)
         if isinstance(response, web.WebSocketResponse):
             self.open_tabs.add(response)
