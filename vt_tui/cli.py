@@ -94,8 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=WEB_HOST,
         help=f"address to listen on [default: {WEB_HOST}: this machine only; reach it with ssh -L]",
     )
-    web.add_argument("--port", type=int, default=WEB_PORT, help=f"port to listen on [default: {WEB_PORT}]")
+    web.add_argument("--port", type=_port, default=WEB_PORT, help=f"port to listen on [default: {WEB_PORT}]")
     return parser
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1-65535)")
+    return int(text)
 
 
 def given_settings(args: argparse.Namespace) -> dict[str, Any]:

@@ -134,6 +134,13 @@ def test_with_the_embedded_default_tabs_share_its_url_and_get_no_api_key() -> No
     }
 
 
+@pytest.mark.parametrize("port", ["0", "70000", "-1", "http"])
+def test_a_port_out_of_range_is_a_usage_error(port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["web", "--port", port])
+    assert exited.value.code == 2 and "is not a port (1-65535)" in capsys.readouterr().err
+
+
 def test_the_tab_command_carries_no_setting(tmp_path: Path) -> None:
     """Settings (an API key among them) travel in the environment: `ps` shows every user the command line."""
     command = tab_command(tmp_path / "my config.toml")
