@@ -1,4 +1,5 @@
-"""Command line: ``vt-tui`` (the app), ``vt-tui ask``, ``vt-tui doctor``, ``vt-tui mcp``, ``vt-tui gpu``.
+"""Command line: ``vt-tui`` (the app), ``vt-tui ask``, ``vt-tui doctor``, ``vt-tui mcp``, ``vt-tui gpu``,
+``vt-tui web``.
 
 Only the standard library is imported here, so ``vt-tui --version`` and ``--help`` stay instant; each command
 imports what it needs when it runs.
@@ -15,6 +16,9 @@ from typing import Any
 from vt_tui import __version__, paths
 from vt_tui.headless import ExitCode
 from vt_tui.settings import ENV_ALIASES, FIELDS, SettingsError, choices, coerce, env_var, flag, load
+
+WEB_HOST = "127.0.0.1"
+WEB_PORT = 8765
 
 
 def _settings_flags() -> argparse.ArgumentParser:
@@ -82,12 +86,36 @@ def build_parser() -> argparse.ArgumentParser:
     gpu.add_argument("--record", type=Path, metavar="JSONL", help="append every snapshot to a JSONL file")
     gpu.add_argument("--json", action="store_true", help="print one snapshot (hosts, GPUs, processes, engines), exit")
     gpu.add_argument("--host", metavar="NAME", help="show only this host of a fleet (h cycles through them)")
+    web = sub.add_parser(
+        "web",
+        parents=[common],
+        help="serve the app to browsers (each tab its own vt-tui), for ssh -L",
+        description="Serve vt-tui to browsers: each tab is its own vt-tui on the same endpoint and conversations."
+        " Open the printed URL (it carries a token; without it the page is refused).",
+    )
+    web.add_argument(
+        "--host",
+        default=WEB_HOST,
+        help=f"address to listen on [default: {WEB_HOST}: this machine only; reach it with ssh -L]",
+    )
+    web.add_argument("--port", type=_port, default=WEB_PORT, help=f"port to listen on [default: {WEB_PORT}]")
     return parser
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1-65535)")
+    return int(text)
+
+
+def given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given as flags, as parsed (before :func:`~vt_tui.settings.coerce`)."""
+    return {name: getattr(args, name) for name in FIELDS if name in args}
 
 
 def settings_from(args: argparse.Namespace, *, read_file: bool = True) -> Any:
     """The settings for parsed ``args``; ``read_file=False`` leaves ``config.toml`` out (flags and env only)."""
-    given = {name: coerce(name, getattr(args, name), flag(name)) for name in FIELDS if name in args}
+    given = {name: coerce(name, value, flag(name)) for name, value in given_settings(args).items()}
     return load(cli=given, config_path=getattr(args, "config", None) if read_file else Path(os.devnull))
 
 
@@ -121,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
         from vt_tui.ui.gpu_app import run as gpu_app
 
         return gpu_app(settings, args.replay, record=args.record, host=args.host, as_json=args.json)
+    if args.command == "web":
+        from vt_tui.web.server import run as web
+
+        config = getattr(args, "config", None)
+        return web(settings, host=args.host, port=args.port, config=config, given=given_settings(args))
     from vt_tui.core.errors import VtError
     from vt_tui.ui.app import run as app
 

@@ -57,11 +57,16 @@ class EmbeddedServer:
         n_gpu_layers: int = 0,
         ctx_size: int = 4096,
         log_path: Path | None = None,
+        interrupt: bool = True,
     ) -> None:
+        """``interrupt``: a new request ends the reply still streaming (llama-cpp-python's default: one user's new
+        prompt supersedes the old). False queues it instead, for clients that share the server (``vt-tui web``'s
+        tabs: one tab's prompt must not cut another's reply)."""
         self.gguf = gguf or default_gguf()
         self.threads = threads
         self.n_gpu_layers = n_gpu_layers
         self.ctx_size = ctx_size
+        self.interrupt = interrupt
         self.log_path = log_path or paths.private_dir(paths.state_dir()) / "embedded-server.log"
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
@@ -89,6 +94,7 @@ class EmbeddedServer:
             "--n_threads_batch", str(self.threads),
             "--n_gpu_layers", str(self.n_gpu_layers),
             "--n_ctx", str(self.ctx_size),
+            "--interrupt_requests", str(self.interrupt),
         ]  # fmt: skip
 
     def start(self) -> None:

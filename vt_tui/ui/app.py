@@ -112,6 +112,16 @@ class VtApp(App[None]):
         if self.settings.mcp_servers and self.settings.tools is not ToolMode.OFF:
             self.call_after_refresh(self.start_mcp)
 
+    def watch_app_focus(self, focused: bool) -> None:
+        """A browser tab (``vt-tui web``) got focus, or its first key. Textual's web driver blurs the app as it
+        starts, and a screen focuses its ``AUTO_FOCUS`` widget only while the app has focus: without this, nothing
+        might hold focus, and the keys typed into the tab would go nowhere."""
+        screen = self.screen
+        if focused and screen.focused is None and screen.AUTO_FOCUS:
+            focusable = [widget for widget in screen.query(screen.AUTO_FOCUS) if widget.focusable]
+            if focusable:
+                screen.set_focus(focusable[0])
+
     # keys users remap ----------------------------------------------------------------------------------
     def apply_keymap(self) -> None:
         """``[keymap]`` in config.toml: binding id → keys. An id no binding has is reported, not ignored."""
