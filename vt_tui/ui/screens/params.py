@@ -98,7 +98,7 @@ class ParamsScreen(Dialog[GenerationParams | None]):
                 yield Static(Text(""), classes="param-error", id=f"param-{name}-error")
             if self.ignored:
                 yield Static(
-                    Text(f"* this engine ignores {', '.join(self.ignored)}: they are sent but change nothing"),
+                    Text(f"* this engine ignores {', '.join(self.ignored)}: they change nothing here"),
                     id="params-ignored",
                 )
             yield Static(Text("Enter or Ctrl+S apply · Esc cancel"), id="params-keys")
