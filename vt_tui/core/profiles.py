@@ -113,14 +113,19 @@ class ThinkingSwitch:
         return out
 
     def describe(self, level: Thinking) -> str:
-        """What a request carries for ``level``, in words (doctor)."""
+        """What a request carries for ``level``, in words (doctor); for auto, what off would send."""
         fields = self.fields(level)
         if fields is None:
             return f"thinking {level} cannot be sent: {self.note or 'this engine has no per-request switch'}"
-        if not fields:
-            return "thinking auto: nothing sent (the model's and server's default)"
-        sent = ", ".join(f"{key} {json.dumps(value)}" for key, value in fields.items())
-        return f"thinking {level}: sends {sent}"
+        if level is Thinking.AUTO:
+            off = self.fields(Thinking.OFF)
+            then = f"--thinking off would send {_said(off)}" if off is not None else self.note
+            return f"thinking auto: nothing sent (the model's default); {then}"
+        return f"thinking {level}: sends {_said(fields)}"
+
+
+def _said(fields: Mapping[str, Any]) -> str:
+    return ", ".join(f"{key} {json.dumps(value)}" for key, value in fields.items())
 
 
 def _copied(fields: Mapping[str, Any]) -> dict[str, Any]:
