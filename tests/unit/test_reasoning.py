@@ -13,7 +13,7 @@ from vt_tui.core.reasoning import (
     no_answer,
     server_reasoning_tokens,
     split_reply,
-    stored_thought_line,
+    stats_thought_line,
     thought_line,
 )
 
@@ -72,9 +72,9 @@ def test_server_counts_and_the_lines_said() -> None:
     assert server_reasoning_tokens({"completion_tokens_details": {"reasoning_tokens": 0}}) is None
     assert thought_line(3.24, 812, counted=False) == "Thought for 3.2 s · 812 tokens"
     assert thought_line(0.5, 1200) == "Thought for 0.5 s · ~1,200 tokens"
-    assert stored_thought_line(None) == "Thought"
+    assert stats_thought_line(None) == "Thought"
     stats = {"thinking_s": 2.0, "thinking_tokens": 9, "thinking_tokens_source": "server"}
-    assert stored_thought_line(stats) == "Thought for 2.0 s · 9 tokens"
+    assert stats_thought_line(stats) == "Thought for 2.0 s · 9 tokens"
     assert no_answer("Hi", "thought", "stop") is None and no_answer("", "", "stop") is None
     said = no_answer(" ", "thought", "length")
     assert said is not None and "still thinking" in said and "max_tokens" in said

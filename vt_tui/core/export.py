@@ -9,7 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 from vt_tui.core.energy import total
-from vt_tui.core.reasoning import stored_thought_line
+from vt_tui.core.reasoning import stats_thought_line
 from vt_tui.core.store import ConversationInfo, Turn, TurnStatus
 
 _FENCE = re.compile(r"^(`{3,}|~{3,})[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -37,7 +37,7 @@ def to_markdown(info: ConversationInfo | None, turns: Sequence[Turn]) -> str:
     for turn in turns:
         lines += ["## You", "", turn.user_text, "", f"## Assistant ({turn.model})", ""]
         if turn.thinking.strip():  # collapsed, as GitHub and most Markdown viewers draw <details>
-            summary = stored_thought_line(turn.stats)
+            summary = stats_thought_line(turn.stats)
             thinking = turn.thinking.strip().replace("</details>", "&lt;/details&gt;")  # cannot end the block early
             lines += ["<details>", f"<summary>{summary}</summary>", "", thinking, "", "</details>", ""]
         lines += [turn.assistant_text, ""]

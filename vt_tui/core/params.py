@@ -30,7 +30,7 @@ HELP = {
     "max_tokens": f"a whole number from 1 to {MAX_TOKENS_LIMIT:,}",
     "stop": rf"up to {MAX_STOP}, comma-separated; \n newline, \, comma; empty: none",
     "seed": "a whole number; empty: random",
-    "thinking": f"{', '.join(Thinking)}; empty: auto (the model's default)",
+    "thinking": f"{', '.join(Thinking)}; empty: auto (nothing sent)",
 }
 
 

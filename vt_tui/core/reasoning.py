@@ -11,7 +11,12 @@ answer text); a block the reply never closes (cut by ``max_tokens``) is all thin
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import asdict, is_dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vt_tui.core.events import TurnStats
 
 OPEN = "<think>"
 CLOSE = "</think>"
@@ -118,8 +123,9 @@ def thought_line(seconds: float | None, tokens: int | None, counted: bool = True
     return " · ".join(parts)
 
 
-def stored_thought_line(stats: dict[str, Any] | None) -> str:
-    """:func:`thought_line` for a stored turn's stats (None for a turn cut before it finished)."""
-    stats = stats or {}
+def stats_thought_line(stats: TurnStats | Mapping[str, Any] | None) -> str:
+    """:func:`thought_line` for a turn's figures: its TurnStats, or the dict the store keeps (None: a turn cut
+    before it finished)."""
+    stats = asdict(stats) if is_dataclass(stats) else stats or {}
     counted = stats.get("thinking_tokens_source") != "server"
     return thought_line(stats.get("thinking_s"), stats.get("thinking_tokens"), counted)
