@@ -237,10 +237,14 @@ class AssistantMessage(Vertical):
         self._schedule()
 
     def _schedule(self) -> None:
+        """Draw now if the last frame is old enough, else once, when it is. A frame already waiting for its timer
+        is left to it: drawing now as well drew twice (back-to-back frames 0.4 ms apart while the loop was busy)."""
+        if self._pending is not None:
+            return
         wait = self._drawn_at + FRAME_S - time.monotonic()
         if wait <= 0:
             self.draw()
-        elif self._pending is None:
+        else:
             self._pending = self.set_timer(wait, self.draw)
 
     def draw(self) -> None:
