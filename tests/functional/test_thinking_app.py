@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from tests.functional.test_app import send
 from tests.support.screen import screen_text
 from tests.support.scripted_server import Reply, ScriptedServer, text_reply
 from vt_tui.core.store import Store
@@ -28,14 +29,6 @@ def thinking_reply(thought: str = THOUGHT, answer: str = ANSWER, **kw) -> Reply:
 
 def make_app(server: ScriptedServer, data: Path, **kw) -> VtApp:
     return VtApp(Settings(base_url=server.base_url, data_dir=data, tools="off", **kw))
-
-
-async def send(app: VtApp, pilot, text: str) -> None:
-    app.query_one(Composer).load_text(text)
-    await pilot.press("enter")
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def last_reply(app: VtApp) -> AssistantMessage:
