@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question", nargs="*", help="the question; read from stdin when absent or '-'")
     ask.add_argument("--json", action="store_true", help="write one JSON event per line")
     ask.add_argument(
+        "--show-thinking",
+        action="store_true",
+        help="also print a reasoning model's thinking, on stderr (dim on a terminal); stdout gets only the answer",
+    )
+    ask.add_argument(
         "--wait",
         type=float,
         default=0.0,
@@ -136,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         if not question.strip():
             print("vt-tui ask: no question given (pass it as arguments or on stdin)", file=sys.stderr)
             return ExitCode.USAGE
-        return run(settings, question.strip(), args.json, args.wait)
+        return run(settings, question.strip(), args.json, args.wait, args.show_thinking)
     if args.command == "doctor":
         from vt_tui.headless.doctor import run as doctor
 

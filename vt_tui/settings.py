@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from vt_tui import paths
 from vt_tui.core import params
-from vt_tui.core.profiles import Engine, ToolMode
+from vt_tui.core.profiles import Engine, Thinking, ToolMode
 
 if TYPE_CHECKING:
     from vt_tui.core.mcp.config import ServerConfig
@@ -74,6 +74,14 @@ class Settings:
     top_p: float | None = _opt("nucleus sampling top_p (default: the persona's, else the engine's)", kind=float)
     max_tokens: int | None = _opt(
         f"maximum tokens in a reply, always sent (default: the persona's, else {params.DEFAULT_MAX_TOKENS})", kind=int
+    )
+    thinking: Thinking | None = _opt(
+        "how much a reasoning model thinks, sent the way the engine takes it (default: the persona's, else auto: "
+        "nothing sent)",
+        kind=Thinking,
+    )
+    hide_thinking: bool = _opt(
+        "show no thinking in the chat (it is still kept with the conversation)", default=False, kind=bool
     )
     # Tools
     tools: ToolMode = _opt("tool calling mode", default=ToolMode.AUTO, kind=ToolMode)
@@ -132,7 +140,7 @@ class Settings:
     def __post_init__(self) -> None:
         for f in fields(self):  # Settings(tools="off") as well as the parsed layers: one type for each value
             kind = f.metadata.get("kind")
-            if isinstance(kind, type) and issubclass(kind, StrEnum):
+            if isinstance(kind, type) and issubclass(kind, StrEnum) and getattr(self, f.name) is not None:
                 object.__setattr__(self, f.name, kind(getattr(self, f.name)))
 
     def __repr__(self) -> str:  # api_key stays out of any log or traceback

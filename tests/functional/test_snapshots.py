@@ -130,3 +130,35 @@ def test_dialog(snap_compare, tmp_path: Path, open_dialog) -> None:
             await opened(app, pilot, open_dialog)
 
         assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+THOUGHT = (
+    "The user wants a greeting function. Python, typed, an f-string.\n"
+    "A table of engine speeds too: vLLM about 2,000 tok/s batched, llama.cpp about 120 on one GPU.\n"
+    "Keep it short; code first."
+)
+THINKING_STATS = {**STATS, "thinking_s": 3.2, "thinking_tokens": 812, "thinking_tokens_source": "server"}
+
+
+@pytest.mark.parametrize("shown", ["folded", "open"])
+def test_thinking_block(snap_compare, tmp_path: Path, shown: str) -> None:
+    """A reply's thinking folded to one line above its answer, and opened with Ctrl+T, at 80×24."""
+    with ScriptedServer(models=["Qwen3-8B"]) as server:
+        store = Store(tmp_path / "conversations.sqlite3")
+        cid = store.create_conversation(title="greeting", model="Qwen3-8B", endpoint="bench")
+        turn = store.add_turn(cid, "Show me a Python greeting function", "Qwen3-8B", {})
+        store.finish_turn(turn, REPLY.split("\n\n|")[0], "ok", THINKING_STATS, thinking=THOUGHT)
+        store.close()
+        app = VtApp(Settings(base_url=server.base_url, data_dir=tmp_path, tools="off"), conversation_id=cid,
+                    sampler_factory=frozen_gpu)  # fmt: skip
+
+        async def settle(pilot) -> None:
+            await asyncio.wait_for(app.ready.wait(), 10)
+            await pilot.pause(0.3)
+            app.chat_screen.status_bar.show(endpoint="http://127.0.0.1:8000/v1")
+            app.query_one(Composer).cursor_blink = False
+            if shown == "open":
+                await pilot.press("ctrl+t")
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=(80, 24), run_before=settle)

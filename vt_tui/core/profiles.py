@@ -21,12 +21,15 @@ Ollama             ``owned_by`` = the model's namespace (``library`` for        
                    no ``Server`` header (Go)
 LMDeploy           ``owned_by: "lmdeploy"``, ``root``, ``permission``            ``/openapi.json`` lists
                                                                                 ``/generate``, ``/get_ppl``
+SGLang             ``owned_by: "sglang"`` (its ``ModelCard``), ``root``,
+                   ``max_model_len``
 OpenAI             ``owned_by`` ``openai`` / ``system`` / ``openai-internal``
 =================  ===========================================================  ==============================
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -43,6 +46,7 @@ class Engine(StrEnum):
     LLAMA_CPP = "llama-cpp"  # llama-server or llama-cpp-python: the listing says which
     OLLAMA = "ollama"
     LMDEPLOY = "lmdeploy"
+    SGLANG = "sglang"
     GENERIC = "generic"  # any other OpenAI-compatible server: no quirks assumed, tool calls as text
 
 
@@ -54,6 +58,83 @@ class ToolMode(StrEnum):
     NATIVE = "native"  # OpenAI tool_calls
     TEXT = "text"  # fenced tool blocks in the model's text (any server, any model)
     OFF = "off"
+
+
+class Thinking(StrEnum):
+    """The ``thinking`` setting: how much a reasoning model thinks before it answers. AUTO sends nothing (the
+    model's and server's default); the others are sent the way the engine takes them (:class:`ThinkingSwitch`)."""
+
+    AUTO = "auto"
+    OFF = "off"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class ThinkingReplay(StrEnum):
+    """Whether earlier turns' thinking goes back to the model with the history. NEVER for every engine vt-tui
+    knows: their chat templates drop earlier thinking themselves (Qwen3, DeepSeek-R1) or never read it, and it
+    costs context. A template that needs it reads it inline (LLaMA-Factory's reasoning templates with
+    ``preserve_thinking``) or from the message's ``reasoning_content`` (Jinja templates that keep it)."""
+
+    NEVER = "never"
+    INLINE = "inline"  # ``<think>…</think>`` before the answer, in the assistant message's content
+    FIELD = "field"  # the assistant message's ``reasoning_content``
+
+
+@dataclass(frozen=True)
+class ThinkingSwitch:
+    """How one engine takes the ``thinking`` setting in a request (read in each engine's request model or docs).
+
+    ``off``: the fields that turn thinking off (None: the engine has no per-request way); ``effort``: the field a
+    level (low, medium, high) goes in, dotted for a nested one (None: levels cannot be sent); ``on``: fields sent
+    with a level, to turn a template's thinking back on; ``note``: what to do instead, for doctor.
+    """
+
+    off: Mapping[str, Any] | None = None
+    effort: str | None = None
+    on: Mapping[str, Any] | None = None
+    note: str = ""
+
+    def fields(self, level: Thinking) -> dict[str, Any] | None:
+        """The request fields for ``level``: {} for auto, None when this engine cannot be told."""
+        if level is Thinking.AUTO:
+            return {}
+        if level is Thinking.OFF:
+            return _copied(self.off) if self.off is not None else None
+        if self.effort is None:
+            return None
+        out = _copied(self.on or {})
+        *outer, name = self.effort.split(".")
+        inner = out
+        for key in outer:
+            inner = inner.setdefault(key, {})
+        inner[name] = level.value
+        return out
+
+    def describe(self, level: Thinking) -> str:
+        """What a request carries for ``level``, in words (doctor); for auto, what off would send."""
+        fields = self.fields(level)
+        if fields is None:
+            return f"thinking {level} cannot be sent: {self.note or 'this engine has no per-request switch'}"
+        if level is Thinking.AUTO:
+            off = self.fields(Thinking.OFF)
+            then = f"--thinking off would send {_said(off)}" if off is not None else self.note
+            return f"thinking auto: nothing sent (the model's default); {then}"
+        return f"thinking {level}: sends {_said(fields)}"
+
+
+def _said(fields: Mapping[str, Any]) -> str:
+    return ", ".join(f"{key} {json.dumps(value)}" for key, value in fields.items())
+
+
+def _copied(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(fields))
+
+
+TEMPLATE_OFF = {"chat_template_kwargs": {"enable_thinking": False}}  # Qwen3-style templates' switch
+TEMPLATE_ON = {"chat_template_kwargs": {"enable_thinking": True}}
+NO_SWITCH = ThinkingSwitch(note="unknown engine: nothing is sent (start with --engine NAME if vt-tui knows it)")
 
 
 # What the engine generates when a request has no max_tokens: None means "until the context is full". vt-tui
@@ -79,6 +160,8 @@ class EngineProfile:
     ignored_params: tuple[str, ...] = ()  # accepted and silently ignored
     notes: tuple[str, ...] = ()  # what vt-tui does about this engine, said by doctor
     tool_reason: str = ""  # why tool_calling is what it is
+    thinking: ThinkingSwitch = NO_SWITCH  # how the thinking setting is sent
+    replay_thinking: ThinkingReplay = ThinkingReplay.NEVER  # earlier turns' thinking sent back with the history
 
 
 LLAMA_FACTORY = EngineProfile(
@@ -98,6 +181,9 @@ LLAMA_FACTORY = EngineProfile(
         "one reconnect when a 500 dropped the kept-alive connection",
     ),
     tool_reason="LLaMA-Factory returns tool_calls only in non-streamed replies (streaming them is refused)",
+    thinking=ThinkingSwitch(  # its ChatCompletionRequest (0.9.5) has no such field; extra fields are dropped
+        note="LLaMA-Factory has no per-request switch: start its API with enable_thinking: false in the config",
+    ),
 )
 VLLM = EngineProfile(
     Engine.VLLM,
@@ -105,6 +191,7 @@ VLLM = EngineProfile(
     metrics_path="/metrics",
     vision=True,
     tool_reason="vLLM streams OpenAI tool_calls (started with --enable-auto-tool-choice --tool-call-parser NAME)",
+    thinking=ThinkingSwitch(TEMPLATE_OFF, "reasoning_effort", TEMPLATE_ON),
 )
 LLAMA_SERVER = EngineProfile(
     Engine.LLAMA_CPP,
@@ -112,6 +199,8 @@ LLAMA_SERVER = EngineProfile(
     metrics_path="/metrics",
     notes=("max_tokens always sent (its default: no limit)", "/metrics only when started with --metrics"),
     tool_reason="llama-server streams OpenAI tool_calls (with --jinja and a model whose template has tools)",
+    # It merges a request's chat_template_kwargs over --chat-template-kwargs (with --jinja, its default).
+    thinking=ThinkingSwitch(TEMPLATE_OFF, "chat_template_kwargs.reasoning_effort", TEMPLATE_ON),
 )
 LLAMA_CPP_PYTHON = EngineProfile(
     Engine.LLAMA_CPP,
@@ -121,6 +210,7 @@ LLAMA_CPP_PYTHON = EngineProfile(
     usage_in_stream=False,
     string_content=True,  # its request model: 500 for an assistant tool-call message with content null
     tool_reason="llama-cpp-python returns tool_calls only for a forced tool_choice, and streams nothing with 'auto'",
+    thinking=ThinkingSwitch(note="llama-cpp-python takes no thinking switch: serve a model or chat format without it"),
 )
 OLLAMA = EngineProfile(
     Engine.OLLAMA,
@@ -128,6 +218,7 @@ OLLAMA = EngineProfile(
     vision=True,
     notes=("max_tokens always sent; the context is the model's num_ctx (Ollama trims longer prompts silently)",),
     tool_reason="Ollama returns OpenAI tool_calls for models whose template has tools",
+    thinking=ThinkingSwitch({"reasoning_effort": "none"}, "reasoning_effort"),  # its /v1 takes "none" for off
 )
 LMDEPLOY = EngineProfile(
     Engine.LMDEPLOY,
@@ -135,8 +226,24 @@ LMDEPLOY = EngineProfile(
     metrics_path="/metrics",
     vision=True,
     tool_reason="LMDeploy streams OpenAI tool_calls (started with --tool-call-parser NAME)",
+    thinking=ThinkingSwitch({"enable_thinking": False}, "reasoning_effort", {"enable_thinking": True}),
 )
-OPENAI = EngineProfile(Engine.OPENAI, "OpenAI API", vision=True, tool_reason="the OpenAI API streams tool_calls")
+SGLANG = EngineProfile(
+    Engine.SGLANG,
+    "SGLang",
+    metrics_path="/metrics",
+    vision=True,
+    notes=("/metrics only when started with --enable-metrics",),
+    tool_reason="SGLang streams OpenAI tool_calls (started with --tool-call-parser NAME)",
+    thinking=ThinkingSwitch(TEMPLATE_OFF, "reasoning_effort", TEMPLATE_ON),
+)
+OPENAI = EngineProfile(
+    Engine.OPENAI,
+    "OpenAI API",
+    vision=True,
+    tool_reason="the OpenAI API streams tool_calls",
+    thinking=ThinkingSwitch({"reasoning_effort": "none"}, "reasoning_effort"),
+)
 GENERIC = EngineProfile(
     Engine.GENERIC,
     "OpenAI-compatible server",
@@ -145,7 +252,7 @@ GENERIC = EngineProfile(
 )
 
 PROFILES: dict[Engine, EngineProfile] = {
-    p.name: p for p in (OPENAI, VLLM, LLAMA_FACTORY, LLAMA_SERVER, OLLAMA, LMDEPLOY, GENERIC)
+    p.name: p for p in (OPENAI, VLLM, LLAMA_FACTORY, LLAMA_SERVER, OLLAMA, LMDEPLOY, SGLANG, GENERIC)
 }
 
 
@@ -184,6 +291,8 @@ def from_listing(models: Sequence[Mapping[str, Any]], headers: Mapping[str, str]
         return Detection(VLLM, ('owned_by "vllm"',))
     if "lmdeploy" in owners:
         return Detection(LMDEPLOY, ('owned_by "lmdeploy"',))
+    if "sglang" in owners:
+        return Detection(SGLANG, ('owned_by "sglang"',))
     if "owner" in owners:  # LLaMA-Factory's ModelCard: owned_by is Literal["owner"]
         why = 'owned_by "owner"' + (", Server: uvicorn" if "uvicorn" in server else "")
         return Detection(LLAMA_FACTORY, (why,))

@@ -13,10 +13,21 @@ from vt_tui.core.agent import AgentConfig
 from vt_tui.core.agent.config import MCP_SERVER
 from vt_tui.core.conversation import ConversationSetup, default_persona
 from vt_tui.core.errors import EndpointError
-from vt_tui.core.events import Event, TextDelta, ToolCallFinished, ToolStatus, TurnFailed, TurnFinished, event_to_json
+from vt_tui.core.events import (
+    Event,
+    ReasoningDelta,
+    ReasoningFinished,
+    TextDelta,
+    ToolCallFinished,
+    ToolStatus,
+    TurnFailed,
+    TurnFinished,
+    event_to_json,
+)
 from vt_tui.core.lifecycle import ConnectionState, Lifecycle, Waiting
 from vt_tui.core.personas import load_personas
 from vt_tui.core.profiles import ToolMode
+from vt_tui.core.reasoning import no_answer
 from vt_tui.core.sanitize import inert
 from vt_tui.engines.connect import connect
 from vt_tui.gpu.attribution import GpuMeter
@@ -49,66 +60,111 @@ async def _gpu_meter(settings: Settings) -> AsyncIterator[GpuMeter]:
         await asyncio.to_thread(sampler.stop)
 
 
-class _Output:
-    """Where events go: JSON lines, plain text, or live Markdown on a terminal."""
+DIM, NORMAL = "\x1b[2m", "\x1b[22m"
 
-    def __init__(self, out: TextIO, as_json: bool) -> None:
+
+class _Output:
+    """Where events go: JSON lines, plain text, or live Markdown on a terminal. Only the answer goes to ``out``;
+    the thinking goes to ``thinking`` (stderr, with ``--show-thinking``; dim on a terminal), or nowhere.
+
+    The live Markdown starts with the answer: thinking printed before it streams as it comes, and never lands
+    inside the live area. Thinking after the answer has started (a later agent step) is printed above it, line
+    by line, through the live display's console when both go to the terminal."""
+
+    def __init__(self, out: TextIO, as_json: bool, thinking: TextIO | None = None) -> None:
         self.out = out
         self.as_json = as_json
         self.rich = not as_json and out.isatty()
+        self.thinking = thinking
+        self.dim = thinking is not None and thinking.isatty()
         self.text: list[str] = []
+        self.thought: list[str] = []
         self.live = None
+        self._mid_line = False  # thinking written without its line end yet
+        self._unprinted = ""  # thinking after the answer started, until its line ends
 
     def __enter__(self) -> _Output:
-        if self.rich:
-            from rich.console import Console
-            from rich.live import Live
-
-            self.live = Live(console=Console(file=self.out), refresh_per_second=12, vertical_overflow="visible")
-            self.live.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.live is not None:
             self.live.__exit__(None, None, None)
 
+    def _start_live(self) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.live = Live(console=Console(file=self.out), refresh_per_second=12, vertical_overflow="visible")
+        self.live.__enter__()
+
     def emit(self, event: Event) -> None:
+        if isinstance(event, ReasoningDelta):
+            self.thought.append(event.text)
         if self.as_json:
             self.out.write(json.dumps(event_to_json(event), ensure_ascii=False) + "\n")
             self.out.flush()
         elif isinstance(event, TextDelta):
             self.text.append(event.text)
-            if self.live is not None:
+            if self.rich:
                 from rich.markdown import Markdown
 
+                if self.live is None:
+                    self._start_live()
                 self.live.update(Markdown(inert("".join(self.text))))
             else:
                 self.out.write(event.text)
                 self.out.flush()
+        elif isinstance(event, ReasoningDelta) and self.thinking is not None:
+            self._show_thinking(inert(event.text))
+        elif isinstance(event, ReasoningFinished) and self._mid_line:
+            self._show_thinking("\n")
         elif isinstance(event, TurnFinished | TurnFailed) and self.live is None and self.text:
             self.out.write("\n")
 
+    def _show_thinking(self, text: str) -> None:
+        assert self.thinking is not None
+        if self.live is not None and self.dim:  # the answer is live on this terminal: print whole lines above it
+            from rich.text import Text
 
-async def ask(settings: Settings, question: str, as_json: bool, out: TextIO = sys.stdout, wait_s: float = 0.0) -> int:
-    """``wait_s``: how long to wait for a server that is still starting (0: fail at once with one line)."""
+            lines, _, self._unprinted = (self._unprinted + text).rpartition("\n")
+            if lines:
+                self.live.console.print(Text(lines, style="dim"), highlight=False)
+            self._mid_line = bool(self._unprinted)
+            return
+        self.thinking.write(f"{DIM}{text}{NORMAL}" if self.dim else text)
+        self.thinking.flush()
+        self._mid_line = not text.endswith("\n")
+
+
+async def ask(
+    settings: Settings,
+    question: str,
+    as_json: bool,
+    out: TextIO = sys.stdout,
+    wait_s: float = 0.0,
+    show_thinking: bool = False,
+) -> int:
+    """``wait_s``: how long to wait for a server that is still starting (0: fail at once with one line).
+    ``show_thinking``: the model's thinking on stderr too (only the answer goes to ``out``)."""
     personas = load_personas()
     persona = default_persona(personas, settings)
     if settings.persona and persona is None:
         print(f"vt-tui: no persona {settings.persona!r} (have: {', '.join(personas.names())})", file=sys.stderr)
         return ExitCode.FAILED
     async with _gpu_meter(settings) as meter:
-        return await _ask(settings, persona, question, as_json, out, wait_s, meter)
+        thinking = sys.stderr if show_thinking else None
+        return await _ask(settings, persona, question, _Output(out, as_json, thinking), wait_s, meter)
 
 
 async def _ask(
     settings: Settings,
     persona: Persona | None,
     question: str,
-    as_json: bool,
-    out: TextIO,
+    output: _Output,
     wait_s: float,
     meter: GpuMeter,
 ) -> int:
+    as_json = output.as_json
     show_progress = settings.embedded and not as_json and sys.stderr.isatty()
 
     def progress(elapsed: float) -> None:
@@ -141,7 +197,7 @@ async def _ask(
         mcp = await _mcp(settings, session)
         if voice is not None:
             await voice.reply_started()
-        with _Output(out, as_json) as output:
+        with output:
             async for event in session.run_turn(question):
                 output.emit(event)
                 if voice is not None and isinstance(event, TextDelta):
@@ -150,7 +206,13 @@ async def _ask(
                     code = ExitCode.CANCELLED if event.cancelled else ExitCode.FAILED
                     if not as_json:
                         print(f"vt-tui: {event.error}", file=sys.stderr)
-                if isinstance(event, ToolCallFinished) and event.status is ToolStatus.DENIED and not as_json:
+                elif isinstance(event, TurnFinished):
+                    missing = no_answer(event.text, "".join(output.thought), event.stats.finish_reason)
+                    if missing:  # it only thought: say so rather than print nothing and succeed
+                        code = ExitCode.FAILED
+                        if not as_json:
+                            print(f"vt-tui: {missing}", file=sys.stderr)
+                elif isinstance(event, ToolCallFinished) and event.status is ToolStatus.DENIED and not as_json:
                     print(f"vt-tui: {event.error}{_trust_hint(session, event.name)}", file=sys.stderr)
         if voice is not None:
             voice.reply_done()
@@ -207,9 +269,9 @@ def _voice(settings: Settings, endpoint: Endpoint) -> Voice | None:
     return voice
 
 
-def run(settings: Settings, question: str, as_json: bool, wait_s: float = 0.0) -> int:
+def run(settings: Settings, question: str, as_json: bool, wait_s: float = 0.0, show_thinking: bool = False) -> int:
     log_to_file()  # warnings go to the log; stderr gets only the one-line errors said here
     try:
-        return asyncio.run(ask(settings, question, as_json, wait_s=wait_s))
+        return asyncio.run(ask(settings, question, as_json, wait_s=wait_s, show_thinking=show_thinking))
     except KeyboardInterrupt:
         return ExitCode.CANCELLED

@@ -216,7 +216,9 @@ class Doctor:
         self.setup = setup = ConversationSetup.build(self.settings, persona)
         who = f"persona {persona.name}" if persona else "no persona"
         system = f"system prompt of {len(setup.system):,} characters" if setup.system else "no system prompt"
-        sent = ", ".join(f"{name} {value}" for name, value in setup.params.as_request().items())
+        sent = ", ".join(
+            f"{name} {value}" for name, value in setup.params.as_request().items() if name != "thinking"
+        )  # thinking is said per engine, in its own row
         self.add("conversation", Status.OK, f"{who}; {system}; sends {sent}")
 
     # the endpoint
@@ -325,6 +327,7 @@ class Doctor:
             names = ", ".join(sorted(self.setup.tools)) or "none"
             offered = f"; tools offered: {names} (persona {self.setup.persona.name})"
         self.add("tool calling", Status.INFO, self.setup.tool_plan(profile).describe() + offered)
+        self.add("thinking", Status.INFO, self.setup.thinking_plan(profile))
 
     async def check_metrics(self) -> None:
         import httpx2

@@ -68,6 +68,7 @@ from vt_tui.core.agent.config import TOOL_IMAGES, AgentConfig, ApprovalRequest, 
 from vt_tui.core.endpoint import Endpoint
 from vt_tui.core.events import Event, ToolCallFinished, ToolCallStarted, ToolStatus
 from vt_tui.core.profiles import ToolMode
+from vt_tui.core.reasoning import server_reasoning_tokens, split_reply
 
 log = logging.getLogger(__name__)
 MODEL_RESULT_CHARS = 16_000  # a tool result longer than this is cut before the model reads it
@@ -121,7 +122,9 @@ class EndpointChatModel(BaseChatModel):
     ``params`` are the conversation's generation parameters. ``output`` (the running turn, :class:`_Turn`) hears
     the step's text and reasoning as they arrive and reads the reply the moment it is complete: read after
     LangChain's own bookkeeping, the turn ended 11 event-loop turns after the answer's last byte instead of 6
-    (``test_the_turn_ends_as_soon_as_the_answer_has_streamed``). ``reasoning_content`` is shown, never sent back.
+    (``test_the_turn_ends_as_soon_as_the_answer_has_streamed``). Thinking (a reasoning field, or a leading
+    ``<think>`` block: :mod:`vt_tui.core.reasoning`) is shown, never part of the step's message: it is not sent
+    back in later steps, nor read for text-protocol tool blocks.
     ``max_tokens`` is sent as such (llama.cpp, LLaMA-Factory and older vLLM ignore OpenAI's newer
     ``max_completion_tokens``). Streamed tool-call deltas that repeat ``id`` and ``name`` in every chunk (llama.cpp)
     are merged, never concatenated ("calculatorcalculator…").
@@ -182,9 +185,9 @@ class EndpointChatModel(BaseChatModel):
         result = await self.endpoint.complete(self.model, sent, params)
         choice = (result.get("choices") or [{}])[0]
         message = choice.get("message") or {}
-        if reasoning := message.get("reasoning_content") or message.get("reasoning"):
+        thought, text = split_reply(message.get("content") if isinstance(message.get("content"), str) else "")
+        if reasoning := message.get("reasoning_content") or message.get("reasoning") or thought:
             self.output.reasoning(reasoning)
-        text = message.get("content") if isinstance(message.get("content"), str) else ""
         if text:
             self.output.text(text)
         calls: dict[Any, _ToolDelta] = {}
@@ -252,11 +255,14 @@ def _usage_metadata(usage: dict[str, Any] | None) -> UsageMetadata | None:
     if not usage:
         return None
     input_tokens, output_tokens = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
-    return UsageMetadata(
+    metadata = UsageMetadata(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         total_tokens=usage.get("total_tokens") or input_tokens + output_tokens,
     )
+    if thinking := server_reasoning_tokens(usage):
+        metadata["output_token_details"] = {"reasoning": thinking}
+    return metadata
 
 
 # --- the runner --------------------------------------------------------------------------------------
@@ -669,9 +675,12 @@ def _spec(tool: BaseTool) -> text_protocol.ToolSpec:
 
 def _usage(message: AIMessage) -> dict[str, Any] | None:
     usage = message.usage_metadata
-    if usage and usage.get("output_tokens"):
-        return {"completion_tokens": usage["output_tokens"], "prompt_tokens": usage.get("input_tokens")}
-    return None
+    if not usage or not usage.get("output_tokens"):
+        return None
+    out: dict[str, Any] = {"completion_tokens": usage["output_tokens"], "prompt_tokens": usage.get("input_tokens")}
+    if thinking := (usage.get("output_token_details") or {}).get("reasoning"):
+        out["completion_tokens_details"] = {"reasoning_tokens": thinking}
+    return out
 
 
 def _validate(tool: BaseTool, args: Any) -> str | None:

@@ -27,7 +27,14 @@ from vt_tui.core.energy import EnergyTally
 from vt_tui.settings import Settings
 from vt_tui.ui.commands import CHAT_COMMANDS
 from vt_tui.ui.failures import ForwardsWorkerFailures, one_line
-from vt_tui.ui.widgets.chat_log import AssistantMessage, ChatLog, UserMessage, failure_footer, stats_line
+from vt_tui.ui.widgets.chat_log import (
+    AssistantMessage,
+    ChatLog,
+    UserMessage,
+    failure_footer,
+    finished_footer,
+    stats_line,
+)
 from vt_tui.ui.widgets.composer import Composer
 from vt_tui.ui.widgets.status_bar import Phase, StatusBar
 from vt_tui.ui.widgets.voice_bar import VoiceBar
@@ -86,7 +93,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self.model_gone = False  # the last turn's model is no longer served: F2 lists the server's models again
         self.energy = EnergyTally()  # GPU energy of each conversation and of this session
         # Held, not queried: workers may still report into them while the app is shutting down.
-        self.chat = ChatLog(id="chat-log")
+        self.chat = ChatLog(id="chat-log", hide_thinking=settings.hide_thinking)
         self.status_bar = StatusBar(id="status")
         self.status_bar.show(speak=voice.speak, endpoint=settings.base_url or "embedded")
 
@@ -380,6 +387,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         from vt_tui.core.errors import ErrorKind
         from vt_tui.core.events import (
             ReasoningDelta,
+            ReasoningFinished,
             StoreFailed,
             TextDelta,
             ToolCallFinished,
@@ -388,12 +396,15 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
             TurnFinished,
             TurnStarted,
         )
+        from vt_tui.core.reasoning import stats_thought_line, thought_line
 
         panel = self.tool_panel
         assert panel is not None
         answered = False  # text, reasoning or a tool call came back
         unsent: TurnFailed | None = None
         self.model_gone = False
+        hide_thinking = self.settings.hide_thinking
+        thinking: list[str] = []
         async for event in session.run_turn(text, images):
             if isinstance(event, TurnStarted):
                 reply.model = event.model
@@ -413,11 +424,19 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
                 panel.finish_call(event)
             elif isinstance(event, ReasoningDelta):
                 answered = True
-                reply.show_footer("thinking…")
+                thinking.append(event.text)
+                if hide_thinking:
+                    reply.show_footer("thinking…")
+                else:
+                    reply.think(event.text)
+            elif isinstance(event, ReasoningFinished):
+                reply.thought(thought_line(event.duration_s, event.tokens))
             elif isinstance(event, StoreFailed):
                 self.notify(event.message, title="conversation not saved", severity="error", timeout=10)
             elif isinstance(event, TurnFinished):
-                reply.finish(event.text, stats_line(event.stats))
+                if event.stats.thinking_s is not None:
+                    reply.thought(stats_thought_line(event.stats))  # the server's token count, if it gave one
+                reply.finish(event.text, finished_footer(event.text, "".join(thinking), event.stats))
                 self.voice.reply_done()
                 self.count_energy(event.stats)
                 self.status_bar.show(phase=Phase.IDLE, figures=stats_line(event.stats))
@@ -589,6 +608,41 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
                 self.notify("Generation parameters updated for this conversation")
 
         self.app.push_screen(ParamsScreen(session.params, ignored_by(session.endpoint.profile)), applied)
+
+    def action_toggle_thinking(self) -> None:
+        block = self.chat.thinking_in_view()
+        if block is None:
+            self.notify("No reply here has thinking to show.")
+            return
+        block.toggle()
+        if block.shown and not block.live:  # read it from its first line
+            self.chat.release_anchor()
+            self.chat.scroll_to_widget(block, top=True, animate=False)
+
+    def action_toggle_all_thinking(self) -> None:
+        from vt_tui.ui.widgets.thinking import ThinkingBlock
+
+        blocks = list(self.chat.query(ThinkingBlock))
+        if not blocks:
+            self.notify("No reply here has thinking to show.")
+            return
+        shown = not all(block.shown for block in blocks)
+        for block in blocks:
+            block.toggle(shown)
+
+    def action_cycle_thinking(self) -> None:
+        """The conversation's thinking setting, to the next level (auto → off → low → medium → high → auto)."""
+        from dataclasses import replace
+
+        from vt_tui.core.profiles import Thinking
+
+        if self.session is None:
+            return
+        session = self.session
+        levels = list(Thinking)
+        level = levels[(levels.index(session.params.thinking) + 1) % len(levels)]
+        session.params = replace(session.params, thinking=level)
+        self.notify(session.endpoint.profile.thinking.describe(level), title=f"Thinking: {level}")
 
     def action_clear_context(self) -> None:
         if self.session:

@@ -16,9 +16,11 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Static
 
+from vt_tui.core.reasoning import no_answer, stats_thought_line
 from vt_tui.core.sanitize import inert
 from vt_tui.ui.failures import ForwardsWorkerFailures
 from vt_tui.ui.thumbnail import thumbnail
+from vt_tui.ui.widgets.thinking import ThinkingBlock
 
 if TYPE_CHECKING:
     from textual.timer import Timer
@@ -52,6 +54,13 @@ def stats_line(stats: TurnStats | dict | None) -> str:
         where = f" on {stats.gpus}" if stats.gpus else ""
         parts.append(f"{stats.joules_per_token:.2f} J/tok{where}")
     return " · ".join(parts)
+
+
+def finished_footer(answer: str, thinking: str, stats: TurnStats | dict | None) -> str:
+    """The footer of a reply that finished: its figures, after a warning when it only thought."""
+    reason = stats.get("finish_reason") if isinstance(stats, dict) else stats.finish_reason if stats else None
+    missing = no_answer(answer, thinking, reason)
+    return f"⚠ {missing} · {stats_line(stats)}" if missing else stats_line(stats)
 
 
 def failure_footer(status: str, error: str) -> str:
@@ -176,15 +185,27 @@ class MarkdownView(Static):
 
 
 class AssistantMessage(Vertical):
-    """One reply: Markdown redrawn as it streams (at most every ``FRAME_S``), then a footer.
+    """One reply: its thinking (if any, :class:`ThinkingBlock`), then Markdown redrawn as it streams (at most every
+    ``FRAME_S``), then a footer.
 
     Long replies are a column of segments cut at block boundaries: only the last (the tail) is redrawn while
-    streaming, so a frame costs the same at token 20,000 as at token 20; the final render redraws the tail.
+    streaming, so a frame costs the same at token 20,000 as at token 20; the final render redraws the tail. The
+    thinking streams on the same frame clock, and folds when the answer starts.
     """
 
-    def __init__(self, model: str = "", text: str = "", footer: str = "", failed: bool = False) -> None:
+    def __init__(
+        self,
+        model: str = "",
+        text: str = "",
+        footer: str = "",
+        failed: bool = False,
+        thinking: str = "",
+        thought: str = "Thought",
+    ) -> None:
+        """``thinking`` and ``thought`` (its one-line summary): a stored reply's; folded unless it is all there is."""
         super().__init__(classes="message assistant")
         self.model = model
+        self.thinking = ThinkingBlock(thinking, thought, shown=not text.strip()) if thinking.strip() else None
         self._parts: list[str] = [inert(text)]
         self._tail_start = 0  # offset in the text where the tail segment begins
         self._drawn_at = 0.0
@@ -205,25 +226,60 @@ class AssistantMessage(Vertical):
         return self.query(MarkdownView).last()
 
     def compose(self):
+        if self.thinking is not None:
+            yield self.thinking
         *frozen, tail = segments(self.text)
         self._tail_start = len(self.text) - len(tail)
         for piece in [*frozen, tail]:
             yield MarkdownView(piece)
         yield self.footer
 
+    def think(self, fragment: str) -> None:
+        """Add streamed thinking, drawn on the same frame clock as the answer."""
+        if self.thinking is None:
+            self.thinking = ThinkingBlock(live=True, shown=True)
+            self.mount(self.thinking, before=0)
+        elif not self.thinking.live:  # thinking again, in a later agent step
+            self.thinking.resume()
+        self.thinking.add(fragment)
+        self._schedule()
+
+    def thought(self, summary: str) -> None:
+        """The thinking's one-line summary ("Thought for 3.2 s · 812 tokens")."""
+        if self.thinking is not None:
+            self.thinking.summarize(summary)
+
     def append(self, fragment: str) -> None:
-        """Add streamed text; it is drawn now if the last frame is old enough, else on the next frame."""
+        """Add streamed text; it is drawn now if the last frame is old enough, else on the next frame. The first
+        text folds the thinking above it."""
         self._parts.append(inert(fragment))
+        if self.thinking is not None and self.thinking.live:
+            self.thinking.settle(shown=False)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        """Draw now if the last frame is old enough, else when it is (:meth:`_frame_due`)."""
         wait = self._drawn_at + FRAME_S - time.monotonic()
         if wait <= 0:
             self.draw()
         elif self._pending is None:
-            self._pending = self.set_timer(wait, self.draw)
+            self._pending = self.set_timer(wait, self._frame_due)
+
+    def _frame_due(self) -> None:
+        """A frame's timer fired. Its call waits behind the widget's other messages: when the loop is busy a new
+        piece of text may have drawn the frame meanwhile, and drawing again repeated it (frames 0.4 ms apart,
+        155 of them in the 5 s of a thought where 100 are the most)."""
+        if time.monotonic() - self._drawn_at >= FRAME_S / 2:
+            self.draw()
 
     def draw(self) -> None:
-        """Redraw the tail; when it has grown past two segments, freeze its head at a block boundary."""
+        """Redraw the tail; when it has grown past two segments, freeze its head at a block boundary. While the
+        model thinks, redraw the thinking instead."""
         self._pending = None
         self._drawn_at = time.monotonic()
+        if self.thinking is not None and self.thinking.live:
+            self.thinking.draw_live()
+            return
         tail_text = self.text[self._tail_start :]
         if len(tail_text) > 2 * SEGMENT_CHARS:
             cut = max((b for b in boundaries(tail_text) if b >= SEGMENT_CHARS), default=None)
@@ -239,6 +295,8 @@ class AssistantMessage(Vertical):
             self._pending.stop()
         if text is not None:
             self._parts = [inert(text)]
+        if self.thinking is not None and self.thinking.live:  # it never got to an answer: the thought is all
+            self.thinking.settle(shown=not self.text.strip())
         self.draw()
         self.show_footer(footer, failed)
 
@@ -314,9 +372,10 @@ class ChatLog(VerticalScroll):
     }
     """
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, *, hide_thinking: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.unrendered: list[Turn] = []  # stored turns above the first one mounted
+        self.hide_thinking = hide_thinking  # the hide_thinking setting: stored replies show no thinking either
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
@@ -378,15 +437,20 @@ class ChatLog(VerticalScroll):
         if old_first is not None:  # the new page sits above it
             self.scroll_to_widget(old_first, top=True, animate=False, immediate=True)
 
-    @staticmethod
-    def _turn_widgets(turns: list[Turn]) -> list[Widget]:
+    def _turn_widgets(self, turns: list[Turn]) -> list[Widget]:
         widgets: list[Widget] = []
         for turn in turns:
             failed = turn.status != "ok"
-            footer = failure_footer(turn.status, turn.error or "") if failed else stats_line(turn.stats)
+            if failed:
+                footer = failure_footer(turn.status, turn.error or "")
+            else:
+                footer = finished_footer(turn.assistant_text, turn.thinking, turn.stats)
+            thinking = "" if self.hide_thinking else turn.thinking
             widgets += [
                 UserMessage(turn.user_text, turn.attachments),
-                AssistantMessage(turn.model, turn.assistant_text, footer, failed),
+                AssistantMessage(
+                    turn.model, turn.assistant_text, footer, failed, thinking, stats_thought_line(turn.stats)
+                ),
             ]
         return widgets
 
@@ -414,6 +478,17 @@ class ChatLog(VerticalScroll):
             self.scroll_page_up(animate=False)
         else:
             self.scroll_page_down(animate=False)
+
+    def thinking_in_view(self) -> ThinkingBlock | None:
+        """The thinking of the reply the user is on: the focused one, else the lowest one on screen, else the last."""
+        replies = [w for w in self.messages() if isinstance(w, AssistantMessage) and w.thinking is not None]
+        focused = self.screen.focused
+        for reply in replies:
+            if focused is not None and (focused is reply or reply in focused.ancestors):
+                return reply.thinking
+        top, bottom = self.scroll_y, self.scroll_y + self.size.height
+        seen = [r for r in replies if r.virtual_region.y < bottom and r.virtual_region.bottom > top]
+        return (seen or replies)[-1].thinking if replies else None
 
     def jump(self, direction: int) -> None:
         """Scroll to the previous (-1) or next (+1) message."""
