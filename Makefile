@@ -13,12 +13,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 EXTRAS = embedded,dev$$(test -e /usr/include/portaudio.h && echo ,voice)
 CONSTRAINTS := constraints.txt
 
-.PHONY: run test lint format bench llamafactory constraints clean
+.PHONY: run test lint format bench llamafactory browser constraints clean
 
 run: $(STAMP)
 	$(BIN)/vt-tui $(ARGS)
 
-test: $(STAMP) llamafactory
+test: $(STAMP) llamafactory browser
 	$(BIN)/ruff check vt_tui tools tests bench scripts
 	$(BIN)/python -m pytest -rs $(PYTEST_ARGS)
 
@@ -37,9 +37,13 @@ bench: $(STAMP)
 llamafactory:
 	bash scripts/llamafactory/setup.sh
 
+# Debian's Chromium for the browser test of `vt-tui web` (a package: nothing is downloaded when the tests run).
+browser:
+	bash scripts/browser-deps.sh
+
 # Voice needs Debian packages (PortAudio headers, espeak-ng): installed here when we may, else voice is left out.
 # Versions come from $(CONSTRAINTS), so a fresh machine installs what the suite last passed on.
-$(STAMP): setup.cfg pyproject.toml scripts/voice-deps.sh $(CONSTRAINTS)
+$(STAMP): setup.cfg pyproject.toml scripts/voice-deps.sh scripts/debian-packages.sh $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	bash scripts/voice-deps.sh

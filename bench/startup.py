@@ -1,6 +1,8 @@
 """Launch to interactive composer: vt-tui vs a peer Textual chat client, both in a real pty at 80×24.
 
 Each run is a new process; the clock stops when the first frame showing the composer reaches the terminal.
+vt-tui is timed twice: as it comes, and with two stdio MCP servers configured (tests/support/mcp_server.py),
+which start after the first frame and must not delay it.
 The peer (elia-chat, if installed in PEER_VENV) is launched the same way in the same run. Goal: ≤ 1.3× the
 baseline, ``python -c 'import textual.app'`` timed in the same run.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import subprocess
 import sys
@@ -19,6 +22,7 @@ from pathlib import Path
 from _common import ROOT, median, table
 from _pty import PtyApp, fresh_env, with_bytecode
 
+from tests.support.mcp_server import command
 from tests.support.scripted_server import ScriptedServer
 
 RUNS = 9
@@ -39,7 +43,13 @@ def main() -> None:
     ):
         env = fresh_env(home)
         vt = [str(ROOT / ".venv/bin/vt-tui"), "--base-url", server.base_url]
-        subjects = [("vt-tui", vt, b"sk anything")]  # the cursor sits on the "A"
+        mcp_config = Path(home) / "mcp.json"
+        servers = {name: dict(zip(("command", "args"), _split(command(name)), strict=True)) for name in ("a", "b")}
+        mcp_config.write_text(json.dumps({"mcpServers": servers}))
+        subjects = [  # the cursor sits on the "A"
+            ("vt-tui", vt, b"sk anything"),
+            ("vt-tui, two MCP servers", [*vt, "--mcp-config", str(mcp_config)], b"sk anything"),
+        ]
         elia = PEER_VENV / "bin/elia"
         if elia.exists():
             env["OPENAI_API_KEY"] = "sk-bench"
@@ -64,6 +74,10 @@ def main() -> None:
             rows.append((f"{label}: slowest of {RUNS} (its run's ratio)", max(times[label]), max(ratios)))
     title = f"Launch → composer on screen, 80×24 pty (median of {RUNS} new processes, each after a baseline run)"
     table(title, ("app", "seconds", "× its run's baseline (median)"), rows)
+
+
+def _split(argv: list[str]) -> tuple[str, list[str]]:
+    return argv[0], argv[1:]
 
 
 def _run(argv: list[str]) -> float:

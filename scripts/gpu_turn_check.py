@@ -50,6 +50,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = Path("/tmp/site")
+SOURCE = Path("/tmp/vt-src")  # vt-tui laid out as installed, made of links to this checkout (see source_package)
 MODEL_DIR = Path("/tmp/vt-gpu-model")
 SERVE_LOG = Path("/tmp/vt-gpu-serve.log")
 PORT = 8011
@@ -183,6 +184,26 @@ def fetch_wheels(target: Path, python: str) -> int:
     return done.returncode
 
 
+def source_package() -> Path:
+    """A folder holding ``vt_tui`` as an install lays it out: the checkout's ``prompts/`` and ``tools/`` become
+    ``vt_tui.prompts`` and ``vt_tui.tools`` (setup.cfg's package_dir). Run from the bare checkout they do not exist,
+    and ``ask`` and the app stop at loading the personas. Links, not copies: nothing of the checkout moves."""
+    package = SOURCE / "vt_tui"
+    if not package.exists():
+        package.mkdir(parents=True)
+        for entry in (ROOT / "vt_tui").iterdir():
+            (package / entry.name).symlink_to(entry)
+        for name in ("prompts", "tools"):
+            (package / name).symlink_to(ROOT / name)
+    return SOURCE
+
+
+def with_source(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with vt-tui's package (as installed) first on PYTHONPATH."""
+    rest = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(ROOT)]
+    return dict(env, PYTHONPATH=os.pathsep.join([str(source_package()), *rest]))
+
+
 def missing() -> list[str]:
     return [name for name in NEEDED if importlib.util.find_spec(name) is None]
 
@@ -213,7 +234,7 @@ def ensure_packages() -> list[str]:
     ]
     if subprocess.run(pip).returncode != 0:
         return gone
-    env = dict(os.environ, VT_GPU_CHECK_INSTALLED="1", PYTHONPATH=os.pathsep.join([str(ROOT), str(SITE)]))
+    env = with_source(dict(os.environ, VT_GPU_CHECK_INSTALLED="1", PYTHONPATH=str(SITE)))
     os.execve(sys.executable, [sys.executable, *sys.argv], env)
     return gone  # not reached
 
@@ -426,8 +447,10 @@ def ask_turn(args: argparse.Namespace, proof: Proof, smi: SmiLog) -> None:
         str(args.max_tokens),
         PROMPTS[0],
     ]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]))
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = with_source(dict(os.environ))
+    proc = subprocess.Popen(
+        command, cwd=source_package(), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     last, ended = None, None
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -513,7 +536,12 @@ async def screenshots(args: argparse.Namespace, proof: Proof) -> None:
 
 def gpu_json(args: argparse.Namespace, proof: Proof) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "vt_tui", "gpu", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "vt_tui", "gpu", "--json"],
+        cwd=source_package(),  # -m puts the working folder first on sys.path: not the bare checkout
+        env=with_source(dict(os.environ)),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     (args.out / "gpu-snapshot.json").write_text(done.stdout)
     snapshot = json.loads(done.stdout or "{}")
@@ -534,6 +562,11 @@ def gpu_json(args: argparse.Namespace, proof: Proof) -> None:
 def judge(proof: Proof, gpus: int) -> None:
     turns = [t for t in proof.data.get("turns", []) if t.get("energy_j") is not None]
     proof.check("turns measured", bool(turns), f"{len(turns)} turns with energy")
+    for asked in (t for t in proof.data.get("turns", []) if t.get("turn") == "ask"):
+        why = f"exit {asked.get('exit')}, energy {asked.get('energy_j')} J" + (
+            f": {asked['stderr'].strip().splitlines()[-1]}" if asked.get("exit") and asked.get("stderr") else ""
+        )
+        proof.check("vt-tui ask --json measured", asked.get("energy_j") is not None, why)
     for t in turns:
         label = f"turn {t['turn']}"
         proof.check(f"{label}: counted GPU", t.get("gpus") == "GPU 0", f"{t.get('gpus')} ({t.get('gpus_chosen_by')})")
@@ -602,6 +635,7 @@ def versions() -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.out.mkdir(parents=True, exist_ok=True)
     proof = Proof(args.out)
     gone = ensure_packages()
     if args.rehearse:  # the script itself, on a machine without GPUs: the engine is already at --base-url
@@ -724,7 +758,7 @@ def main() -> int:
     args.out = args.out.resolve()
     args.base_url = args.base_url or f"http://127.0.0.1:{args.port}/v1"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(source_package()))  # vt_tui as installed: with vt_tui.prompts and vt_tui.tools
     return run(args)
 
 

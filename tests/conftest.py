@@ -30,6 +30,7 @@ REQUIRED_IN_CI = (
     "LLaMA-Factory server not built",
     "llama-cpp-python is not installed",
     "embedded engine is not installed",
+    "needs Debian's chromium",
 )
 
 

@@ -30,10 +30,10 @@ from ddgs import DDGS
 from ddgs.exceptions import DDGSException
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 
+from vt_tui.core.agent.config import cut_result
 from vt_tui.settings import spelled
 
 MAX_REDIRECTS = 5
-MAX_TOOL_CHARS = 8_000
 DEFAULT_PORTS = {"http": 80, "https": 443}
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 TEXT_TYPES = HTML_TYPES | {"text/plain", "text/markdown", "application/json"}
@@ -346,13 +346,10 @@ def format_hits(hits: list[SearchHit]) -> str:
 def format_page(result: FetchResult, config: WebConfig) -> str:
     head = f"{result.title}\n{result.url}" if result.title else result.url
     text = result.text.strip() or "(no readable text)"
-    notes = []
-    if len(text) > MAX_TOOL_CHARS:
-        notes.append(f"[Showing the first {MAX_TOOL_CHARS:,} of {len(text):,} characters.]")
-        text = text[:MAX_TOOL_CHARS]
+    parts = [head, cut_result(text)]
     if result.truncated:
-        notes.append(f"[The page is larger than {config.max_bytes:,} bytes; only its start was read.]")
-    return "\n\n".join([head, text, *notes])
+        parts.append(f"[The page is larger than {config.max_bytes:,} bytes; only its start was read.]")
+    return "\n\n".join(parts)
 
 
 def get_tools(config: WebConfig) -> list[BaseTool]:

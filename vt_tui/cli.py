@@ -1,4 +1,5 @@
-"""Command line: ``vt-tui`` (the app), ``vt-tui ask``, ``vt-tui doctor``, ``vt-tui gpu``.
+"""Command line: ``vt-tui`` (the app), ``vt-tui ask``, ``vt-tui doctor``, ``vt-tui mcp``, ``vt-tui gpu``,
+``vt-tui web``.
 
 Only the standard library is imported here, so ``vt-tui --version`` and ``--help`` stay instant; each command
 imports what it needs when it runs.
@@ -16,6 +17,9 @@ from vt_tui import __version__, paths
 from vt_tui.headless import ExitCode
 from vt_tui.settings import ENV_ALIASES, FIELDS, RENAMED, SettingsError, choices, coerce, env_var, flag, load
 
+WEB_HOST = "127.0.0.1"
+WEB_PORT = 8765
+
 
 def _settings_flags() -> argparse.ArgumentParser:
     """One flag per setting, generated from the typed settings so none can be forgotten."""
@@ -23,6 +27,8 @@ def _settings_flags() -> argparse.ArgumentParser:
     group = parent.add_argument_group("settings (flags > $VT_TUI_* > config.toml > defaults)")
     old_flags = {new: flag(old) for old, new in RENAMED.items()}
     for name, f in FIELDS.items():
+        if f.metadata.get("file_only"):
+            continue
         env = env_var(name) + (f" or ${ENV_ALIASES[name]}" if name in ENV_ALIASES else "")
         default = f.default if f.default is not None and f.default != () else None
         shown = f" [default: {default}]" if default is not None else ""
@@ -68,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question", nargs="*", help="the question; read from stdin when absent or '-'")
     ask.add_argument("--json", action="store_true", help="write one JSON event per line")
     ask.add_argument(
+        "--show-thinking",
+        action="store_true",
+        help="also print a reasoning model's thinking, on stderr (dim on a terminal); stdout gets only the answer",
+    )
+    ask.add_argument(
         "--wait",
         type=float,
         default=0.0,
@@ -76,17 +87,42 @@ def build_parser() -> argparse.ArgumentParser:
         " (default: fail at once, exit code 1)",
     )
     sub.add_parser("doctor", parents=[common], help="check the endpoint, GPU, audio and config")
+    sub.add_parser("mcp", parents=[common], help="start the MCP servers and list them with their tools")
     gpu = sub.add_parser("gpu", parents=[common], help="the GPU pane full-screen, as a standalone monitor")
     gpu.add_argument("--replay", type=Path, metavar="JSONL", help="replay recorded snapshots (see --record)")
     gpu.add_argument("--record", type=Path, metavar="JSONL", help="append every snapshot to a JSONL file")
     gpu.add_argument("--json", action="store_true", help="print one snapshot (hosts, GPUs, processes, engines), exit")
     gpu.add_argument("--host", metavar="NAME", help="show only this host of a fleet (h cycles through them)")
+    web = sub.add_parser(
+        "web",
+        parents=[common],
+        help="serve the app to browsers (each tab its own vt-tui), for ssh -L",
+        description="Serve vt-tui to browsers: each tab is its own vt-tui on the same endpoint and conversations."
+        " Open the printed URL (it carries a token; without it the page is refused).",
+    )
+    web.add_argument(
+        "--host",
+        default=WEB_HOST,
+        help=f"address to listen on [default: {WEB_HOST}: this machine only; reach it with ssh -L]",
+    )
+    web.add_argument("--port", type=_port, default=WEB_PORT, help=f"port to listen on [default: {WEB_PORT}]")
     return parser
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1-65535)")
+    return int(text)
+
+
+def given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given as flags, as parsed (before :func:`~vt_tui.settings.coerce`)."""
+    return {name: getattr(args, name) for name in FIELDS if name in args}
 
 
 def settings_from(args: argparse.Namespace, *, read_file: bool = True) -> Any:
     """The settings for parsed ``args``; ``read_file=False`` leaves ``config.toml`` out (flags and env only)."""
-    given = {name: coerce(name, getattr(args, name), flag(name)) for name in FIELDS if name in args}
+    given = {name: coerce(name, value, flag(name)) for name, value in given_settings(args).items()}
     return load(cli=given, config_path=getattr(args, "config", None) if read_file else Path(os.devnull))
 
 
@@ -107,15 +143,24 @@ def main(argv: list[str] | None = None) -> int:
         if not question.strip():
             print("vt-tui ask: no question given (pass it as arguments or on stdin)", file=sys.stderr)
             return ExitCode.USAGE
-        return run(settings, question.strip(), args.json, args.wait)
+        return run(settings, question.strip(), args.json, args.wait, args.show_thinking)
     if args.command == "doctor":
         from vt_tui.headless.doctor import run as doctor
 
         return doctor(settings, getattr(args, "config", None))
+    if args.command == "mcp":
+        from vt_tui.headless.mcp import run as mcp
+
+        return mcp(settings)
     if args.command == "gpu":
         from vt_tui.ui.gpu_app import run as gpu_app
 
         return gpu_app(settings, args.replay, record=args.record, host=args.host, as_json=args.json)
+    if args.command == "web":
+        from vt_tui.web.server import run as web
+
+        config = getattr(args, "config", None)
+        return web(settings, host=args.host, port=args.port, config=config, given=given_settings(args))
     from vt_tui.core.errors import VtError
     from vt_tui.ui.app import run as app
 

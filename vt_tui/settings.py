@@ -3,9 +3,9 @@
 Every setting has one name used everywhere: ``--base-url`` on the command line, ``VT_TUI_BASE_URL`` in the
 environment, ``base_url`` in ``config.toml``. The OpenAI SDK's ``OPENAI_BASE_URL`` and ``OPENAI_API_KEY`` are
 read too, below their ``VT_TUI_`` forms. A renamed setting keeps its old name as an alias (:data:`RENAMED`).
-This module imports only the standard library and the core's stdlib-only vocabularies (engine names and tool
-modes from :mod:`vt_tui.core.profiles`, context strategies from :mod:`vt_tui.core.context`, the generation
-parameters' rule from :mod:`vt_tui.core.params`): it is on the path of ``vt-tui --version``.
+This module imports only the standard library and the core's stdlib-only vocabularies (engine names, tool
+modes and thinking levels from :mod:`vt_tui.core.profiles`, context strategies from :mod:`vt_tui.core.context`,
+the generation parameters' rule from :mod:`vt_tui.core.params`): it is on the path of ``vt-tui --version``.
 """
 
 from __future__ import annotations
@@ -15,12 +15,15 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vt_tui import paths
 from vt_tui.core import params
 from vt_tui.core.context import ContextStrategy
-from vt_tui.core.profiles import Engine, ToolMode
+from vt_tui.core.profiles import Engine, Thinking, ToolMode
+
+if TYPE_CHECKING:
+    from vt_tui.core.mcp.config import ServerConfig
 
 ENV_PREFIX = "VT_TUI_"
 ENV_ALIASES = {"base_url": "OPENAI_BASE_URL", "api_key": "OPENAI_API_KEY"}
@@ -89,6 +92,14 @@ class Settings:
         default=ContextStrategy.ASK,
         kind=ContextStrategy,
     )
+    thinking: Thinking | None = _opt(
+        "how much a reasoning model thinks, sent the way the engine takes it (default: the persona's, else auto: "
+        "nothing sent)",
+        kind=Thinking,
+    )
+    hide_thinking: bool = _opt(
+        "show no thinking in the chat (it is still kept with the conversation)", default=False, kind=bool
+    )
     # Tools
     tools: ToolMode = _opt("tool calling mode", default=ToolMode.AUTO, kind=ToolMode)
     max_steps: int = _opt("maximum agent steps per turn", default=6, kind=int)
@@ -125,6 +136,14 @@ class Settings:
     stt_language: str | None = _opt("language spoken, e.g. en (default: detected)")
     tts_model: str | None = _opt("speech model on the endpoint (default: tts-1)")
     tts_voice: str | None = _opt("voice: the endpoint's (default alloy) or espeak-ng's (default en-us)")
+    # MCP servers (vt_tui.core.mcp.config parses and checks them)
+    mcp_config: Path | None = _opt(
+        'a file of MCP servers: [mcp_servers.NAME] tables, or the {"mcpServers": …} JSON of other clients',
+        kind=Path,
+    )
+    mcp_servers: tuple[ServerConfig, ...] = _opt(
+        "MCP servers: [mcp_servers.NAME] tables", default=(), kind="mcp_servers", file_only=True
+    )
     # Storage
     data_dir: Path | None = _opt("where conversations are kept (default: XDG data dir)", kind=Path)
     # Keys
@@ -138,7 +157,7 @@ class Settings:
     def __post_init__(self) -> None:
         for f in fields(self):  # Settings(tools="off") as well as the parsed layers: one type for each value
             kind = f.metadata.get("kind")
-            if isinstance(kind, type) and issubclass(kind, StrEnum):
+            if isinstance(kind, type) and issubclass(kind, StrEnum) and getattr(self, f.name) is not None:
                 object.__setattr__(self, f.name, kind(getattr(self, f.name)))
 
     def __repr__(self) -> str:  # api_key stays out of any log or traceback
@@ -189,6 +208,8 @@ def coerce(name: str, value: Any, source: str) -> Any:
     (:func:`vt_tui.core.params.validate`), so ``--temperature 9`` is refused as a persona's would be.
     """
     kind = _kind(name)
+    if kind == "mcp_servers":
+        return _mcp(lambda config: config.parse_servers(value, source))
     try:
         if kind is dict:
             return _keymap(value)
@@ -265,6 +286,8 @@ def from_env(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
     out = {}
     old_names = {new: old for old, new in RENAMED.items()}
     for name in FIELDS:
+        if FIELDS[name].metadata.get("file_only"):
+            continue
         old = old_names.get(name)
         for var in (env_var(name), ENV_ALIASES.get(name), env_var(old) if old else None):
             if var and environ.get(var):
@@ -294,6 +317,10 @@ def load(
     merged = from_file(config_path or paths.config_file())
     merged.update(from_env(environ))
     merged.update(cli or {})
+    if merged.get("mcp_config"):  # its servers join config.toml's; one of the same name replaces it
+        merged["mcp_servers"] = _mcp(
+            lambda config: config.merge(merged.get("mcp_servers", ()), config.read_file(merged["mcp_config"]))
+        )
     for name in ("threads", "max_steps", "n_ctx", "context_window"):
         if merged.get(name) is not None and merged[name] < 1:
             raise SettingsError(f"{name} must be at least 1 (got {merged[name]})")
@@ -302,3 +329,13 @@ def load(
     except ValueError as exc:
         raise SettingsError(f"gpus: {exc}") from None
     return Settings(**merged)
+
+
+def _mcp(parse: Any) -> Any:
+    """Run ``parse(vt_tui.core.mcp.config)``, its errors as :class:`SettingsError` (imported only when used)."""
+    from vt_tui.core.mcp import config
+
+    try:
+        return parse(config)
+    except config.McpConfigError as exc:
+        raise SettingsError(str(exc)) from None

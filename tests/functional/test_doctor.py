@@ -69,6 +69,7 @@ def test_all_good_against_a_llamafactory_like_server(tmp_path: Path) -> None:
     assert " ok " in line(out, "streaming") and "finished cleanly" in line(out, "streaming")
     assert "llama-factory (LLaMA-Factory)" in line(out, "engine") and 'owned_by "owner"' in line(out, "engine")
     assert "non-streamed" in line(out, "tool calling")
+    assert "no per-request switch" in line(out, "thinking") and "enable_thinking: false" in line(out, "thinking")
     assert line(out, "gpu") and line(out, "audio") and line(out, "data dir") and line(out, "config")
     assert "secret" not in out + done.stderr, "the API key is never shown"
     assert [b["max_tokens"] for b in server.chat_requests] == [1, 8]
@@ -84,6 +85,15 @@ def test_the_context_window_where_the_server_says_it_and_how_requests_are_counte
     window = line(done.stdout, "context window")
     assert " ok " in window and "4,096 tokens (max_model_len of m in /v1/models)" in window
     assert "server's tokenizer (/tokenize: 2 tokens for 'Hello, world.'" in window and "over it: compact" in window
+
+
+def test_thinking_row_says_what_the_setting_sends_to_this_engine(tmp_path: Path) -> None:
+    with ScriptedServer() as server:
+        server.owned_by = "vllm"
+        done = run_doctor(tmp_path, "--base-url", server.base_url, "--thinking", "off")
+    row = line(done.stdout, "thinking")
+    assert 'thinking off: sends chat_template_kwargs {"enable_thinking": false}' in row, row
+    assert "thinking" not in line(done.stdout, "conversation").split("sends", 1)[1]
 
 
 def test_closed_port_fails_naming_the_url_and_the_fix(tmp_path: Path) -> None:

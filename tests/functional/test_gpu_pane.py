@@ -15,6 +15,8 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from tests.support.gpu_fleet import fleet, two_exporters
+from tests.support.screen import screen_text
+from tests.support.scripted_server import ScriptedServer
 from vt_tui.gpu.exporters import parse_dcgm
 from vt_tui.gpu.models import GIB, MIB, Alert, AlertKind, EngineMetrics, GpuProcess, GpuSample, Snapshot
 from vt_tui.gpu.replay import ReplaySource, load_snapshots
@@ -260,3 +262,61 @@ async def test_an_alert_is_marked_while_it_lasts_and_told_once(tmp_path: Path) -
     assert told == ["GPU 0 VRAM 96% full (135.0/140.0 GiB)"]
     assert marked == ("GPU 0  NVIDIA H200 ⚠", True, True)
     assert after == ("GPU 0  NVIDIA H200", False)
+
+
+async def test_the_app_tells_each_alert_once_and_a_lost_host_once(scripted: ScriptedServer, tmp_path: Path) -> None:
+    """The whole app on two real exporters over HTTP: GPU 0 on gpubox at 97 % VRAM, GPU 1 on gpunode-b at its
+    power limit (as recorded), then gpunode-b's exporter stopped (its "last seen N s ago" changes every sample) and
+    started again on its port. Sampled at 10 Hz for seconds: one notification per episode, not one per sample, and
+    the host's return tells nothing again."""
+    from tests.support.metrics_server import MetricsServer, fixture
+    from vt_tui.gpu.alerts import AlertState
+    from vt_tui.gpu.prometheus import PrometheusSource
+    from vt_tui.settings import Settings
+    from vt_tui.ui.app import VtApp
+
+    nearly_full = fixture("prom-dcgm.txt").replace("} 74213", "} 79000").replace("} 6784", "} 1997")  # GPU 0: 97 %
+    dcgm = MetricsServer({"/metrics": nearly_full}).start()
+    nvitop = MetricsServer({"/metrics": fixture("prom-nvitop.txt")}).start()
+    no_gpus_here = ReplaySource([Snapshot(0.0, error="No NVIDIA driver found (NVML library missing)")])
+    alerts = AlertState(hold_s=0.3, clear_s=1.0)
+    app = VtApp(
+        Settings(base_url=scripted.base_url, data_dir=tmp_path, tools="off"),
+        sampler_factory=lambda: GpuSampler(
+            no_gpus_here, PrometheusSource([f"{dcgm.root}/metrics", f"{nvitop.root}/metrics"]), hz=10, alerts=alerts
+        ),
+    )
+    told: list[str] = []
+    notify = app.notify
+
+    def counted(message: str, **kw: object) -> None:
+        if kw.get("title") == "GPU alert":
+            told.append(message)
+        notify(message, **kw)  # type: ignore[arg-type]
+
+    app.notify = counted  # type: ignore[method-assign]
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await until(pilot, lambda: bool(app.query(GpuPane)) and bool(told), timeout=10)
+            pane = app.query_one(GpuPane)
+            await pilot.pause(2.0)  # twenty samples with the VRAM alert in force
+            assert told == [
+                "GPU 0 @gpubox VRAM 97% full (77.1/79.6 GiB)",
+                "GPU 1 @gpunode-b at its power limit (688/700 W)",
+            ]
+            nvitop.stop()
+            await until(pilot, lambda: len(told) == 3, timeout=10)
+            await pilot.pause(2.0)  # twenty more samples, each saying how long ago the host was seen
+            assert told[2].startswith("gpunode-b unreachable: ") and len(told) == 3
+            lost = next(a for a in pane.snapshot.alerts if a.kind is AlertKind.HOST)
+            assert lost.message != told[2]  # the words moved on ("last seen N s ago"); the user was told once
+            assert "⚠" in screen_text(app)
+
+            back = MetricsServer({"/metrics": fixture("prom-nvitop.txt")}, port=int(nvitop.root.rsplit(":", 1)[1]))
+            nvitop = back.start()
+            await until(pilot, lambda: not any(a.kind is AlertKind.HOST for a in pane.snapshot.alerts), timeout=10)
+            await pilot.pause(0.5)
+            assert len(told) == 3  # back: the host's mark goes; GPU 1, still at its limit, is not told again
+    finally:
+        dcgm.stop()
+        nvitop.stop()

@@ -64,6 +64,7 @@ async def opened(app: VtApp, pilot, open_dialog) -> None:
     await asyncio.wait_for(app.ready.wait(), 10)
     await pilot.pause(0.2)
     app.chat_screen.status_bar.show(endpoint="http://127.0.0.1:8000/v1")
+    app.query_one(Composer).cursor_blink = False  # under the dialog, drawn as it was when the dialog opened
     await open_dialog(app, pilot)
     await pilot.pause(0.2)
     for widget in app.screen.query("Input"):
@@ -110,7 +111,29 @@ async def context_dialog(app: VtApp, pilot) -> None:
     await pilot.pause()  # its first choice focused (on_mount), whatever the load
 
 
-@pytest.mark.parametrize("open_dialog", [model_picker, params_dialog, attach_dialog, approval_prompt, context_dialog])
+async def mcp_servers(app: VtApp, pilot) -> None:
+    from vt_tui.core.mcp.config import Transport
+    from vt_tui.core.mcp.manager import ServerState, ServerStatus, ToolInfo
+    from vt_tui.ui.screens.mcp import McpScreen
+
+    tools = (
+        ToolInfo("notes__search", "search", "Search the notes. Returns matching lines."),
+        ToolInfo("notes__read_file", "read_file", "Read a file of the notes folder, as text; long files are cut."),
+    )
+    statuses = [
+        ServerStatus("notes", Transport.STDIO, "npx -y notes-server /home/me/notes", True, ServerState.READY,
+                     tools=tools, seconds=1.25),
+        ServerStatus("journal", Transport.STREAMABLE_HTTP, "http://127.0.0.1:8808/mcp", False, ServerState.READY,
+                     tools=(ToolInfo("journal__lookup", "lookup", "Look a key up."),), seconds=0.4),
+        ServerStatus("git", Transport.STDIO, "uvx mcp-server-git", False, ServerState.FAILED,
+                     error="command 'uvx' not found (not a file, or not on PATH)"),
+    ]  # fmt: skip
+    app.push_screen(McpScreen(lambda: statuses))
+
+
+@pytest.mark.parametrize(
+    "open_dialog", [model_picker, params_dialog, attach_dialog, approval_prompt, context_dialog, mcp_servers]
+)
 def test_dialog(snap_compare, tmp_path: Path, open_dialog) -> None:
     """Each dialog over the chat at 80×24 (the model picker filtered by a typed letter)."""
     with ScriptedServer(models=["alpha-7b", "beta-70b", "beta-8b-instruct"]) as server:
@@ -187,5 +210,34 @@ def test_compacted_block(snap_compare, tmp_path: Path, folded: bool) -> None:
             block = app.query_one(CompactionBlock)
             block.collapsed = folded
             await pilot.pause(0.2)
+
+        assert snap_compare(app, terminal_size=(80, 24), run_before=settle)
+
+
+THOUGHT = (
+    "The user wants a greeting function. Python, typed, an f-string.\n"
+    "A table of engine speeds too: vLLM about 2,000 tok/s batched, llama.cpp about 120 on one GPU.\n"
+    "Keep it short; code first."
+)
+THINKING_STATS = {**STATS, "thinking_s": 3.2, "thinking_tokens": 812, "thinking_tokens_source": "server"}
+
+
+@pytest.mark.parametrize("shown", ["folded", "open"])
+def test_thinking_block(snap_compare, tmp_path: Path, shown: str) -> None:
+    """A reply's thinking folded to one line above its answer, and opened with Ctrl+T, at 80×24."""
+    with ScriptedServer(models=["Qwen3-8B"]) as server:
+        store = Store(tmp_path / "conversations.sqlite3")
+        cid = store.create_conversation(title="greeting", model="Qwen3-8B", endpoint="bench")
+        turn = store.add_turn(cid, "Show me a Python greeting function", "Qwen3-8B", {})
+        store.finish_turn(turn, REPLY.split("\n\n|")[0], "ok", THINKING_STATS, thinking=THOUGHT)
+        store.close()
+        app = VtApp(Settings(base_url=server.base_url, data_dir=tmp_path, tools="off"), conversation_id=cid,
+                    sampler_factory=frozen_gpu)  # fmt: skip
+
+        async def settle(pilot) -> None:
+            await settled(app, pilot)
+            if shown == "open":
+                await pilot.press("ctrl+t")
+            await pilot.pause()
 
         assert snap_compare(app, terminal_size=(80, 24), run_before=settle)

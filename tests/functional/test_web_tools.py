@@ -19,9 +19,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from vt_tui.cli import build_parser, settings_from
+from vt_tui.core.agent.config import TOOL_RESULT_CHARS
 from vt_tui.settings import load
 from vt_tui.tools.web import (
-    MAX_TOOL_CHARS,
     WebConfig,
     WebError,
     _refusal_reason,
@@ -424,8 +424,8 @@ async def test_web_fetch_tool_returns_title_url_and_text(server: LocalServer, to
 
 async def test_web_fetch_tool_shortens_long_pages(server: LocalServer, tools: dict) -> None:
     text = await tools["web_fetch"].ainvoke({"url": server.url("/endless")})
-    assert len(text) < MAX_TOOL_CHARS + 500
-    assert f"[Showing the first {MAX_TOOL_CHARS:,} of 2,000,000 characters.]" in text
+    assert len(text) < TOOL_RESULT_CHARS + 500
+    assert f"[Showing the first {TOOL_RESULT_CHARS:,} of 2,000,000 characters.]" in text
     assert "only its start was read" in text
 
 

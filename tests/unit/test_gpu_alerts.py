@@ -64,3 +64,24 @@ def test_a_blip_shorter_than_the_hold_never_becomes_an_alert() -> None:
         full = t % 3 != 2  # 2 s of a full GPU, then a break, over and over
         seen.append(state.update(Snapshot(float(t), (gpu(mem_used=(99 if full else 10) * GIB),))))
     assert not any(seen)
+
+
+def test_a_gpu_s_alert_stands_while_its_host_is_lost_and_is_not_raised_again_when_it_is_back() -> None:
+    """8 GPUs at their power limit on a host whose exporter drops out for 30 s: one alert for the host, and the
+    GPUs' alerts neither end (unknown is not gone) nor start again (which would tell eight of them once more)."""
+    state = AlertState(hold_s=3.0, clear_s=10.0)
+    up = HostStatus("b", HostSource.DCGM, "http://b:9400/metrics", None, 0.0, 8)
+    busy = tuple(gpu(index=i, host="b", power_w=695.0) for i in range(8))
+    seen = [state.update(Snapshot(float(t), busy, hosts=(replace(up, last_seen=float(t)),))) for t in range(5)]
+    at_limit = {a.key: a.since for a in seen[-1]}
+    assert len(at_limit) == 8
+    lost = replace(up, error="Connection refused", last_seen=4.0)
+    for t in range(5, 35):
+        during = state.update(Snapshot(float(t), hosts=(lost,)))
+        assert {a.key: a.since for a in during if a.kind is AlertKind.POWER} == at_limit
+    assert [a.key for a in during if a.kind is AlertKind.HOST] == [(AlertKind.HOST, "b", None)]
+    back = state.update(Snapshot(35.0, busy, hosts=(replace(up, last_seen=35.0),)))
+    assert {a.key: a.since for a in back if a.kind is AlertKind.POWER} == at_limit  # the same episodes
+    quiet = tuple(gpu(index=i, host="b") for i in range(8))
+    later = state.update(Snapshot(50.0, quiet, hosts=(replace(up, last_seen=50.0),)))
+    assert [a for a in later if a.kind is AlertKind.POWER] == []  # back and cool: they end as usual

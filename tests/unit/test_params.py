@@ -8,7 +8,7 @@ import pytest
 
 from vt_tui.core import params
 from vt_tui.core.params import GenerationParams
-from vt_tui.core.profiles import GENERIC, LLAMA_FACTORY, VLLM
+from vt_tui.core.profiles import GENERIC, LLAMA_FACTORY, VLLM, Thinking
 
 
 @pytest.mark.parametrize(
@@ -130,9 +130,12 @@ def test_check_whole_params() -> None:
 
 
 def test_ignored_by_profile() -> None:
-    assert params.ignored_by(LLAMA_FACTORY) == ["stop", "seed"]
-    assert params.ignored_by(VLLM) == [] and params.ignored_by(GENERIC) == []
-    # with params: only those that would be sent
+    # LLaMA-Factory and unknown engines take no per-request thinking switch: the setting changes nothing there.
+    assert params.ignored_by(LLAMA_FACTORY) == ["stop", "seed", "thinking"]
+    assert params.ignored_by(VLLM) == [] and params.ignored_by(GENERIC) == ["thinking"]
+    # with params: only those that would be sent (thinking auto sends nothing anywhere)
     assert params.ignored_by(LLAMA_FACTORY, GenerationParams()) == []
     assert params.ignored_by(LLAMA_FACTORY, GenerationParams(seed=1)) == ["seed"]
     assert params.ignored_by(LLAMA_FACTORY, GenerationParams(stop=["x"], seed=1)) == ["stop", "seed"]
+    assert params.ignored_by(LLAMA_FACTORY, GenerationParams(thinking=Thinking.OFF)) == ["thinking"]
+    assert params.ignored_by(VLLM, GenerationParams(thinking=Thinking.OFF)) == []

@@ -155,7 +155,7 @@ def test_the_app_stops_with_one_line_on_a_newer_file(tmp_path: Path) -> None:
 
 
 def test_a_compaction_takes_its_turns_out_of_context_and_undoing_it_brings_them_back(old_file: Path) -> None:
-    """Migration 2 on the file from before versions: its turns can be compacted, the summary folded into a later
+    """Migration 3 on the file from before versions: its turns can be compacted, the summary folded into a later
     one, and both undone, every change in one transaction."""
     from vt_tui.core.store import Compaction, CompactionStatus
 
@@ -177,4 +177,37 @@ def test_a_compaction_takes_its_turns_out_of_context_and_undoing_it_brings_them_
     assert [t.in_context for t in store.turns(cid)][:2] == [False, True]  # the first summary still stands for turn 1
     store.clear_context(cid)
     assert store.compactions(cid)[0].status is CompactionStatus.CLEARED
+    store.close()
+
+
+async def test_think_blocks_stored_as_answers_move_to_their_own_column(
+    old_file: Path, scripted: ScriptedServer
+) -> None:
+    """Before thinking had a column, a leading <think> block was stored (and sent back) as part of the answer: the
+    step that adds the column moves it there, as the live splitter would have split it."""
+    with sqlite3.connect(old_file) as db:
+        rows = [
+            ("Think first.", "<think>\nWeighing it.\n</think>\n\nDone. Tags like <think> stay.", "ok"),
+            ("Cut off?", "  <think>ran out of tokens", "ok"),
+            ("Plain.", "No block here.", "ok"),
+        ]
+        db.executemany(
+            "INSERT INTO turns(conversation_id, user_text, assistant_text, status, created) VALUES (2, ?, ?, ?, 0)",
+            rows,
+        )
+    store = Store(old_file)
+    turns = store.turns(2)[-3:]
+    assert [(t.thinking, t.assistant_text) for t in turns] == [
+        ("\nWeighing it.\n", "Done. Tags like <think> stay."),
+        ("ran out of tokens", ""),
+        ("", "No block here."),
+    ]
+    endpoint = Endpoint(scripted.base_url, engine="openai")
+    session = ChatSession(endpoint, store=store, conversation_id=2)
+    scripted.queue(text_reply("Fine."))
+    events = [event async for event in session.run_turn("And now?")]
+    assert isinstance(events[-1], TurnFinished)
+    sent = json.dumps(scripted.chat_requests[-1]["messages"])
+    assert "Weighing" not in sent and "ran out of tokens" not in sent and "Done. Tags like <think> stay." in sent
+    await endpoint.aclose()
     store.close()

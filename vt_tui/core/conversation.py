@@ -44,7 +44,8 @@ def default_persona(personas: PersonaSet, settings: Settings) -> Persona | None:
 
 @dataclass(frozen=True)
 class ConversationSetup:
-    """Everything a conversation's turns are sent with, before the user changes it (F2, F11).
+    """Everything a conversation's turns are sent with, before the user changes it (F2, F11). ``params`` carries
+    the thinking setting (sent per engine: :meth:`thinking_plan`).
 
     ``tool_mode`` is what was asked for (AUTO: the engine's profile decides, see :meth:`tool_plan`) and
     ``tool_reason`` why, when it was not left to the engine. ``tools`` are the tool names offered (a persona's
@@ -89,6 +90,10 @@ class ConversationSetup:
         """What a turn will do with tools on this engine (native, text or off), and why."""
         return plan_tools(self.tool_mode, profile, max_steps=self.max_steps, why=self.tool_reason)
 
+    def thinking_plan(self, profile: EngineProfile) -> str:
+        """What a turn sends for the thinking setting on this engine, in words (doctor)."""
+        return profile.thinking.describe(self.params.thinking)
+
     def agent(self, shared: AgentConfig) -> AgentConfig:
         """This conversation's agent config: its mode, step limit and tools, with the tool registry, approver and
         "always" answers of ``shared`` (one per app run, from :meth:`AgentConfig.for_run`)."""
@@ -111,7 +116,7 @@ class ConversationSetup:
 def _params(settings: Settings, persona: Persona | None) -> GenerationParams:
     """The persona's values over the defaults, the user's settings over the persona's."""
     params = persona.params(GenerationParams()) if persona else GenerationParams()
-    names = ("temperature", "top_p", "max_tokens")
+    names = ("temperature", "top_p", "max_tokens", "thinking")
     given = {name: value for name in names if (value := getattr(settings, name)) is not None}
     return replace(params, **given)
 

@@ -24,7 +24,8 @@ from vt_tui.core.errors import (
 )
 from vt_tui.core.messages import shape
 from vt_tui.core.params import DEFAULT_MAX_TOKENS
-from vt_tui.core.profiles import GENERIC, Detection, Engine
+from vt_tui.core.profiles import GENERIC, Detection, Engine, Thinking
+from vt_tui.core.reasoning import ThinkSplitter
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -360,9 +361,16 @@ class Endpoint:
         return models[0]
 
     def request_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Drop what this engine breaks on; ``None`` values are not sent; ``max_tokens`` always is."""
+        """Drop what this engine breaks on; ``None`` values are not sent; ``max_tokens`` always is. ``thinking``
+        becomes the fields this engine takes for it (its profile's :class:`~vt_tui.core.profiles.ThinkingSwitch`)."""
         out = {k: v for k, v in params.items() if v is not None}
         out.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
+        thinking = Thinking(out.pop("thinking", Thinking.AUTO))
+        fields = self.profile.thinking.fields(thinking)
+        if fields is None:
+            log.info("not sending thinking %s to %s: %s", thinking, self.profile.title, self.profile.thinking.note)
+        else:
+            out.update(fields)
         if self.profile.drop_zero_penalties:
             for key in ("presence_penalty", "frequency_penalty"):
                 if out.get(key) == 0:
@@ -377,7 +385,11 @@ class Endpoint:
     async def stream_chat(
         self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]
     ) -> AsyncIterator[StreamChunk]:
-        """Yield chunks of a streamed chat completion; raise :class:`EndpointError` on any failure."""
+        """Yield chunks of a streamed chat completion; raise :class:`EndpointError` on any failure.
+
+        A think block leading the reply's ``content`` comes out as ``reasoning``, like the engines that send
+        thinking in a field of their own (:class:`~vt_tui.core.reasoning.ThinkSplitter`).
+        """
         if self.detection is None:
             await self.detect_profile()
         extra: dict[str, Any] = {}
@@ -402,6 +414,7 @@ class Endpoint:
         timeout = httpx2.Timeout(connect=CONNECT_TIMEOUT_S, read=None, write=self._timeout, pool=self._timeout)
         url, headers = self.base_url + "/chat/completions", self._auth_headers
         watchdog = _Watchdog(self._timeout, self.stream_idle_timeout)
+        splitter = ThinkSplitter()
         done = finished = False
         log_at = self._log_size()
         try:
@@ -423,6 +436,9 @@ class Endpoint:
                                 done = True
                                 continue
                             chunk = parse_chunk(json.loads(data))
+                            if chunk.content and not splitter.passing:
+                                thought, chunk.content = splitter.feed(chunk.content)
+                                chunk.reasoning += thought
                             finished = finished or chunk.finish_reason is not None
                             watchdog.away = True
                             yield chunk
@@ -451,6 +467,9 @@ class Endpoint:
             raise await self._cut_because(log_at) or EndpointError(
                 ErrorKind.STREAM_CUT, f"{self.base_url} ended the stream before the reply finished", "retry"
             )
+        thought, answer = splitter.finish()
+        if thought or answer:
+            yield StreamChunk(content=answer, reasoning=thought)
 
     async def complete(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> dict:
         """One non-streamed chat completion, as a plain dict."""

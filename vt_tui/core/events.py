@@ -23,7 +23,19 @@ class TextDelta:
 
 @dataclass(frozen=True, slots=True)
 class ReasoningDelta:
+    """Thinking, whichever way the engine sent it (a field of its own, or a ``<think>`` block leading the reply)."""
+
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningFinished:
+    """The model stopped thinking: its answer or a tool call started, or the reply ended. ``duration_s`` and
+    ``tokens`` add up the turn's thinking so far (tokens as counted here: one per streamed piece; the server's
+    count, when it gives one, comes with TurnFinished)."""
+
+    duration_s: float
+    tokens: int
 
 
 class ToolStatus(StrEnum):
@@ -88,6 +100,9 @@ class TurnStats:
     tool_calls: int | None = None  # agent turns: tool calls made
     gpus: str | None = None  # the GPUs energy_j and peak_vram_bytes were counted on (GpuCost.gpus)
     gpus_chosen_by: str | None = None
+    thinking_s: float | None = None  # time the model spent thinking (None: it did not)
+    thinking_tokens: int | None = None  # part of ``tokens``
+    thinking_tokens_source: Literal["server", "counted"] | None = None
 
     @property
     def tok_per_s(self) -> float | None:
@@ -182,6 +197,7 @@ Event = (
     TurnStarted
     | TextDelta
     | ReasoningDelta
+    | ReasoningFinished
     | ToolCallStarted
     | ToolCallFinished
     | TurnFinished

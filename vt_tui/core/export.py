@@ -9,6 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 from vt_tui.core.energy import total
+from vt_tui.core.reasoning import stats_thought_line
 from vt_tui.core.store import ConversationInfo, Turn, TurnStatus
 
 _FENCE = re.compile(r"^(`{3,}|~{3,})[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -34,7 +35,12 @@ def to_markdown(info: ConversationInfo | None, turns: Sequence[Turn]) -> str:
     if len(lines) > 2:
         lines.append("")
     for turn in turns:
-        lines += ["## You", "", turn.user_text, "", f"## Assistant ({turn.model})", "", turn.assistant_text, ""]
+        lines += ["## You", "", turn.user_text, "", f"## Assistant ({turn.model})", ""]
+        if turn.thinking.strip():  # collapsed, as GitHub and most Markdown viewers draw <details>
+            summary = stats_thought_line(turn.stats)
+            thinking = turn.thinking.strip().replace("</details>", "&lt;/details&gt;")  # cannot end the block early
+            lines += ["<details>", f"<summary>{summary}</summary>", "", thinking, "", "</details>", ""]
+        lines += [turn.assistant_text, ""]
         if turn.status is not TurnStatus.OK:
             lines += [f"> **{turn.status}**: {turn.error or ''}", ""]
     return "\n".join(lines)

@@ -6,7 +6,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from vt_tui.core.profiles import EngineProfile
+from vt_tui.core.profiles import EngineProfile, ThinkingReplay
+from vt_tui.core.reasoning import CLOSE, OPEN
 
 log = logging.getLogger(__name__)
 Message = dict[str, Any]
@@ -21,6 +22,17 @@ def build(system: str | None, history: Iterable[Message], profile: EngineProfile
     messages: list[Message] = [{"role": "system", "content": system}] if system else []
     messages.extend(history)
     return shape(messages, profile)
+
+
+def assistant_turn(answer: str, thinking: str, profile: EngineProfile) -> Message:
+    """An earlier reply as it goes back to the model: the answer alone, unless the engine's profile says its
+    template reads earlier thinking (:class:`~vt_tui.core.profiles.ThinkingReplay`)."""
+    replay = profile.replay_thinking
+    if not thinking or replay is ThinkingReplay.NEVER:
+        return {"role": "assistant", "content": answer}
+    if replay is ThinkingReplay.INLINE:
+        return {"role": "assistant", "content": f"{OPEN}{thinking}{CLOSE}\n\n{answer}"}
+    return {"role": "assistant", "content": answer, "reasoning_content": thinking}
 
 
 def shape(messages: list[Message], profile: EngineProfile) -> list[Message]:

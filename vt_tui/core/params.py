@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from vt_tui.core.profiles import EngineProfile
+from vt_tui.core.profiles import EngineProfile, Thinking
 
 DEFAULT_MAX_TOKENS = 1024  # always sent: engine defaults range from 16 tokens to no limit (see profiles)
-PARAMS = ("temperature", "top_p", "max_tokens", "stop", "seed")
+PARAMS = ("temperature", "top_p", "max_tokens", "stop", "seed", "thinking")
 MAX_TOKENS_LIMIT = 1_000_000
 MAX_STOP = 4
 SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1  # engines take a signed or unsigned 64-bit seed (llama.cpp: -1 = random)
@@ -30,18 +30,21 @@ HELP = {
     "max_tokens": f"a whole number from 1 to {MAX_TOKENS_LIMIT:,}",
     "stop": rf"up to {MAX_STOP}, comma-separated; \n newline, \, comma; empty: none",
     "seed": "a whole number; empty: random",
+    "thinking": f"{', '.join(Thinking)}; empty: auto (nothing sent)",
 }
 
 
 @dataclass
 class GenerationParams:
-    """What a user can tune per conversation. ``max_tokens`` is always sent (engine defaults vary)."""
+    """What a user can tune per conversation. ``max_tokens`` is always sent (engine defaults vary); ``thinking``
+    is sent as each engine takes it (:meth:`vt_tui.core.endpoint.Endpoint.request_params`)."""
 
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int = DEFAULT_MAX_TOKENS
     stop: list[str] | None = None
     seed: int | None = None
+    thinking: Thinking = Thinking.AUTO
 
     def as_request(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -67,6 +70,14 @@ def validate(name: str, value: Any) -> Any:
     """``value`` as ``GenerationParams`` holds it (temperature as float, stop as a list), or ``ValueError``."""
     if name not in PARAMS:
         raise ValueError(f"unknown generation parameter {name!r} (known: {', '.join(PARAMS)})")
+    if name == "thinking":
+        if value is None:
+            return Thinking.AUTO
+        if value is False:  # YAML reads a persona's "thinking: off" as false
+            return Thinking.OFF
+        if value not in tuple(Thinking):
+            raise ValueError(f"thinking must be one of {', '.join(Thinking)} (got {value!r})")
+        return Thinking(value)
     if value is None:
         if name in OPTIONAL:
             return None
@@ -178,6 +189,8 @@ def parse(name: str, text: str) -> Any:
     text = text.strip()
     if name == "stop":
         return validate(name, split_stop(text))
+    if name == "thinking":
+        return validate(name, text.lower() or None)
     if not text:
         return validate(name, None)
     if name in ("max_tokens", "seed"):
@@ -211,10 +224,13 @@ def check(params: GenerationParams) -> GenerationParams:
 def ignored_by(profile: EngineProfile, params: GenerationParams | None = None) -> list[str]:
     """Generation parameters ``profile``'s engine accepts and silently ignores, in :data:`PARAMS` order.
 
-    With ``params``, only those that are set (would be sent) — the ones worth a warning.
+    With ``params``, only those that are set (would be sent) — the ones worth a warning. ``thinking`` counts when
+    the engine has no per-request switch for it.
     """
     ignored = [name for name in PARAMS if name in profile.ignored_params]
+    if profile.thinking.off is None and profile.thinking.effort is None:
+        ignored.append("thinking")
     if params is not None:
         sent = params.as_request()
-        ignored = [name for name in ignored if name in sent]
+        ignored = [name for name in ignored if name in sent and not (name == "thinking" and sent[name] == "auto")]
     return ignored

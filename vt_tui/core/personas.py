@@ -6,6 +6,7 @@
     name: coder
     description: Terse programmer
     temperature: 0.2
+    thinking: low                      # off, low, medium, high or auto
     tools: [calculator, web_fetch]     # or true / false
     greeting: "What are we building?"
     examples:
@@ -36,13 +37,14 @@ from typing import TYPE_CHECKING, Any
 
 from vt_tui import paths
 from vt_tui.core.params import GenerationParams, validate
+from vt_tui.core.profiles import Thinking
 
 if TYPE_CHECKING:
     import yaml
 
 DEFAULT = "assistant"
 MAX_FILE_BYTES = 256 * 1024
-KEYS = ("name", "description", "temperature", "top_p", "max_tokens", "tools", "greeting", "examples")
+KEYS = ("name", "description", "temperature", "top_p", "max_tokens", "thinking", "tools", "greeting", "examples")
 _NAME = re.compile(r"^[\w][\w .+-]{0,63}$")
 
 
@@ -69,6 +71,7 @@ class Persona:
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int | None = None
+    thinking: Thinking | None = None
     tools: bool | tuple[str, ...] | None = None
     greeting: str | None = None
     examples: tuple[str, ...] = ()
@@ -78,7 +81,12 @@ class Persona:
         """``base`` with this persona's sampling settings applied (a new object; ``base`` is unchanged)."""
         overrides = {
             k: v
-            for k, v in (("temperature", self.temperature), ("top_p", self.top_p), ("max_tokens", self.max_tokens))
+            for k, v in (
+                ("temperature", self.temperature),
+                ("top_p", self.top_p),
+                ("max_tokens", self.max_tokens),
+                ("thinking", self.thinking),
+            )
             if v is not None
         }
         return replace(base, stop=list(base.stop) if base.stop else base.stop, **overrides)
@@ -207,7 +215,7 @@ def parse_persona(text: str, stem: str, source: Path | None = None) -> Persona:
             value = _text(key, value, line).strip()
             if key == "name" and not _NAME.match(value):
                 raise FrontMatterError(line, f"name {value!r}: use letters, digits, spaces, '.', '-', '+' (64 at most)")
-        elif key in ("temperature", "top_p", "max_tokens"):
+        elif key in ("temperature", "top_p", "max_tokens", "thinking"):
             try:
                 value = validate(key, value)
             except ValueError as exc:

@@ -12,7 +12,6 @@ LLaMA-Factory      ``owned_by: "owner"`` (a ``Literal`` in its ``ModelCard``),  
                    ``Server: uvicorn``                                          ``/openapi.json`` lists it
 vLLM               ``owned_by: "vllm"``, ``root``/``max_model_len`` fields      ``GET /version`` →
                                                                                 ``{"version": …}``
-SGLang             ``owned_by: "sglang"``, ``root``/``max_model_len`` fields    ``/get_model_info``
 llama-server       ``owned_by: "llamacpp"``, ``meta`` (n_ctx_train, …),          ``/props``, ``/health``,
                    ``Server: llama.cpp``                                        ``/slots``, ``/metrics``
 llama-cpp-python   ``owned_by: "me"``, ``Server: uvicorn``                      ``/openapi.json`` title
@@ -22,12 +21,15 @@ Ollama             ``owned_by`` = the model's namespace (``library`` for        
                    no ``Server`` header (Go)
 LMDeploy           ``owned_by: "lmdeploy"``, ``root``, ``permission``            ``/openapi.json`` lists
                                                                                 ``/generate``, ``/get_ppl``
+SGLang             ``owned_by: "sglang"`` (its ``ModelCard``), ``root``,
+                   ``max_model_len``
 OpenAI             ``owned_by`` ``openai`` / ``system`` / ``openai-internal``
 =================  ===========================================================  ==============================
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -56,6 +58,83 @@ class ToolMode(StrEnum):
     NATIVE = "native"  # OpenAI tool_calls
     TEXT = "text"  # fenced tool blocks in the model's text (any server, any model)
     OFF = "off"
+
+
+class Thinking(StrEnum):
+    """The ``thinking`` setting: how much a reasoning model thinks before it answers. AUTO sends nothing (the
+    model's and server's default); the others are sent the way the engine takes them (:class:`ThinkingSwitch`)."""
+
+    AUTO = "auto"
+    OFF = "off"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class ThinkingReplay(StrEnum):
+    """Whether earlier turns' thinking goes back to the model with the history. NEVER for every engine vt-tui
+    knows: their chat templates drop earlier thinking themselves (Qwen3, DeepSeek-R1) or never read it, and it
+    costs context. A template that needs it reads it inline (LLaMA-Factory's reasoning templates with
+    ``preserve_thinking``) or from the message's ``reasoning_content`` (Jinja templates that keep it)."""
+
+    NEVER = "never"
+    INLINE = "inline"  # ``<think>…</think>`` before the answer, in the assistant message's content
+    FIELD = "field"  # the assistant message's ``reasoning_content``
+
+
+@dataclass(frozen=True)
+class ThinkingSwitch:
+    """How one engine takes the ``thinking`` setting in a request (read in each engine's request model or docs).
+
+    ``off``: the fields that turn thinking off (None: the engine has no per-request way); ``effort``: the field a
+    level (low, medium, high) goes in, dotted for a nested one (None: levels cannot be sent); ``on``: fields sent
+    with a level, to turn a template's thinking back on; ``note``: what to do instead, for doctor.
+    """
+
+    off: Mapping[str, Any] | None = None
+    effort: str | None = None
+    on: Mapping[str, Any] | None = None
+    note: str = ""
+
+    def fields(self, level: Thinking) -> dict[str, Any] | None:
+        """The request fields for ``level``: {} for auto, None when this engine cannot be told."""
+        if level is Thinking.AUTO:
+            return {}
+        if level is Thinking.OFF:
+            return _copied(self.off) if self.off is not None else None
+        if self.effort is None:
+            return None
+        out = _copied(self.on or {})
+        *outer, name = self.effort.split(".")
+        inner = out
+        for key in outer:
+            inner = inner.setdefault(key, {})
+        inner[name] = level.value
+        return out
+
+    def describe(self, level: Thinking) -> str:
+        """What a request carries for ``level``, in words (doctor); for auto, what off would send."""
+        fields = self.fields(level)
+        if fields is None:
+            return f"thinking {level} cannot be sent: {self.note or 'this engine has no per-request switch'}"
+        if level is Thinking.AUTO:
+            off = self.fields(Thinking.OFF)
+            then = f"--thinking off would send {_said(off)}" if off is not None else self.note
+            return f"thinking auto: nothing sent (the model's default); {then}"
+        return f"thinking {level}: sends {_said(fields)}"
+
+
+def _said(fields: Mapping[str, Any]) -> str:
+    return ", ".join(f"{key} {json.dumps(value)}" for key, value in fields.items())
+
+
+def _copied(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(fields))
+
+
+TEMPLATE_OFF = {"chat_template_kwargs": {"enable_thinking": False}}  # Qwen3-style templates' switch
+TEMPLATE_ON = {"chat_template_kwargs": {"enable_thinking": True}}
+NO_SWITCH = ThinkingSwitch(note="unknown engine: nothing is sent (start with --engine NAME if vt-tui knows it)")
 
 
 # What the engine generates when a request has no max_tokens: None means "until the context is full". vt-tui
@@ -87,6 +166,8 @@ class EngineProfile:
     context_routes: tuple[str, ...] = ()
     tokenize: tuple[str, str] | None = None
     truncates_silently: bool = False
+    thinking: ThinkingSwitch = NO_SWITCH  # how the thinking setting is sent
+    replay_thinking: ThinkingReplay = ThinkingReplay.NEVER  # earlier turns' thinking sent back with the history
 
 
 LLAMA_FACTORY = EngineProfile(
@@ -106,6 +187,9 @@ LLAMA_FACTORY = EngineProfile(
         "one reconnect when a 500 dropped the kept-alive connection",
     ),
     tool_reason="LLaMA-Factory returns tool_calls only in non-streamed replies (streaming them is refused)",
+    thinking=ThinkingSwitch(  # its ChatCompletionRequest (0.9.5) has no such field; extra fields are dropped
+        note="LLaMA-Factory has no per-request switch: start its API with enable_thinking: false in the config",
+    ),
 )
 VLLM = EngineProfile(
     Engine.VLLM,
@@ -114,14 +198,7 @@ VLLM = EngineProfile(
     vision=True,
     tool_reason="vLLM streams OpenAI tool_calls (started with --enable-auto-tool-choice --tool-call-parser NAME)",
     tokenize=("/tokenize", "prompt"),
-)
-SGLANG = EngineProfile(
-    Engine.SGLANG,
-    "SGLang",
-    metrics_path="/metrics",
-    vision=True,
-    tool_reason="SGLang streams OpenAI tool_calls (started with --tool-call-parser NAME)",
-    tokenize=("/tokenize", "prompt"),
+    thinking=ThinkingSwitch(TEMPLATE_OFF, "reasoning_effort", TEMPLATE_ON),
 )
 LLAMA_SERVER = EngineProfile(
     Engine.LLAMA_CPP,
@@ -131,6 +208,8 @@ LLAMA_SERVER = EngineProfile(
     tool_reason="llama-server streams OpenAI tool_calls (with --jinja and a model whose template has tools)",
     context_routes=("/props", "/slots"),
     tokenize=("/tokenize", "content"),
+    # It merges a request's chat_template_kwargs over --chat-template-kwargs (with --jinja, its default).
+    thinking=ThinkingSwitch(TEMPLATE_OFF, "chat_template_kwargs.reasoning_effort", TEMPLATE_ON),
 )
 LLAMA_CPP_PYTHON = EngineProfile(
     Engine.LLAMA_CPP,
@@ -141,6 +220,7 @@ LLAMA_CPP_PYTHON = EngineProfile(
     string_content=True,  # its request model: 500 for an assistant tool-call message with content null
     tool_reason="llama-cpp-python returns tool_calls only for a forced tool_choice, and streams nothing with 'auto'",
     tokenize=("/extras/tokenize/count", "input"),
+    thinking=ThinkingSwitch(note="llama-cpp-python takes no thinking switch: serve a model or chat format without it"),
 )
 OLLAMA = EngineProfile(
     Engine.OLLAMA,
@@ -150,6 +230,7 @@ OLLAMA = EngineProfile(
     tool_reason="Ollama returns OpenAI tool_calls for models whose template has tools",
     context_routes=("/api/ps", "/api/show"),
     truncates_silently=True,
+    thinking=ThinkingSwitch({"reasoning_effort": "none"}, "reasoning_effort"),  # its /v1 takes "none" for off
 )
 LMDEPLOY = EngineProfile(
     Engine.LMDEPLOY,
@@ -157,8 +238,25 @@ LMDEPLOY = EngineProfile(
     metrics_path="/metrics",
     vision=True,
     tool_reason="LMDeploy streams OpenAI tool_calls (started with --tool-call-parser NAME)",
+    thinking=ThinkingSwitch({"enable_thinking": False}, "reasoning_effort", {"enable_thinking": True}),
 )
-OPENAI = EngineProfile(Engine.OPENAI, "OpenAI API", vision=True, tool_reason="the OpenAI API streams tool_calls")
+SGLANG = EngineProfile(
+    Engine.SGLANG,
+    "SGLang",
+    metrics_path="/metrics",
+    vision=True,
+    notes=("/metrics only when started with --enable-metrics",),
+    tool_reason="SGLang streams OpenAI tool_calls (started with --tool-call-parser NAME)",
+    tokenize=("/tokenize", "prompt"),
+    thinking=ThinkingSwitch(TEMPLATE_OFF, "reasoning_effort", TEMPLATE_ON),
+)
+OPENAI = EngineProfile(
+    Engine.OPENAI,
+    "OpenAI API",
+    vision=True,
+    tool_reason="the OpenAI API streams tool_calls",
+    thinking=ThinkingSwitch({"reasoning_effort": "none"}, "reasoning_effort"),
+)
 GENERIC = EngineProfile(
     Engine.GENERIC,
     "OpenAI-compatible server",
@@ -167,7 +265,7 @@ GENERIC = EngineProfile(
 )
 
 PROFILES: dict[Engine, EngineProfile] = {
-    p.name: p for p in (OPENAI, VLLM, SGLANG, LLAMA_FACTORY, LLAMA_SERVER, OLLAMA, LMDEPLOY, GENERIC)
+    p.name: p for p in (OPENAI, VLLM, LLAMA_FACTORY, LLAMA_SERVER, OLLAMA, LMDEPLOY, SGLANG, GENERIC)
 }
 
 
@@ -204,10 +302,10 @@ def from_listing(models: Sequence[Mapping[str, Any]], headers: Mapping[str, str]
         return Detection(LLAMA_SERVER, ('owned_by "llamacpp"',))
     if "vllm" in owners:
         return Detection(VLLM, ('owned_by "vllm"',))
-    if "sglang" in owners:
-        return Detection(SGLANG, ('owned_by "sglang"',))
     if "lmdeploy" in owners:
         return Detection(LMDEPLOY, ('owned_by "lmdeploy"',))
+    if "sglang" in owners:
+        return Detection(SGLANG, ('owned_by "sglang"',))
     if "owner" in owners:  # LLaMA-Factory's ModelCard: owned_by is Literal["owner"]
         why = 'owned_by "owner"' + (", Server: uvicorn" if "uvicorn" in server else "")
         return Detection(LLAMA_FACTORY, (why,))

@@ -22,6 +22,7 @@ from vt_tui.core.events import (
     Event,
     GpuCost,
     ReasoningDelta,
+    ReasoningFinished,
     StoreFailed,
     TextDelta,
     ToolCallFinished,
@@ -34,6 +35,7 @@ from vt_tui.core.events import (
 )
 from vt_tui.core.params import GenerationParams
 from vt_tui.core.profiles import PROFILES, ToolMode
+from vt_tui.core.reasoning import server_reasoning_tokens
 from vt_tui.core.store import Compaction, CompactionStatus, Store, Turn, TurnStatus, failure_words
 from vt_tui.core.window import Fitted, Relief, Usage, Window
 
@@ -58,12 +60,20 @@ class _Reasoning(list):
 
 @dataclass
 class _Pipe:
-    """Hands output from the reading task to ``run_turn``, in order; text piles up while the consumer is busy."""
+    """Hands output from the reading task to ``run_turn``, in order; text piles up while the consumer is busy.
+
+    Thinking is timed here, as it arrives: from its first piece to the first piece of what follows it (answer
+    text, a tool call, the end of the reply), added up over the turn's steps; each span's end is a
+    ReasoningFinished in line with the rest.
+    """
 
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    items: list[Any] = field(default_factory=list)  # _Text, _Reasoning and tool events
+    items: list[Any] = field(default_factory=list)  # _Text, _Reasoning, tool events and ReasoningFinished
     first_token_at: float | None = None
     chunks: int = 0
+    thinking_chunks: int = 0
+    thinking_s: float | None = None
+    thinking_since: float | None = None  # thinking is arriving now (since this perf_counter time)
     usage: dict[str, Any] | None = None
     usage_complete: bool = True  # every step of an agent turn reported usage
     finish_reason: str | None = None
@@ -84,12 +94,27 @@ class _Pipe:
         self.wake.set()
 
     def text(self, text: str) -> None:
+        if self.thinking_since is not None:
+            self.thought()
         self._put(_Text, text)
 
     def reasoning(self, text: str) -> None:
+        if self.thinking_since is None:
+            self.thinking_since = time.perf_counter()
+        self.thinking_chunks += 1
         self._put(_Reasoning, text)
 
+    def thought(self) -> None:
+        """The thinking that was arriving has ended (before any answer, tool call or the end of the reply)."""
+        if self.thinking_since is None:
+            return
+        self.thinking_s = (self.thinking_s or 0.0) + time.perf_counter() - self.thinking_since
+        self.thinking_since = None
+        self.items.append(ReasoningFinished(self.thinking_s, self.thinking_chunks))
+        self.wake.set()
+
     def event(self, event: Event) -> None:
+        self.thought()
         self.items.append(event)
         self.wake.set()
 
@@ -102,6 +127,9 @@ class _Pipe:
         total = dict(self.usage or {})
         total["completion_tokens"] = total.get("completion_tokens", 0) + usage["completion_tokens"]
         total["prompt_tokens"] = usage.get("prompt_tokens")  # the last request's: the context it carried
+        if thinking := server_reasoning_tokens(usage):
+            before = server_reasoning_tokens(total) or 0
+            total["completion_tokens_details"] = {"reasoning_tokens": before + thinking}
         self.usage = total
 
 
@@ -165,14 +193,16 @@ class ChatSession:
         return (self._reader is not None and not self._reader.done()) or self.context.busy
 
     def history(self) -> list[dict[str, Any]]:
-        """Earlier turns as messages; their images only while the endpoint takes images."""
-        images = self.endpoint.profile.vision
+        """Earlier turns as messages; their images only while the endpoint takes images; their thinking only when
+        the engine's profile says its template reads it (:func:`vt_tui.core.messages.assistant_turn`)."""
+        profile = self.endpoint.profile
         out: list[dict[str, Any]] = []
         for turn in self.turns:
             if turn.counts_as_history:
+                images = turn.attachments if profile.vision else ()
                 out += [
-                    {"role": "user", "content": user_content(turn.user_text, turn.attachments if images else ())},
-                    {"role": "assistant", "content": turn.assistant_text},
+                    {"role": "user", "content": user_content(turn.user_text, images)},
+                    messages.assistant_turn(turn.assistant_text, turn.thinking, profile),
                 ]
         return out
 
@@ -305,11 +335,13 @@ class ChatSession:
         self.turns.append(turn)
         return turn
 
-    def _finish(self, turn: Turn, text: str, status: TurnStatus, stats: TurnStats | None, error: str | None) -> None:
-        turn.assistant_text, turn.status, turn.error = text, status, error
+    def _finish(
+        self, turn: Turn, text: str, status: TurnStatus, stats: TurnStats | None, error: str | None, thinking: str
+    ) -> None:
+        turn.assistant_text, turn.status, turn.error, turn.thinking = text, status, error, thinking
         turn.stats = asdict(stats) if stats else None
         if self.store:
-            self._save(self.store.finish_turn, turn.id, text, status, turn.stats, error)
+            self._save(self.store.finish_turn, turn.id, text, status, turn.stats, error, thinking=thinking)
 
     async def run_turn(self, user_text: str, attachments: Sequence[Attachment] = ()) -> AsyncIterator[Event]:
         """Send ``user_text`` (and images) and yield events until TurnFinished or TurnFailed (always one of the two).
@@ -352,6 +384,7 @@ class ChatSession:
         )
         self._reader = asyncio.create_task(reader)
         parts: list[str] = []
+        thoughts: list[str] = []
         open_calls: set[str] = set()
         last_flush = started
         outcome: Event | None = None
@@ -363,16 +396,14 @@ class ChatSession:
                 items, pipe.items = pipe.items, []
                 for item in items:
                     kind = type(item)
-                    if kind is _Text:
+                    if kind is _Text or kind is _Reasoning:
                         chunk = "".join(item)
-                        parts.append(chunk)
+                        (parts if kind is _Text else thoughts).append(chunk)
                         now = time.perf_counter()
                         if self.store and now - last_flush >= FLUSH_INTERVAL_S:
-                            self._save(self.store.save_text, turn.id, "".join(parts))
+                            self._save(self.store.save_text, turn.id, "".join(parts), "".join(thoughts))
                             last_flush = now
-                        yield TextDelta(chunk)
-                    elif kind is _Reasoning:
-                        yield ReasoningDelta("".join(item))
+                        yield TextDelta(chunk) if kind is _Text else ReasoningDelta(chunk)
                     else:
                         self._record_tool_event(turn, item, open_calls)
                         yield item
@@ -382,18 +413,21 @@ class ChatSession:
                 if finished:
                     break
             stats = self._stats(pipe, started, wall_started)
-            text = "".join(parts)
-            if pipe.error is None and pipe.finish_reason == "length" and not text.strip() and not open_calls:
+            text, thinking = "".join(parts), "".join(thoughts)
+            # Cut for length before any answer, thinking or tool call: the prompt filled the window. (A reply that
+            # thought until max_tokens ran out did not stop at once: that is no overflow.)
+            nothing_came = not (text.strip() or thinking.strip() or open_calls)
+            if pipe.error is None and pipe.finish_reason == "length" and nothing_came:
                 pipe.error = self.context.stopped_at_once(model, fitted.count, self.turns)
             elif pipe.error is not None and pipe.error.kind is ErrorKind.CONTEXT_OVERFLOW:
                 pipe.error = self.context.explain(pipe.error, model, fitted.count, self.turns)
             if pipe.error:
                 was_cancelled = pipe.error.kind is ErrorKind.CANCELLED
                 status = TurnStatus.CANCELLED if was_cancelled else TurnStatus.FAILED
-                self._finish(turn, text, status, stats, str(pipe.error))
+                self._finish(turn, text, status, stats, str(pipe.error), thinking)
                 outcome = TurnFailed(pipe.error, text, cancelled=was_cancelled, stats=stats)
             else:
-                self._finish(turn, text, TurnStatus.OK, stats, None)
+                self._finish(turn, text, TurnStatus.OK, stats, None, thinking)
                 outcome = TurnFinished(text, stats)
                 cut = self.context.turn_done(self.turns, request, fitted.count, (pipe.usage if plain else None) or {})
                 if cut is not None:
@@ -404,7 +438,7 @@ class ChatSession:
         finally:
             if outcome is None:  # the consumer stopped listening (closed or cancelled the iterator)
                 self.cancel()
-                self._finish(turn, "".join(parts), TurnStatus.CANCELLED, None, str(cancelled()))
+                self._finish(turn, "".join(parts), TurnStatus.CANCELLED, None, str(cancelled()), "".join(thoughts))
             if open_calls and self.store:
                 for call_id in open_calls:
                     self._save(
@@ -459,6 +493,7 @@ class ChatSession:
                 log.warning("agent turn failed", exc_info=True)
             pipe.error = error
         finally:
+            pipe.thought()
             pipe.wake.set()
 
     async def _read(self, model: str, request: list[dict[str, Any]], pipe: _Pipe, params: dict[str, Any]) -> None:
@@ -476,6 +511,7 @@ class ChatSession:
         except Exception as exc:
             pipe.error = classify(exc, self.endpoint.base_url, model)
         finally:
+            pipe.thought()
             pipe.wake.set()
 
     def _stats(self, pipe: _Pipe, started: float, wall_started: float) -> TurnStats:
@@ -483,6 +519,8 @@ class ChatSession:
         usage = pipe.usage or {}
         from_server = bool(usage.get("completion_tokens")) and pipe.usage_complete
         cost = self.gpu_cost(wall_started, time.time()) if self.gpu_cost is not None else None
+        thinking_tokens = server_reasoning_tokens(usage) if from_server else None
+        thinking_source = "server" if thinking_tokens else "counted" if pipe.thinking_chunks else None
         return TurnStats(
             ttft_s=pipe.first_token_at - started if pipe.first_token_at else None,
             duration_s=ended - started,
@@ -496,6 +534,9 @@ class ChatSession:
             tool_calls=pipe.tool_calls,
             gpus=cost.gpus if cost else None,
             gpus_chosen_by=cost.chosen_by if cost else None,
+            thinking_s=pipe.thinking_s,
+            thinking_tokens=thinking_tokens or pipe.thinking_chunks or None,
+            thinking_tokens_source=thinking_source,
         )
 
 

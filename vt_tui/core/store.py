@@ -72,6 +72,20 @@ CREATE TABLE IF NOT EXISTS attachments (
 CREATE INDEX IF NOT EXISTS attachments_by_turn ON attachments(turn_id, id);
 """
 
+# A reply's thinking, kept apart from its answer. Earlier versions stored a leading <think> block as part of the
+# answer (and sent it back to the model): it moves to the new column, as vt_tui.core.reasoning.split_reply would
+# split it (an unclosed block is all thinking; whitespace between the block and the answer is dropped).
+_TRIMMED = "ltrim(assistant_text, char(32, 9, 10, 13))"
+_CLOSE_AT = f"instr({_TRIMMED}, '</think>')"
+THINKING = f"""
+ALTER TABLE turns ADD COLUMN thinking TEXT NOT NULL DEFAULT '';
+UPDATE turns SET
+    thinking = CASE WHEN {_CLOSE_AT} > 0 THEN substr({_TRIMMED}, 8, {_CLOSE_AT} - 8) ELSE substr({_TRIMMED}, 8) END,
+    assistant_text = CASE WHEN {_CLOSE_AT} > 0
+        THEN ltrim(substr({_TRIMMED}, {_CLOSE_AT} + 8), char(32, 9, 10, 13)) ELSE '' END
+    WHERE substr({_TRIMMED}, 1, 7) = '<think>';
+"""
+
 # Compactions: a summary the model wrote that stands for some turns in what is sent (those turns stay, out of
 # context). ``turn_ids`` is a JSON list; ``folds`` an earlier compaction the summary took in (undoing this one
 # brings that one back); ``after_turn_id`` where the block shows in the chat.
@@ -93,7 +107,8 @@ CREATE INDEX IF NOT EXISTS compactions_by_conversation ON compactions(conversati
 
 MIGRATIONS: tuple[str, ...] = (
     SCHEMA_1,  # 1: conversations, turns, tool calls, image attachments (IF NOT EXISTS: version-0 files adopt it)
-    SCHEMA_COMPACTIONS,  # 2: compactions (summaries standing for earlier turns)
+    THINKING,  # 2: turns.thinking; leading think blocks stored in answers moved there
+    SCHEMA_COMPACTIONS,  # 3: compactions (summaries standing for earlier turns)
 )
 
 
@@ -125,6 +140,7 @@ class Turn:
     in_context: bool = True
     created: float = 0.0
     attachments: list[Attachment] = field(default_factory=list)  # images sent with the user text
+    thinking: str = ""  # what a reasoning model thought before its answer (shown and exported, never sent back)
 
     @property
     def counts_as_history(self) -> bool:
@@ -283,15 +299,22 @@ class Store:
             out.setdefault(r["turn_id"], []).append(Attachment(r["name"], r["mime"], r["width"], r["height"], b64))
         return out
 
-    def save_text(self, turn_id: int, text: str) -> None:
-        self.db.execute("UPDATE turns SET assistant_text = ? WHERE id = ?", (text, turn_id))
+    def save_text(self, turn_id: int, text: str, thinking: str = "") -> None:
+        self.db.execute("UPDATE turns SET assistant_text = ?, thinking = ? WHERE id = ?", (text, thinking, turn_id))
 
     def finish_turn(
-        self, turn_id: int, text: str, status: TurnStatus, stats: dict[str, Any] | None, error: str | None = None
+        self,
+        turn_id: int,
+        text: str,
+        status: TurnStatus,
+        stats: dict[str, Any] | None,
+        error: str | None = None,
+        *,
+        thinking: str = "",
     ) -> None:
         self.db.execute(
-            "UPDATE turns SET assistant_text = ?, status = ?, stats = ?, error = ? WHERE id = ?",
-            (text, TurnStatus(status).value, json.dumps(stats) if stats else None, error, turn_id),
+            "UPDATE turns SET assistant_text = ?, status = ?, stats = ?, error = ?, thinking = ? WHERE id = ?",
+            (text, TurnStatus(status).value, json.dumps(stats) if stats else None, error, thinking, turn_id),
         )
 
     def clear_context(self, conversation_id: int) -> None:
@@ -467,6 +490,7 @@ def _turn(row: sqlite3.Row, attachments: list[Attachment]) -> Turn:
         in_context=bool(row["in_context"]),
         created=row["created"],
         attachments=attachments,
+        thinking=row["thinking"],
     )
 
 

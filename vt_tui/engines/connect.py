@@ -22,12 +22,14 @@ class Connection:
             self.server.stop()
 
 
-def embedded_server(settings: Settings) -> EmbeddedServer:
+def embedded_server(settings: Settings, *, shared: bool = False) -> EmbeddedServer:
+    """``shared``: several clients use it at once (``vt-tui web``): their requests queue, none cuts another's."""
     return EmbeddedServer(
         settings.gguf,
         threads=settings.threads,
         n_gpu_layers=settings.n_gpu_layers,
         n_ctx=settings.n_ctx,
+        interrupt=not shared,
     )
 
 

@@ -63,13 +63,18 @@ class EmbeddedServer:
         n_gpu_layers: int = 0,
         n_ctx: int | None = None,
         log_path: Path | None = None,
+        interrupt: bool = True,
     ) -> None:
-        """``n_ctx``: the context window to start with (None: the model's trained one, see :meth:`context`)."""
+        """``n_ctx``: the context window to start with (None: the model's trained one, see :meth:`context`).
+        ``interrupt``: a new request ends the reply still streaming (llama-cpp-python's default: one user's new
+        prompt supersedes the old). False queues it instead, for clients that share the server (``vt-tui web``'s
+        tabs: one tab's prompt must not cut another's reply)."""
         self.gguf = gguf or default_gguf()
         self.threads = threads
         self.n_gpu_layers = n_gpu_layers
         self.window = self.context(n_ctx)
         self.n_ctx = self.window.tokens
+        self.interrupt = interrupt
         self.log_path = log_path or paths.private_dir(paths.state_dir()) / "embedded-server.log"
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
@@ -113,6 +118,7 @@ class EmbeddedServer:
             "--n_threads_batch", str(self.threads),
             "--n_gpu_layers", str(self.n_gpu_layers),
             "--n_ctx", str(self.n_ctx),
+            "--interrupt_requests", str(self.interrupt),
         ]  # fmt: skip
 
     def start(self) -> None:

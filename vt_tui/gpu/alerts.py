@@ -2,8 +2,10 @@
 
 A condition must hold for `hold_s` before it becomes an alert (one slow scrape is not a lost
 host), and an alert ends only after its condition has been gone for `clear_s` (VRAM hovering at
-95 % gives one alert, not one per crossing). The UI notifies when an alert's key first appears
-and marks the GPU or host while it lasts.
+95 % gives one alert, not one per crossing). While a remote host is unreachable its GPUs' alerts
+stand as last seen: the condition is unknown, not gone, and ending them would tell every one again
+when the exporter answers. The UI notifies when an alert's key first appears and marks the GPU or
+host while it lasts.
 """
 
 from __future__ import annotations
@@ -91,7 +93,11 @@ class AlertState:
                 episode = self._episodes[key] = _Episode(now, now, message)
             episode.last, episode.message = now, message
             episode.active = episode.active or now - episode.first >= self.hold_s
+        lost = {h.name for h in snapshot.hosts if h.source is not HostSource.NVML and not h.reachable}
         for key, episode in list(self._episodes.items()):
+            kind, host, _ = key
+            if episode.active and kind is not AlertKind.HOST and host in lost:
+                continue  # out of sight, not gone (see the module doc)
             gone_for = now - episode.last
             if (episode.active and gone_for >= self.clear_s) or (not episode.active and gone_for > 0):
                 del self._episodes[key]

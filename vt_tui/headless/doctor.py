@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from vt_tui import paths
 from vt_tui.headless import ExitCode
+from vt_tui.logs import log_to_file
 from vt_tui.settings import Settings, SettingsError, from_file
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ class Doctor:
             if self.connection is not None:
                 with contextlib.suppress(Exception):
                     await self.connection.aclose()
+        await self.guarded("mcp", self.check_mcp, essential=False)
         await self.guarded("gpu", self.check_gpu, essential=False)
         await self.guarded("audio", self.check_audio, essential=False)
         return self.checks
@@ -216,7 +218,9 @@ class Doctor:
         self.setup = setup = ConversationSetup.build(self.settings, persona)
         who = f"persona {persona.name}" if persona else "no persona"
         system = f"system prompt of {len(setup.system):,} characters" if setup.system else "no system prompt"
-        sent = ", ".join(f"{name} {value}" for name, value in setup.params.as_request().items())
+        sent = ", ".join(
+            f"{name} {value}" for name, value in setup.params.as_request().items() if name != "thinking"
+        )  # thinking is said per engine, in its own row
         self.add("conversation", Status.OK, f"{who}; {system}; sends {sent}")
 
     # the endpoint
@@ -325,6 +329,7 @@ class Doctor:
             names = ", ".join(sorted(self.setup.tools)) or "none"
             offered = f"; tools offered: {names} (persona {self.setup.persona.name})"
         self.add("tool calling", Status.INFO, self.setup.tool_plan(profile).describe() + offered)
+        self.add("thinking", Status.INFO, self.setup.thinking_plan(profile))
 
     async def check_context(self) -> None:
         """The window a turn is fitted into and where that came from, how requests are counted (the margin of an
@@ -400,6 +405,28 @@ class Doctor:
                 else:
                     fix = "check the URL (dcgm-exporter: http://HOST:9400/metrics) and that it is reachable from here"
                 self.add("metrics", Status.WARN, f"{url} ({whose}): {said}", took, fix=fix)
+
+    # MCP servers
+
+    async def check_mcp(self) -> None:
+        """Each configured server started (then stopped): ready with its tools, or why not. Never fails the run:
+        the rest of vt-tui works without them."""
+        from vt_tui.core.mcp.config import HOW_TO
+        from vt_tui.core.mcp.manager import ServerState, probe
+
+        if not self.settings.mcp_servers:
+            self.add("mcp", Status.INFO, "no MCP servers configured", fix=HOW_TO.format(config=self.config_path))
+            return
+        for status in await probe(self.settings.mcp_servers):
+            name, detail = f"mcp {status.name}", f"{status.transport.value}: {status.summary}"
+            if status.state is ServerState.READY:
+                self.add(name, Status.OK, f"{detail}; {status.trust_words}", status.seconds)
+            elif status.state is ServerState.DISABLED:
+                self.add(name, Status.INFO, detail, fix="enabled = true in its table to use it")
+            elif status.log_path is not None:
+                self.add(name, Status.WARN, detail, fix=f"its stderr is in {status.log_path}; `vt-tui mcp` tries again")
+            else:
+                self.add(name, Status.WARN, detail, fix="check its url and headers and that the server runs")
 
     # this machine
 
@@ -535,6 +562,7 @@ def summary(checks: list[Check]) -> tuple[int, str]:
 
 def run(settings: Settings, config_path: Path | None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
+    log_to_file()  # warnings (an MCP server that fails, say) go to the log: the table says what matters
     try:
         checks = asyncio.run(Doctor(settings, config_path).run())
     except KeyboardInterrupt:

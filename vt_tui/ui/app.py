@@ -1,4 +1,5 @@
-"""The full-screen app: lifecycle, the connection, the GPU sampler, the palette, keys users remap, failures.
+"""The full-screen app: lifecycle, the connection, the GPU sampler, the MCP servers, the palette, keys users
+remap, failures.
 
 Everything about the conversation happens on the :class:`~vt_tui.ui.screens.chat.ChatScreen`; dialogs live in
 ``vt_tui/ui/screens/``, widgets in ``vt_tui/ui/widgets/``.
@@ -23,6 +24,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from vt_tui import paths
+from vt_tui.core.profiles import ToolMode
 from vt_tui.core.store import Store
 from vt_tui.logs import log_failure, log_to_file
 from vt_tui.settings import Settings
@@ -33,8 +35,12 @@ from vt_tui.ui.widgets.status_bar import Phase, Status
 from vt_tui.voice.controller import Voice
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
+    from vt_tui.core.endpoint import Endpoint
     from vt_tui.core.events import GpuCost
-    from vt_tui.core.lifecycle import Lifecycle
+    from vt_tui.core.lifecycle import Lifecycle, Waiting
+    from vt_tui.core.mcp.manager import McpManager, ServerStatus
     from vt_tui.gpu.attribution import GpuMeter
     from vt_tui.gpu.sampler import GpuSampler
     from vt_tui.voice.errors import VoiceError
@@ -85,6 +91,8 @@ class VtApp(App[None]):
         self.connection = None
         self.ready = asyncio.Event()  # connected, with a session: a prompt goes straight out
         self.lifecycle: Lifecycle | None = None  # while connecting: Ctrl+R retries now
+        self.mcp: McpManager | None = None  # the user's MCP servers, once started
+        self._countdown: Timer | None = None  # while waiting: "retrying in N s", N going down each second
         self.voice = Voice(settings, on_error=self.voice_failed)
         start = self.store.last_conversation_id() if resume else conversation_id
         self.chat_screen = ChatScreen(settings, self.store, self.voice, self.gpu_cost, start)
@@ -102,6 +110,18 @@ class VtApp(App[None]):
         # Heavy work (openai's import, NVML) starts after the first frame is on screen, so it can't delay it.
         self.call_after_refresh(self.connect)
         self.call_after_refresh(self.start_gpu)
+        if self.settings.mcp_servers and self.settings.tools is not ToolMode.OFF:
+            self.call_after_refresh(self.start_mcp)
+
+    def watch_app_focus(self, focused: bool) -> None:
+        """A browser tab (``vt-tui web``) got focus, or its first key. Textual's web driver blurs the app as it
+        starts, and a screen focuses its ``AUTO_FOCUS`` widget only while the app has focus: without this, nothing
+        might hold focus, and the keys typed into the tab would go nowhere."""
+        screen = self.screen
+        if focused and screen.focused is None and screen.AUTO_FOCUS:
+            focusable = [widget for widget in screen.query(screen.AUTO_FOCUS) if widget.focusable]
+            if focusable:
+                screen.set_focus(focusable[0])
 
     # keys users remap ----------------------------------------------------------------------------------
     def apply_keymap(self) -> None:
@@ -123,6 +143,7 @@ class VtApp(App[None]):
     # the connection: one place sets its state ----------------------------------------------------------
     def show_connection(self, phase: Phase, message: str = "", endpoint: str | None = None) -> None:
         """The connection's state, as the status bar shows it; IDLE means connected (``ready`` is set)."""
+        self._stop_countdown()
         changes = {"phase": phase, "message": message}
         if endpoint is not None:
             changes["endpoint"] = endpoint
@@ -131,11 +152,29 @@ class VtApp(App[None]):
             log.error("%s", message)
         if phase == Phase.IDLE:
             self.ready.set()
+        else:
+            self.ready.clear()
+
+    def show_waiting(self, state: Waiting) -> None:
+        """A Waiting state, its "retrying in N s" counted down each second until the next try."""
+        self.show_connection(Phase.WAITING, state.describe())
+        retry_at = time.monotonic() + state.retry_in
+
+        def count_down() -> None:
+            status_bar = self.chat_screen.status_bar
+            if status_bar.status.phase == Phase.WAITING:
+                status_bar.show(message=state.describe(retry_at - time.monotonic()))
+
+        self._countdown = self.set_interval(1.0, count_down, name="retry countdown")
+
+    def _stop_countdown(self) -> None:
+        if self._countdown is not None:
+            self._countdown.stop()
+            self._countdown = None
 
     @work(group="connect", exclusive=True, exit_on_error=False, description="connecting to the endpoint")
     async def connect(self) -> None:
         from vt_tui.core.errors import EndpointError
-        from vt_tui.core.lifecycle import Failed, Lifecycle, Waiting
         from vt_tui.engines.connect import connect
 
         started = time.monotonic()
@@ -150,24 +189,51 @@ class VtApp(App[None]):
             endpoint = self.connection.endpoint
             self.mark_server()
             self.show_connection(Phase.STARTING, endpoint=endpoint.label)
-            self.lifecycle = Lifecycle(endpoint, model=self.settings.model)  # waits while the server starts
-            async for state in self.lifecycle.states():
-                if isinstance(state, Waiting):
-                    self.show_connection(Phase.WAITING, state.describe())
-                elif isinstance(state, Failed):
-                    if not self.settings.model:
-                        raise state.error
-                    log.warning("model list unavailable: %s", state.error)
+            await self.wait_for_server(endpoint)
         except EndpointError as exc:
             self.show_connection(Phase.ERROR, str(exc))
             self.chat_screen.not_connected(str(exc))
             return
-        finally:
-            self.lifecycle = None
         self.voice.attach(endpoint)
         await self.chat_screen.connected(self.connection)
         self.show_connection(Phase.IDLE)
         log.info("connected to %s in %.2f s", endpoint.label, time.monotonic() - started)
+
+    @work(group="connect", exclusive=True, exit_on_error=False, description="reconnecting to the endpoint")
+    async def reconnect(self) -> None:
+        """The server went away after connecting (a turn could not reach it): wait for it as at start, on the
+        same endpoint; the chat's waiting prompt goes out once it answers."""
+        from vt_tui.core.errors import EndpointError
+
+        assert self.connection is not None
+        try:
+            await self.wait_for_server(self.connection.endpoint)
+        except EndpointError as exc:
+            self.show_connection(Phase.ERROR, str(exc))
+            self.chat_screen.not_connected(str(exc))
+            return
+        self.chat_screen.reconnected()
+        self.show_connection(Phase.IDLE)
+        log.info("reconnected to %s", self.connection.endpoint.label)
+
+    async def wait_for_server(self, endpoint: Endpoint) -> None:
+        """Walk a :class:`~vt_tui.core.lifecycle.Lifecycle` to its end, counting its waits down in the status bar
+        (Ctrl+R cuts a wait short); raise the error of a Failed one (unless the user named the model)."""
+        from vt_tui.core.lifecycle import Failed, Lifecycle, Waiting
+
+        lifecycle = self.lifecycle = Lifecycle(endpoint, model=self.settings.model)  # waits while it starts
+        try:
+            async for state in lifecycle.states():
+                if isinstance(state, Waiting):
+                    self.show_waiting(state)
+                elif isinstance(state, Failed):
+                    if not self.settings.model:
+                        raise state.error
+                    log.warning("model list unavailable: %s", state.error)
+        finally:
+            if self.lifecycle is lifecycle:  # not yet replaced by a newer wait (connect workers are exclusive)
+                self.lifecycle = None
+                self._stop_countdown()  # no "retrying in 0 s" while the chat opens its session
 
     # GPU sampler -----------------------------------------------------------------------------------------
     def _make_sampler(self) -> GpuSampler:
@@ -203,6 +269,36 @@ class VtApp(App[None]):
     def gpu_cost(self, t0: float, t1: float) -> GpuCost | None:
         """A turn's energy and peak VRAM on the serving GPUs (:mod:`vt_tui.gpu.attribution` says which)."""
         return self.gpu_meter(t0, t1) if self.gpu_meter is not None else None
+
+    # MCP servers -----------------------------------------------------------------------------------------
+    @work(group="mcp", exit_on_error=False, description="starting the MCP servers")
+    async def start_mcp(self) -> None:
+        """The user's MCP servers, after the first frame: each starts in the background (the SDK is imported in a
+        thread) and its tools join the agent's registry when it is ready; one that fails or crashes is said once."""
+        from vt_tui.core.mcp.manager import McpManager
+
+        manager = McpManager.from_settings(self.settings)
+        manager.subscribe(self.mcp_changed)
+        manager.start()
+        self.mcp = manager
+        await self.chat_screen.prepared.wait()
+        assert self.chat_screen.agent is not None
+        manager.feed(self.chat_screen.agent.registry)
+
+    def mcp_changed(self, status: ServerStatus) -> None:
+        from vt_tui.core.mcp.manager import ServerState
+        from vt_tui.core.sanitize import inert
+
+        if status.state not in (ServerState.FAILED, ServerState.CRASHED):
+            return  # the manager changes a server to failed or crashed once: one notice each
+        where = f" — its stderr is in {status.log_path}" if status.log_path else ""
+        self.notify(
+            inert(f"{status.summary}{where}"),
+            title=f"MCP server {inert(status.name)}",
+            severity="error",
+            timeout=15,
+            markup=False,  # the server's own words are quoted
+        )
 
     # voice -------------------------------------------------------------------------------------------
     def voice_failed(self, error: VoiceError) -> None:
@@ -252,6 +348,8 @@ class VtApp(App[None]):
         self.notify(one_line(event.exception), title="Screenshot not saved", severity="error", timeout=10)
 
     async def on_unmount(self) -> None:
+        if self.mcp is not None:
+            await self.mcp.aclose()
         await self.voice.aclose()
         if self.sampler is not None:
             # Off the UI thread: the sampler may be waiting in call_from_thread for this loop.

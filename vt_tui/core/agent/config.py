@@ -16,25 +16,51 @@ if TYPE_CHECKING:
     from vt_tui.settings import Settings
 
 TOOL_TIMEOUT_S = 30.0  # per tool call, unless the tool's metadata says {"timeout_s": …}
+TOOL_RESULT_CHARS = 8_000  # what a tool hands the model at most (a fetched page, an MCP result): still usable
+# A tool (response_format="content_and_artifact") whose artifact is {TOOL_IMAGES: [LangChain image blocks]} has
+# those images shown to vision models after its result (an MCP server's screenshot); others get a note.
+TOOL_IMAGES = "images"
+# An MCP server's tool carries its server's name and its own name in its metadata (the model sees server__tool).
+MCP_SERVER, MCP_TOOL = "mcp_server", "mcp_tool"
 Decision = Literal["once", "always", "deny"]
 
 
 @dataclass(frozen=True)
 class ApprovalRequest:
-    """A risky tool call waiting for the user. ``scope`` is what "always" remembers: the URL's host for web_fetch
-    (any tool with a ``url`` argument), else the tool's name."""
+    """A risky tool call waiting for the user. ``scope`` is what "always" remembers (see :func:`approval_scope`)."""
 
     call_id: str
     name: str
     args: dict[str, Any]
     scope: str
     description: str = ""
+    title: str = ""  # how the user knows the tool (see tool_title); the name when empty
 
 
 Approver = Callable[[ApprovalRequest], Awaitable[Decision]]
 
 
-def approval_scope(name: str, args: dict[str, Any]) -> str:
+def tool_title(tool: BaseTool) -> str:
+    """How the user knows a tool: "server · tool" for an MCP server's, else its name."""
+    metadata = tool.metadata or {}
+    server, own = metadata.get(MCP_SERVER), metadata.get(MCP_TOOL)
+    return f"{server} · {own}" if server and own else tool.name
+
+
+def cut_result(text: str, limit: int = TOOL_RESULT_CHARS) -> str:
+    """A tool's long output for the model: its first ``limit`` characters and a note saying how much there was
+    (tools cut their own results so that the note is theirs; the runner's cut is a last resort)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}\n\n[Showing the first {limit:,} of {len(text):,} characters.]"
+
+
+def approval_scope(name: str, args: dict[str, Any], *, built_in: bool) -> str:
+    """What an approval covers: for a built-in tool with a ``url`` argument (web_fetch), the URL's host; else the
+    tool's name. Never a host for a plugin's or an MCP server's tool: what it does with a URL is unknown, and a
+    host in ``fetch_allow_hosts`` would have let an untrusted server's tool run without asking."""
+    if not built_in:
+        return name
     url = args.get("url")
     if isinstance(url, str):
         try:

@@ -10,6 +10,9 @@ or folder that every user can write to (or that another user owns) is refused.
 
 Loading imports LangChain and the web stack (about 1–2 s): :meth:`ToolRegistry.aload` does it in a worker
 thread, once. Nothing here imports LangChain at module level.
+
+Tools that come and go while the app runs (an MCP server's: origin ``mcp:NAME``) are set with
+:meth:`ToolRegistry.set_live`, from any thread; a live tool whose name is taken is left out (and logged).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PLUGIN_PACKAGE = "vt_tui_plugins"
+BUILT_IN, EXTRA = "built-in", "extra"  # origins of vt-tui's own tools and of those the program passes in
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what OpenAI-style function names allow
 
 
@@ -78,11 +82,17 @@ class ToolRegistry:
         self._fetch_allow_hosts = tuple(fetch_allow_hosts)
         self._searxng_url = searxng_url
         self._settings = settings
+        # Both replaced, never changed in place, whenever the set of tools changes: an agent built on the old list
+        # (keyed by its id) is rebuilt.
         self.tools: list[BaseTool] = []
-        self.origins: dict[str, str] = {}  # tool name -> "built-in" / plugin stem / "extra"
+        self.origins: dict[str, str] = {}  # tool name -> "built-in" / plugin stem / "extra" / "mcp:NAME"
         self.errors: list[PluginError] = []
         self.loaded = False
         self._lock = threading.Lock()
+        self._loaded: list[BaseTool] = []  # built-ins, extras, plugins
+        self._loaded_origins: dict[str, str] = {}
+        self._live: dict[str, list[BaseTool]] = {}  # origin -> its tools now
+        self._publish_lock = threading.Lock()  # held for microseconds: the event loop may take it
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ToolRegistry:
@@ -100,6 +110,12 @@ class ToolRegistry:
     def get(self, name: str) -> BaseTool | None:
         return next((t for t in self.tools if t.name == name), None)
 
+    def built_in(self, name: str) -> bool:
+        """Whether tool ``name`` is part of the program (vt-tui's own, or passed in by the program that embeds it),
+        not a plugin file's or an MCP server's: only such a tool's arguments are understood well enough to scope
+        an approval by them."""
+        return self.origins.get(name) in (BUILT_IN, EXTRA)
+
     async def aload(self) -> ToolRegistry:
         if not self.loaded:
             await asyncio.to_thread(self.load)
@@ -112,9 +128,10 @@ class ToolRegistry:
             if self._builtins:
                 self._load_builtins()
             for tool in self._extra:
-                self._add(tool, "extra")
+                self._add(tool, EXTRA)
             if self._plugins is not None:
                 self._load_plugins(self._plugins)
+            self._publish()
             self.loaded = True
             if self.errors:
                 log.warning("tools not loaded: %s", "; ".join(f"{n}: {e}" for n, e in self.errors))
@@ -126,14 +143,14 @@ class ToolRegistry:
         try:
             calculator = importlib.import_module("vt_tui.tools.calculator")
             for tool in calculator.get_tools(None):
-                self._add(tool, "built-in")
+                self._add(tool, BUILT_IN)
         except Exception as exc:
             self.errors.append(PluginError("calculator", _one_line(exc)))
         try:
             web = importlib.import_module("vt_tui.tools.web")
             config = web.WebConfig(allow_hosts=self._fetch_allow_hosts, searxng_url=self._searxng_url)
             for tool in web.get_tools(config):
-                self._add(tool, "built-in")
+                self._add(tool, BUILT_IN)
         except Exception as exc:
             self.errors.append(PluginError("web", _one_line(exc)))
 
@@ -210,11 +227,32 @@ class ToolRegistry:
         name = getattr(tool, "name", "")
         if not isinstance(name, str) or not TOOL_NAME.match(name):
             return f"tool name {name!r} is not allowed (letters, digits, _ and -, at most 64)"
-        if name in self.origins:
-            return f"tool {name!r} is already defined by {self.origins[name]}"
-        self.origins[name] = origin
-        self.tools.append(tool)
+        if name in self._loaded_origins:
+            return f"tool {name!r} is already defined by {self._loaded_origins[name]}"
+        self._loaded_origins[name] = origin
+        self._loaded.append(tool)
         return None
+
+    # live tools -----------------------------------------------------------------------------------
+    def set_live(self, origin: str, tools: Iterable[BaseTool]) -> None:
+        """``origin``'s tools from now on (none: it stopped). Any thread; never waits for :meth:`load`."""
+        tools = list(tools)
+        with self._publish_lock:
+            self._live[origin] = tools
+        self._publish()
+
+    def _publish(self) -> None:
+        """``tools`` and ``origins`` anew: the loaded tools, then the live ones whose names are free."""
+        with self._publish_lock:
+            tools, origins = list(self._loaded), dict(self._loaded_origins)
+            for origin, live in self._live.items():
+                for tool in live:
+                    if tool.name in origins:
+                        log.warning("%s: tool %r left out, %s defines it", origin, tool.name, origins[tool.name])
+                    else:
+                        origins[tool.name] = origin
+                        tools.append(tool)
+            self.tools, self.origins = tools, origins
 
 
 def _unsafe(path: Path) -> str | None:

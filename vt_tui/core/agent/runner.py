@@ -64,10 +64,11 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vt_tui.core.agent import text_protocol
-from vt_tui.core.agent.config import AgentConfig, ApprovalRequest, approval_scope
+from vt_tui.core.agent.config import TOOL_IMAGES, AgentConfig, ApprovalRequest, approval_scope, tool_title
 from vt_tui.core.endpoint import Endpoint
 from vt_tui.core.events import Event, ToolCallFinished, ToolCallStarted, ToolStatus
 from vt_tui.core.profiles import ToolMode
+from vt_tui.core.reasoning import server_reasoning_tokens, split_reply
 
 log = logging.getLogger(__name__)
 MODEL_RESULT_CHARS = 16_000  # a tool result longer than this is cut before the model reads it
@@ -121,7 +122,9 @@ class EndpointChatModel(BaseChatModel):
     ``params`` are the conversation's generation parameters. ``output`` (the running turn, :class:`_Turn`) hears
     the step's text and reasoning as they arrive and reads the reply the moment it is complete: read after
     LangChain's own bookkeeping, the turn ended 11 event-loop turns after the answer's last byte instead of 6
-    (``test_the_turn_ends_as_soon_as_the_answer_has_streamed``). ``reasoning_content`` is shown, never sent back.
+    (``test_the_turn_ends_as_soon_as_the_answer_has_streamed``). Thinking (a reasoning field, or a leading
+    ``<think>`` block: :mod:`vt_tui.core.reasoning`) is shown, never part of the step's message: it is not sent
+    back in later steps, nor read for text-protocol tool blocks.
     ``max_tokens`` is sent as such (llama.cpp, LLaMA-Factory and older vLLM ignore OpenAI's newer
     ``max_completion_tokens``). Streamed tool-call deltas that repeat ``id`` and ``name`` in every chunk (llama.cpp)
     are merged, never concatenated ("calculatorcalculator…").
@@ -182,9 +185,9 @@ class EndpointChatModel(BaseChatModel):
         result = await self.endpoint.complete(self.model, sent, params)
         choice = (result.get("choices") or [{}])[0]
         message = choice.get("message") or {}
-        if reasoning := message.get("reasoning_content") or message.get("reasoning"):
+        thought, text = split_reply(message.get("content") if isinstance(message.get("content"), str) else "")
+        if reasoning := message.get("reasoning_content") or message.get("reasoning") or thought:
             self.output.reasoning(reasoning)
-        text = message.get("content") if isinstance(message.get("content"), str) else ""
         if text:
             self.output.text(text)
         calls: dict[Any, _ToolDelta] = {}
@@ -252,11 +255,14 @@ def _usage_metadata(usage: dict[str, Any] | None) -> UsageMetadata | None:
     if not usage:
         return None
     input_tokens, output_tokens = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
-    return UsageMetadata(
+    metadata = UsageMetadata(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         total_tokens=usage.get("total_tokens") or input_tokens + output_tokens,
     )
+    if thinking := server_reasoning_tokens(usage):
+        metadata["output_token_details"] = {"reasoning": thinking}
+    return metadata
 
 
 # --- the runner --------------------------------------------------------------------------------------
@@ -268,30 +274,44 @@ class AgentRunner:
     def __init__(self, endpoint: Endpoint, config: AgentConfig) -> None:
         self.endpoint = endpoint
         self.config = config
-        self.tools: list[BaseTool] = config.offered()
-        self._agents: dict[tuple[Any, ...], tuple[Any, EndpointChatModel]] = {}
+        self._agents: dict[tuple[Any, ...], tuple[list[BaseTool], Any, EndpointChatModel]] = {}
         self._approval_lock: asyncio.Lock | None = None
-        self._specs: list[text_protocol.ToolSpec] | None = None
+        self._offered: tuple[list[BaseTool], list[BaseTool]] | None = None  # (registry's list, offered of it)
+        self._specs: tuple[list[BaseTool], list[text_protocol.ToolSpec]] | None = None
         self._winding_down: set[asyncio.Future[Any]] = set()  # graphs cancelled after their answer, until done
+
+    @property
+    def tools(self) -> list[BaseTool]:
+        """The tools offered now: anew when the registry's list changes (MCP servers come and go), else the same
+        list object, so that what is built on it is built once."""
+        listed = self.config.registry.tools
+        if self._offered is None or self._offered[0] is not listed:
+            self._offered = (listed, self.config.offered())
+        return self._offered[1]
 
     def specs(self) -> list[text_protocol.ToolSpec]:
         """The tools as the text protocol's system prompt describes them."""
-        if self._specs is None:
-            self._specs = [_spec(t) for t in self.tools]
-        return self._specs
+        tools = self.tools
+        if self._specs is None or self._specs[0] is not tools:
+            self._specs = (tools, [_spec(t) for t in tools])
+        return self._specs[1]
 
     async def agent(self, model: str, params: dict[str, Any]) -> tuple[Any, EndpointChatModel]:
-        """The agent graph and its chat model, for ``model`` and ``params`` (built once, off the event loop)."""
+        """The agent graph and its chat model, for ``model``, ``params`` and the tools offered now (built once,
+        off the event loop)."""
         key = (model, json.dumps(params, sort_keys=True, default=str), self.endpoint.profile.name)
+        tools = self.tools
         built = self._agents.get(key)
-        if built is None:
-            built = await asyncio.to_thread(self._build, model, params)
-            self._agents = {key: built}  # one at a time: a new model or new parameters replace it
-        return built
+        if built is None or built[0] is not tools:
+            built = await asyncio.to_thread(self._build, model, params, tools)
+            self._agents = {key: built}  # one at a time: a new model, parameters or tools replace it
+        return built[1], built[2]
 
-    def _build(self, model: str, params: dict[str, Any]) -> tuple[Any, EndpointChatModel]:
+    def _build(
+        self, model: str, params: dict[str, Any], tools: list[BaseTool]
+    ) -> tuple[list[BaseTool], Any, EndpointChatModel]:
         chat = EndpointChatModel(endpoint=self.endpoint, model=model, params=params)
-        return create_agent(chat, self.tools, middleware=[_VtMiddleware()]), chat
+        return tools, create_agent(chat, tools, middleware=[_VtMiddleware()]), chat
 
     async def run(
         self, *, model: str, mode: ToolMode, messages: list[dict[str, Any]], params: dict[str, Any], sink: Sink
@@ -371,7 +391,11 @@ class _Turn:
         self.system = system
         self.sink = sink
         self.shaper = _TextShaper(sink, hold_tool_blocks=mode is ToolMode.TEXT)
-        self.tools = _ToolRunner(runner, sink)
+        profile = runner.endpoint.profile
+        # Images that tools return reach the model as a user message after the results (OpenAI-style servers take
+        # images in user messages only); engines that need strict alternation take no extra message.
+        self.shows_images = mode is ToolMode.NATIVE and profile.vision and not profile.strict_alternation
+        self.tools = _ToolRunner(runner, sink, shows_images=self.shows_images)
         chat.output = self  # the session runs one turn at a time: its agent's model now reports to this one
         self.step = 0
         self.limited = False  # the model still wanted tools when max_steps ran out
@@ -430,6 +454,8 @@ class _Turn:
             system = f"{system}\n\n{note}" if system else note
         if profile.strict_alternation:
             messages = _merge_tool_results(messages)
+        elif self.shows_images:
+            messages = _tool_images_shown(messages)
         return request.override(
             messages=messages, tools=tools, system_message=SystemMessage(system) if system else None
         )
@@ -517,9 +543,10 @@ class _ToolRunner:
     arguments validated against the tool's schema, risky tools approved, each under a timeout — and finished with
     an event. Every failure becomes the tool message the model reads next."""
 
-    def __init__(self, runner: AgentRunner, sink: Sink) -> None:
+    def __init__(self, runner: AgentRunner, sink: Sink, *, shows_images: bool) -> None:
         self.runner = runner
         self.sink = sink
+        self.shows_images = shows_images  # tools' images go to the model (else a note says they were left out)
         self.calls = 0
         self._refused: dict[str, str] = {}  # call id -> why it cannot run
         self._open: dict[str, tuple[str, float]] = {}  # call id -> (name, started)
@@ -549,14 +576,26 @@ class _ToolRunner:
         _, started = self._open.get(call_id, (name, time.perf_counter()))
 
         def finish(
-            status: ToolStatus, result: str | None = None, error: str | None = None, tell: str = ""
+            status: ToolStatus,
+            result: str | None = None,
+            error: str | None = None,
+            tell: str = "",
+            images: list[dict[str, Any]] | None = None,
         ) -> ToolMessage:
             self._open.pop(call_id, None)
             shown = _cut(result, EVENT_RESULT_CHARS) if result is not None else None
             self.sink.event(ToolCallFinished(call_id, name, shown, error, time.perf_counter() - started, status))
             ok = status is ToolStatus.OK
             content = _cut(result or "", MODEL_RESULT_CHARS) if ok else (tell or ERROR_PREFIX + str(error))
-            return ToolMessage(content=content, name=name, tool_call_id=call_id, status="success" if ok else "error")
+            if images and not self.shows_images:
+                content += f"\n\n[{len(images)} image(s) not shown: this endpoint takes no images here]"
+            return ToolMessage(
+                content=content,
+                name=name,
+                tool_call_id=call_id,
+                status="success" if ok else "error",
+                artifact={TOOL_IMAGES: images} if images and self.shows_images else None,
+            )
 
         if call_id in self._refused:
             return finish(ToolStatus.ERROR, error=self._refused.pop(call_id))
@@ -568,9 +607,10 @@ class _ToolRunner:
         if problem := _validate(tool, args):
             return finish(ToolStatus.ERROR, error=f"invalid arguments for {name}: {problem}")
         if (tool.metadata or {}).get("risky"):
-            scope = approval_scope(name, args)
+            scope = approval_scope(name, args, built_in=self.runner.config.registry.built_in(name))
             description = (tool.description or "").strip().splitlines()[0] if tool.description else ""
-            decision = await self.runner.approve(ApprovalRequest(call_id, name, args, scope, description))
+            asking = ApprovalRequest(call_id, name, args, scope, description, tool_title(tool))
+            decision = await self.runner.approve(asking)
             if decision == "headless":
                 return finish(
                     ToolStatus.DENIED,
@@ -603,7 +643,7 @@ class _ToolRunner:
             content = _text_of(result)
             if result.status == "error":
                 return finish(ToolStatus.ERROR, error=_strip_error(content))
-            return finish(ToolStatus.OK, result=content)
+            return finish(ToolStatus.OK, result=content, images=_images_of(result))
         return finish(ToolStatus.OK, result=str(result))  # a Command: nothing vt-tui's tools return
 
 
@@ -635,9 +675,12 @@ def _spec(tool: BaseTool) -> text_protocol.ToolSpec:
 
 def _usage(message: AIMessage) -> dict[str, Any] | None:
     usage = message.usage_metadata
-    if usage and usage.get("output_tokens"):
-        return {"completion_tokens": usage["output_tokens"], "prompt_tokens": usage.get("input_tokens")}
-    return None
+    if not usage or not usage.get("output_tokens"):
+        return None
+    out: dict[str, Any] = {"completion_tokens": usage["output_tokens"], "prompt_tokens": usage.get("input_tokens")}
+    if thinking := (usage.get("output_token_details") or {}).get("reasoning"):
+        out["completion_tokens_details"] = {"reasoning_tokens": thinking}
+    return out
 
 
 def _validate(tool: BaseTool, args: Any) -> str | None:
@@ -651,11 +694,23 @@ def _validate(tool: BaseTool, args: Any) -> str | None:
             return "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}" for err in exc.errors()[:5]
             )
-    elif isinstance(schema, dict):
-        missing = [k for k in schema.get("required", ()) if k not in args]
-        if missing:
-            return "missing " + ", ".join(missing)
+    elif isinstance(schema, dict):  # a JSON schema (MCP tools)
+        return _json_schema_problems(schema, args)
     return None
+
+
+def _json_schema_problems(schema: dict[str, Any], args: dict[str, Any]) -> str | None:
+    """The first few ways ``args`` miss ``schema``. A schema that cannot be used (not valid, an unknown type, a
+    ``$ref`` that goes nowhere) checks nothing: the tool's server judges the call."""
+    from jsonschema.validators import validator_for
+
+    try:
+        validator = validator_for(schema)
+        validator.check_schema(schema)
+        errors = sorted(validator(schema).iter_errors(args), key=lambda e: list(e.path))
+    except Exception:
+        return None
+    return "; ".join(f"{'.'.join(map(str, e.path)) or 'arguments'}: {e.message}" for e in errors[:5]) or None
 
 
 def _text_history(messages: list[BaseMessage]) -> list[BaseMessage]:
@@ -677,6 +732,27 @@ def _text_history(messages: list[BaseMessage]) -> list[BaseMessage]:
             message = AIMessage(content=message.content or "")
         out.append(message)
         merge_next = False
+    return out
+
+
+def _images_of(result: ToolMessage) -> list[dict[str, Any]]:
+    """The image blocks in a tool's artifact (see :data:`~vt_tui.core.agent.config.TOOL_IMAGES`)."""
+    blocks = result.artifact.get(TOOL_IMAGES) if isinstance(result.artifact, dict) else None
+    return [b for b in blocks if isinstance(b, dict) and b.get("type") == "image"] if isinstance(blocks, list) else []
+
+
+def _tool_images_shown(messages: list[BaseMessage]) -> list[BaseMessage]:
+    """After each run of tool results, the images they returned as one user message."""
+    out: list[BaseMessage] = []
+    images: list[dict[str, Any]] = []
+    for n, message in enumerate(messages):
+        out.append(message)
+        if isinstance(message, ToolMessage):
+            images += _images_of(message)
+            last_of_run = n + 1 == len(messages) or not isinstance(messages[n + 1], ToolMessage)
+            if images and last_of_run:
+                out.append(HumanMessage([{"type": "text", "text": "The images the tools returned:"}, *images]))
+                images = []
     return out
 
 

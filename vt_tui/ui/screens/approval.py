@@ -1,4 +1,4 @@
-"""Asks before a risky tool runs: allow once, always for this host (this session), or deny (also Esc)."""
+"""Asks before a risky tool runs: allow once, always (for this host, or this tool: this run), or deny (also Esc)."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ class ApprovalScreen(Dialog[Decision]):
     def compose(self) -> ComposeResult:
         request = self.request
         title = Text("Allow ", style="bold")
-        title.append(inert(request.name), "bold yellow")
+        title.append(inert(request.title or request.name), "bold yellow")
         title.append("?", "bold")
         with Vertical(classes="dialog"):
             yield Static(title, id="approval-title")

@@ -23,10 +23,18 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from vt_tui import paths
+from vt_tui.core.energy import EnergyTally
 from vt_tui.settings import Settings
 from vt_tui.ui.commands import CHAT_COMMANDS
 from vt_tui.ui.failures import ForwardsWorkerFailures, one_line
-from vt_tui.ui.widgets.chat_log import AssistantMessage, ChatLog, UserMessage, failure_footer, stats_line
+from vt_tui.ui.widgets.chat_log import (
+    AssistantMessage,
+    ChatLog,
+    UserMessage,
+    failure_footer,
+    finished_footer,
+    stats_line,
+)
 from vt_tui.ui.widgets.composer import Composer
 from vt_tui.ui.widgets.status_bar import Phase, StatusBar
 from vt_tui.ui.widgets.voice_bar import VoiceBar
@@ -37,13 +45,14 @@ if TYPE_CHECKING:
 
     from vt_tui.core.agent import AgentConfig
     from vt_tui.core.attachments import Attachment
-    from vt_tui.core.events import Event, TurnFailed
+    from vt_tui.core.events import Event, TurnFailed, TurnStats
     from vt_tui.core.params import GenerationParams
     from vt_tui.core.personas import Persona, PersonaSet
     from vt_tui.core.session import ChatSession, GpuCostHook
     from vt_tui.core.store import Compaction, Store, Turn
     from vt_tui.engines.connect import Connection
     from vt_tui.gpu.models import Snapshot
+    from vt_tui.ui.screens.picker import PickerScreen
     from vt_tui.ui.widgets.chat_log import CompactionBlock
     from vt_tui.ui.widgets.gpu_pane import GpuPane
     from vt_tui.ui.widgets.tool_panel import ToolPanel
@@ -75,7 +84,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self.prepared = asyncio.Event()
         self.connection: Connection | None = None
         self.session: ChatSession | None = None
-        self.has_session = asyncio.Event()  # a turn typed before the endpoint answers waits for it
+        self.has_session = asyncio.Event()  # a turn typed before the endpoint answers (or while it is away) waits
         self.tools_loaded = asyncio.Event()  # an agent turn waits for the tools and LangChain (seconds to import)
         self.tools_loading = False
         self.side_chosen: bool | None = None  # F3's last word; None: the side column follows the width
@@ -83,8 +92,10 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self._sending = False  # the running turn has reached the endpoint (Esc then cancels it there)
         self._summary: CompactionBlock | None = None  # the compaction being written
         self.connection_error: str | None = None  # connecting failed for good (Ctrl+R tries again)
+        self.model_gone = False  # the last turn's model is no longer served: F2 lists the server's models again
+        self.energy = EnergyTally()  # GPU energy of each conversation and of this session
         # Held, not queried: workers may still report into them while the app is shutting down.
-        self.chat = ChatLog(id="chat-log")
+        self.chat = ChatLog(id="chat-log", hide_thinking=settings.hide_thinking)
         self.status_bar = StatusBar(id="status")
         self.status_bar.show(speak=voice.speak, endpoint=settings.base_url or "embedded")
 
@@ -117,7 +128,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         from vt_tui.ui.widgets.gpu_pane import GpuPane
         from vt_tui.ui.widgets.tool_panel import ToolPanel
 
-        tool_panel, gpu_pane = ToolPanel(id="tool-panel"), GpuPane(id="gpu-pane")
+        tool_panel, gpu_pane = ToolPanel(id="tool-panel", titles=self.tool_title), GpuPane(id="gpu-pane")
         tool_panel.display = False  # until a session says whether it has tools
         await self.query_one("#side").mount_all([tool_panel, gpu_pane])
         self.tool_panel, self.gpu_pane = tool_panel, gpu_pane  # samples reach the pane once it is mounted
@@ -130,6 +141,13 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
             self.notify(f"No persona {self.settings.persona!r} (have: {names})", severity="error", timeout=10)
         self.agent = AgentConfig.for_run(self.settings, approver=approver_for(self))
         self.prepared.set()
+
+    def tool_title(self, name: str) -> str:
+        """How the tool panel names tool ``name``: "server · tool" for an MCP server's (while it is loaded)."""
+        from vt_tui.core.agent.config import tool_title
+
+        tool = self.agent.registry.get(name) if self.agent is not None else None
+        return tool_title(tool) if tool is not None else name
 
     def show_gpu(self, snapshot: Snapshot) -> None:
         """A sample from the app's GPU sampler (dropped until the pane is mounted)."""
@@ -154,6 +172,16 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         await self.prepared.wait()
         self.connection = connection
         self.open_session(self.start_conversation, render=False)
+        self.has_session.set()
+
+    def reconnect(self) -> None:
+        """The server went away after connecting: turns wait again while the app waits for it."""
+        self.has_session.clear()
+        self.app.reconnect()  # type: ignore[attr-defined]
+
+    def reconnected(self) -> None:
+        """The server answers again: a waiting prompt goes out."""
+        self.connection_error = None
         self.has_session.set()
 
     def load_tools(self) -> None:
@@ -199,6 +227,8 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         panel.display = self.session.tool_mode() != "off" or bool(panel.calls)
         self.load_tools()
         self.status_bar.show(model=self.session.model or (self.connection.endpoint.models or [""])[0])
+        self.energy.open(self.session.conversation_id, [turn.stats for turn in self.session.turns])
+        self.show_energy()
         self.update_context()
         self.know_window()
         if render:
@@ -206,7 +236,9 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         if persona and not info and (persona.greeting or persona.examples):
             lines = [f"{persona.name}: {persona.greeting}" if persona.greeting else persona.name]
             lines += [f"{n}. {example}" for n, example in enumerate(persona.examples[:9], 1)]
-            self.call_later(self.chat.mount, Static(Text("\n".join(lines)), classes="greeting"))
+            greeting = Static(Text("\n".join(lines)), classes="greeting")
+            # Above a prompt typed while the endpoint was not up yet (it waits in the log): the greeting comes first.
+            self.call_later(lambda: self.chat.mount(greeting, before=0 if self.chat.children else None))
 
     async def show_history(self, turns: list[Turn], compactions: list[Compaction] | None = None) -> None:
         await self.chat.show_history(turns, compactions or ())
@@ -279,36 +311,60 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
 
     @work(group="turn", exit_on_error=False, description="the turn")
     async def run_turn(self, text: str, images: list[Attachment]) -> None:
-        chat = self.chat
+        from vt_tui.core.errors import ErrorKind
+
         self._sending = False
-        user = await chat.add_user(text, images)
+        user: UserMessage | None = await self.chat.add_user(text, images)
+        while user is not None and await self._ready_to_send(user, text, images):
+            self._sending = True
+            failed = await self._send(text, images, user)
+            if failed is None:
+                return
+            if failed.error.kind is ErrorKind.CONTEXT_OVERFLOW:  # the user chooses a fit, or edits the message
+                user = await self._make_fit(failed, text, images, user)
+                continue
+            # Nothing listens any more (the server went away between turns and is not back yet): the prompt
+            # waits, marked, while the app waits for the server, and goes out again once it answers.
+            self._sending = False
+            self.reconnect()
+
+    async def _ready_to_send(self, user: UserMessage, text: str, images: list[Attachment]) -> bool:
+        """Wait until the prompt can go out: the endpoint answering (the prompt marked as waiting meanwhile), the
+        tools loaded. False, or cancelled (Esc), puts the prompt back in the composer."""
         try:
             if self.connection_error is not None:  # connecting failed for good: nothing to wait for
                 await user.remove()
                 self.give_back(text, images)
                 self.notify(self.connection_error, title="not connected", severity="error", timeout=10)
-                return
+                return False
             if not self.has_session.is_set():
+                user.show_waiting(self.endpoint_url)
                 await self._waiting(self.has_session, "waiting for the endpoint…")
+                user.show_waiting(None)
             assert self.session is not None
             if images and self.session.refuses_images():  # sent before the endpoint was known
                 await user.remove()
                 self.give_back(text, images)
                 self.refuse_images()
-                return
+                return False
             if self.session.tool_mode() != "off" and not self.tools_loaded.is_set():
                 await self._waiting(self.tools_loaded, "loading the tools…")
         except asyncio.CancelledError:  # Esc before anything was sent: the prompt goes back to the composer
             await user.remove()
             self.give_back(text, images)
             raise
-        self._sending = True
-        while user is not None:
-            overflow = await self._send(text, images, user)
-            user = await self._make_fit(overflow, text, images, user) if overflow is not None else None
+        return True
+
+    @property
+    def endpoint_url(self) -> str:
+        """What a waiting prompt waits for, in its words."""
+        if self.connection is not None:
+            return self.connection.endpoint.base_url
+        return self.settings.base_url or "the embedded model"
 
     async def _send(self, text: str, images: list[Attachment], user: UserMessage) -> TurnFailed | None:
-        """One attempt at the turn; a context overflow (sent or not) comes back for the user to choose a fit."""
+        """One attempt at the turn. A failure comes back for :meth:`run_turn` to act on: a context overflow (sent or
+        not: the user chooses a fit), or a request that never reached the server (sent again once it answers)."""
         assert self.session is not None
         reply = AssistantMessage(self.session.model or "")
         mounting = self.chat.mount(reply)  # awaited at the first text: the request goes out meanwhile
@@ -370,8 +426,10 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         reply: AssistantMessage,
         mounting: AwaitMount | None,
     ) -> TurnFailed | None:
-        """Apply the turn's events to the reply, the tool panel, the status bar and the voice; a context overflow
-        is returned (the reply's widget gone if nothing was sent).
+        """Apply the turn's events to the reply, the tool panel, the status bar and the voice. Returns a failure
+        for the caller to act on, else None: a request that never reached the server (nothing listened, nothing came
+        back; the reply's widget gone), to send again; or a context overflow, sent or not (the reply's widget gone
+        if nothing was sent), for the user to choose a fit.
 
         The reply's widget is mounted while the request goes out (TurnStarted comes before it is sent): a first
         turn waited ~100 ms here for Markdown's first import before sending.
@@ -379,6 +437,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         from vt_tui.core.errors import ErrorKind
         from vt_tui.core.events import (
             ReasoningDelta,
+            ReasoningFinished,
             StoreFailed,
             TextDelta,
             ToolCallFinished,
@@ -387,10 +446,15 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
             TurnFinished,
             TurnStarted,
         )
+        from vt_tui.core.reasoning import stats_thought_line, thought_line
 
         panel = self.tool_panel
         assert panel is not None
-        overflow: TurnFailed | None = None
+        answered = False  # text, reasoning or a tool call came back
+        handed_back: TurnFailed | None = None
+        self.model_gone = False
+        hide_thinking = self.settings.hide_thinking
+        thinking: list[str] = []
         async for event in session.run_turn(text, images):
             if isinstance(event, TurnStarted):
                 reply.model = event.model
@@ -401,39 +465,76 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
                 await mounting
                 mounting = None
             if isinstance(event, TextDelta):
+                answered = True
                 reply.append(event.text)
                 self.voice.reply_text(event.text)
             elif isinstance(event, ToolCallStarted):
+                answered = True
                 panel.add_call(event)
             elif isinstance(event, ToolCallFinished):
                 panel.finish_call(event)
             elif isinstance(event, ReasoningDelta):
-                reply.show_footer("thinking…")
+                answered = True
+                thinking.append(event.text)
+                if hide_thinking:
+                    reply.show_footer("thinking…")
+                else:
+                    reply.think(event.text)
+            elif isinstance(event, ReasoningFinished):
+                reply.thought(thought_line(event.duration_s, event.tokens))
             elif isinstance(event, StoreFailed):
                 self.notify(event.message, title="conversation not saved", severity="error", timeout=10)
             elif isinstance(event, TurnFinished):
-                reply.finish(event.text, stats_line(event.stats))
+                if event.stats.thinking_s is not None:
+                    reply.thought(stats_thought_line(event.stats))  # the server's token count, if it gave one
+                reply.finish(event.text, finished_footer(event.text, "".join(thinking), event.stats))
                 self.voice.reply_done()
+                self.count_energy(event.stats)
                 self.status_bar.show(phase=Phase.IDLE, figures=stats_line(event.stats))
             elif isinstance(event, TurnFailed):
-                status = "cancelled" if event.cancelled else "failed"
                 self.voice.stop_speech()
+                self.count_energy(event.stats)
+                if event.error.kind is ErrorKind.CONNECTION and not answered and not event.cancelled:
+                    handed_back = event  # never reached the server: shown nowhere, sent again
+                    user.turn_id = None
+                    await reply.remove()
+                    continue
                 too_long = event.error.kind is ErrorKind.CONTEXT_OVERFLOW
+                said = str(event.error)
+                if event.error.kind is ErrorKind.MODEL_NOT_FOUND:  # the core's hint also speaks to `ask` users
+                    self.model_gone = True
+                    said = f"{event.error.message} — F2 picks another model, then Ctrl+R sends the prompt again"
+                status = "cancelled" if event.cancelled else "failed"
                 if too_long and user.turn_id is None:  # not sent: the dialog says why, no empty reply stays
                     await reply.remove()
-                else:
-                    footer = failure_footer(status, str(event.error), retry=not too_long)
-                    reply.finish(event.partial_text, footer, failed=True)
+                else:  # what cannot fit the window is not worth a Ctrl+R
+                    reply.finish(event.partial_text, failure_footer(status, said, retry=not too_long), failed=True)
                 if event.cancelled:
                     self.status_bar.show(phase=Phase.IDLE, message="cancelled")
                 elif too_long and user.turn_id is None:
                     self.status_bar.show(phase=Phase.IDLE, message="not sent: over the context window")
                 else:
-                    self.status_bar.show(phase=Phase.ERROR, message=str(event.error))
-                overflow = event if too_long else None
+                    self.status_bar.show(phase=Phase.ERROR, message=said)
+                if too_long:
+                    handed_back = event
             else:
                 self._context_event(event, reply)
-        return overflow
+        return handed_back
+
+    def count_energy(self, stats: TurnStats | None) -> None:
+        """Add a turn's energy to the conversation's and the session's totals in the status bar."""
+        if stats is None or self.session is None:
+            return
+        self.energy.add(self.session.conversation_id, stats)
+        self.show_energy()
+
+    def show_energy(self) -> None:
+        conversation = self.energy.conversation(self.session.conversation_id if self.session else None)
+        session = self.energy.session
+        self.status_bar.show(
+            conversation_wh=conversation.wh if conversation.measured else None,
+            session_wh=session.wh if session.measured else None,
+        )
 
     def _context_event(self, event: Event, before: Widget | None = None) -> None:
         """Turns dropped, a silent cut by the server, a compaction (shown above ``before``, if given: the message
@@ -517,13 +618,18 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
             self.voice.stop_speech()
 
     def action_retry(self) -> None:
-        if self.session is None:
-            lifecycle = self.app.lifecycle  # type: ignore[attr-defined]
-            if lifecycle is not None:  # waiting for the endpoint: try again now
-                lifecycle.retry_now()
-            elif self.connection_error is not None:  # it failed for good: connect again from the start
-                self.connection_error = None
+        lifecycle = self.app.lifecycle  # type: ignore[attr-defined]
+        if lifecycle is not None:  # waiting for the endpoint (at start, or since it went away): try again now
+            lifecycle.retry_now()
+            return
+        if self.connection_error is not None:  # it failed for good: connect again
+            self.connection_error = None
+            if self.connection is None:
                 self.app.connect()  # type: ignore[attr-defined]
+            else:
+                self.reconnect()
+            return
+        if self.session is None:
             return
         failed = [t for t in self.session.turns if t.status in ("failed", "cancelled")]
         if not failed:
@@ -650,6 +756,41 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self.update_context()
         self.notify(f"Compaction undone: {len(compaction.turn_ids)} turns are sent again")
 
+    def action_toggle_thinking(self) -> None:
+        block = self.chat.thinking_in_view()
+        if block is None:
+            self.notify("No reply here has thinking to show.")
+            return
+        block.toggle()
+        if block.shown and not block.live:  # read it from its first line
+            self.chat.release_anchor()
+            self.chat.scroll_to_widget(block, top=True, animate=False)
+
+    def action_toggle_all_thinking(self) -> None:
+        from vt_tui.ui.widgets.thinking import ThinkingBlock
+
+        blocks = list(self.chat.query(ThinkingBlock))
+        if not blocks:
+            self.notify("No reply here has thinking to show.")
+            return
+        shown = not all(block.shown for block in blocks)
+        for block in blocks:
+            block.toggle(shown)
+
+    def action_cycle_thinking(self) -> None:
+        """The conversation's thinking setting, to the next level (auto → off → low → medium → high → auto)."""
+        from dataclasses import replace
+
+        from vt_tui.core.profiles import Thinking
+
+        if self.session is None:
+            return
+        session = self.session
+        levels = list(Thinking)
+        level = levels[(levels.index(session.params.thinking) + 1) % len(levels)]
+        session.params = replace(session.params, thinking=level)
+        self.notify(session.endpoint.profile.thinking.describe(level), title=f"Thinking: {level}")
+
     def action_clear_context(self) -> None:
         if self.session:
             self.session.clear_context()
@@ -661,17 +802,34 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
 
         if self.connection is None:
             return
-        models = self.connection.endpoint.models
+        endpoint = self.connection.endpoint
+        gone = self.session.model if self.model_gone and self.session else None
 
         def picked(model: str | None) -> None:
             if model and self.session:
                 self.session.model = model
+                self.model_gone = False
                 self.status_bar.show(model=model)
-                self.notify(f"Model: {model}")
+                self.notify(f"Model: {model}" + (" — Ctrl+R sends the prompt again" if gone else ""))
 
-        self.app.push_screen(
-            PickerScreen("Switch model", lambda q: [(m, m) for m in models if q.lower() in m.lower()]), picked
-        )
+        title = f"Switch model ({gone} is gone: the server's models now)" if gone else "Switch model"
+        picker = PickerScreen(title, lambda q: [(m, m) for m in endpoint.models if q.lower() in m.lower()])
+        self.app.push_screen(picker, picked)
+        if gone:  # the server was restarted with other models: list them again, as they are now
+            self._list_models(picker)
+
+    @work(group="models", exclusive=True, exit_on_error=False, description="listing the models")
+    async def _list_models(self, picker: PickerScreen) -> None:
+        from vt_tui.core.errors import EndpointError
+
+        assert self.connection is not None
+        try:
+            await self.connection.endpoint.list_models()
+        except EndpointError as exc:
+            self.notify(str(exc), title="models not listed", severity="error", timeout=10)
+            return
+        if picker.is_attached:
+            picker.search_again()
 
     def action_copy_reply(self) -> None:
         text = self.chat.last_reply()
@@ -706,6 +864,20 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         path.write_text(body, encoding="utf-8")
         self.notify(f"Exported to {path}")
         return path
+
+    def action_mcp_servers(self) -> None:
+        from vt_tui.core.mcp.config import HOW_TO
+        from vt_tui.ui.screens.mcp import McpScreen
+
+        manager = self.app.mcp  # type: ignore[attr-defined]
+        if manager is not None:
+            self.app.push_screen(McpScreen(lambda: manager.statuses))
+        elif not self.settings.mcp_servers:
+            self.app.push_screen(
+                McpScreen(list, f"No MCP servers configured: {HOW_TO.format(config=paths.config_file())}.")
+            )
+        else:
+            self.app.push_screen(McpScreen(list, "Not started: tools are off (tools = off), so no server runs."))
 
     def action_toggle_side(self) -> None:
         side = self.query_one("#side")

@@ -8,7 +8,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, Static
 
 from vt_tui.core.params import HELP, PARAMS, GenerationParams, parse, show
@@ -29,6 +29,11 @@ class ParamsScreen(Dialog[GenerationParams | None]):
     ParamsScreen > .dialog {
         width: 80;
         max-width: 95%;
+    }
+    #params-rows {
+        height: auto;
+        max-height: 70vh;
+        scrollbar-size-vertical: 1;
     }
     .param-row {
         height: 1;
@@ -83,25 +88,29 @@ class ParamsScreen(Dialog[GenerationParams | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(Text("Generation parameters"), classes="dialog-title")
-            for name in PARAMS:
-                title = name + (" *" if name in self.ignored else "")
-                with Horizontal(classes="param-row"):
-                    yield Label(Text(title), classes="param-name")
-                    yield Input(
-                        value=inert(show(name, getattr(self.params, name))),
-                        placeholder=self._placeholder(name),
-                        id=f"param-{name}",
-                        select_on_focus=False,
-                        compact=True,
-                    )
-                yield Static(Text(HELP[name]), classes="param-help", id=f"param-{name}-help")
-                yield Static(Text(""), classes="param-error", id=f"param-{name}-error")
-            if self.ignored:
-                yield Static(
-                    Text(f"* this engine ignores {', '.join(self.ignored)}: they are sent but change nothing"),
-                    id="params-ignored",
-                )
+            with VerticalScroll(id="params-rows"):  # on a short terminal the rows scroll, the keys stay
+                yield from self._rows()
             yield Static(Text("Enter or Ctrl+S apply · Esc cancel"), id="params-keys")
+
+    def _rows(self) -> ComposeResult:
+        for name in PARAMS:
+            title = name + (" *" if name in self.ignored else "")
+            with Horizontal(classes="param-row"):
+                yield Label(Text(title), classes="param-name")
+                yield Input(
+                    value=inert(show(name, getattr(self.params, name))),
+                    placeholder=self._placeholder(name),
+                    id=f"param-{name}",
+                    select_on_focus=False,
+                    compact=True,
+                )
+            yield Static(Text(HELP[name]), classes="param-help", id=f"param-{name}-help")
+            yield Static(Text(""), classes="param-error", id=f"param-{name}-error")
+        if self.ignored:
+            yield Static(
+                Text(f"* this engine ignores {', '.join(self.ignored)}: they change nothing here"),
+                id="params-ignored",
+            )
 
     @staticmethod
     def _placeholder(name: str) -> str:

@@ -56,6 +56,10 @@ class PickerScreen(Dialog[Any]):
         if self._rows:
             options.highlighted = 0
 
+    def search_again(self) -> None:
+        """The rows behind ``search`` changed (a list fetched again): show them for what is typed."""
+        self.refill(self.query_one(Input).value)
+
     def on_input_submitted(self) -> None:
         options = self.query_one(OptionList)
         if options.highlighted is not None and self._rows:

@@ -16,9 +16,11 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
+from vt_tui.core.reasoning import no_answer, stats_thought_line
 from vt_tui.core.sanitize import inert
 from vt_tui.ui.failures import ForwardsWorkerFailures
 from vt_tui.ui.thumbnail import thumbnail
+from vt_tui.ui.widgets.thinking import ThinkingBlock
 
 if TYPE_CHECKING:
     from textual.timer import Timer
@@ -32,7 +34,8 @@ HISTORY_PAGE_CHARS = 3000  # ...and no more text than about a screenful (renderi
 
 
 def stats_line(stats: TurnStats | dict | None) -> str:
-    """'TTFT 0.21 s · 128 tok · 41.2 tok/s · 3.3 s' (and J/token when the GPU pane measured it)."""
+    """'TTFT 0.21 s · 128 tok · 41.2 tok/s · 3.3 s' (and J/token when the GPU pane measured it, with the GPUs it
+    counted: '2.24 J/tok on GPU 0', or 'on all GPUs' when the server's GPUs could not be found)."""
     from vt_tui.core.events import TurnStats
 
     if stats is None:
@@ -48,13 +51,26 @@ def stats_line(stats: TurnStats | dict | None) -> str:
         parts.append(f"{stats.tok_per_s:.1f} tok/s")
     parts.append(f"{stats.duration_s:.1f} s")
     if stats.joules_per_token is not None:
-        parts.append(f"{stats.joules_per_token:.2f} J/tok")
+        where = f" on {stats.gpus}" if stats.gpus else ""
+        parts.append(f"{stats.joules_per_token:.2f} J/tok{where}")
     return " · ".join(parts)
 
 
+def finished_footer(answer: str, thinking: str, stats: TurnStats | dict | None) -> str:
+    """The footer of a reply that finished: its figures, after a warning when it only thought."""
+    reason = stats.get("finish_reason") if isinstance(stats, dict) else stats.finish_reason if stats else None
+    missing = no_answer(answer, thinking, reason)
+    return f"⚠ {missing} · {stats_line(stats)}" if missing else stats_line(stats)
+
+
 def failure_footer(status: str, error: str, retry: bool = True) -> str:
-    """The footer of a reply that did not finish: why, and what to do (not retrying what cannot fit the window)."""
-    return f"✗ {status}: {error}" + (" — Ctrl+R retries" if retry else "")
+    """The footer of a reply that did not finish: why, and what to do (Ctrl+R, said once: a hint that ends in
+    "retry" becomes "retry with Ctrl+R"; not said with ``retry`` False: what cannot fit the window never will)."""
+    if "Ctrl+R" in error or not retry:
+        return f"✗ {status}: {error}"
+    if error.endswith("retry"):
+        return f"✗ {status}: {error} with Ctrl+R"
+    return f"✗ {status}: {error} — Ctrl+R retries"
 
 
 def page_start(turns: list[Turn]) -> int:
@@ -68,23 +84,33 @@ def page_start(turns: list[Turn]) -> int:
 
 class UserMessage(ForwardsWorkerFailures, Static):
     """What the user sent, shown verbatim: never parsed as markup; each attached image as a line under it, then a
-    small picture of it (decoded in a worker thread once the message is on screen)."""
+    small picture of it (decoded in a worker thread once the message is on screen); and, while the prompt waits
+    for the endpoint, a line saying so (:meth:`show_waiting`)."""
 
     def __init__(self, text: str, attachments: Sequence[Attachment] = (), turn_id: int | None = None) -> None:
         self.text = text
         self.attachments = list(attachments)
         self.turn_id = turn_id  # known once the turn started (for marking it out of context)
+        self.pictures: list[Text | None] = []
+        self.waiting_for: str | None = None
         super().__init__(self._shown(), classes="message user")
 
-    def _shown(self, pictures: Sequence[Text | None] = ()) -> Text:
+    def _shown(self) -> Text:
         shown = Text(inert(self.text))
         for n, attachment in enumerate(self.attachments):
             shown.append(f"\n📎 {inert(attachment.describe())}", style="dim")
-            picture = pictures[n] if n < len(pictures) else None
+            picture = self.pictures[n] if n < len(self.pictures) else None
             if picture is not None:
                 shown.append("\n")
                 shown.append_text(picture)
+        if self.waiting_for is not None:
+            shown.append(f"\n⏳ waiting for {inert(self.waiting_for)} — sent once it answers", style="italic")
         return shown
+
+    def show_waiting(self, endpoint: str | None) -> None:
+        """Mark the prompt as waiting for ``endpoint`` (a URL, or "the embedded model"); None: it is on its way."""
+        self.waiting_for = endpoint
+        self.update(self._shown())
 
     def on_mount(self) -> None:
         if self.attachments:
@@ -100,7 +126,11 @@ class UserMessage(ForwardsWorkerFailures, Static):
         pictures = [thumbnail(a.data) for a in self.attachments]
         if any(pictures):
             with suppress(RuntimeError):  # the app has stopped
-                self.app.call_from_thread(self.update, self._shown(pictures))
+                self.app.call_from_thread(self._show_pictures, pictures)
+
+    def _show_pictures(self, pictures: list[Text | None]) -> None:
+        self.pictures = pictures
+        self.update(self._shown())
 
 
 SEGMENT_CHARS = 1500  # a reply is drawn as Markdown segments of about this size, split at block boundaries
@@ -156,18 +186,30 @@ class MarkdownView(Static):
 
 
 class AssistantMessage(Vertical):
-    """One reply: Markdown redrawn as it streams (at most every ``FRAME_S``), then a footer.
+    """One reply: its thinking (if any, :class:`ThinkingBlock`), then Markdown redrawn as it streams (at most every
+    ``FRAME_S``), then a footer.
 
     Long replies are a column of segments cut at block boundaries: only the last (the tail) is redrawn while
-    streaming, so a frame costs the same at token 20,000 as at token 20; the final render redraws the tail.
+    streaming, so a frame costs the same at token 20,000 as at token 20; the final render redraws the tail. The
+    thinking streams on the same frame clock, and folds when the answer starts.
     """
 
     def __init__(
-        self, model: str = "", text: str = "", footer: str = "", failed: bool = False, turn_id: int | None = None
+        self,
+        model: str = "",
+        text: str = "",
+        footer: str = "",
+        failed: bool = False,
+        thinking: str = "",
+        thought: str = "Thought",
+        turn_id: int | None = None,
     ) -> None:
+        """``thinking`` and ``thought`` (its one-line summary): a stored reply's; folded unless it is all there is.
+        ``turn_id``: known once the turn started (for marking it out of context)."""
         super().__init__(classes="message assistant")
         self.model = model
         self.turn_id = turn_id
+        self.thinking = ThinkingBlock(thinking, thought, shown=not text.strip()) if thinking.strip() else None
         self._parts: list[str] = [inert(text)]
         self._tail_start = 0  # offset in the text where the tail segment begins
         self._drawn_at = 0.0
@@ -188,25 +230,60 @@ class AssistantMessage(Vertical):
         return self.query(MarkdownView).last()
 
     def compose(self):
+        if self.thinking is not None:
+            yield self.thinking
         *frozen, tail = segments(self.text)
         self._tail_start = len(self.text) - len(tail)
         for piece in [*frozen, tail]:
             yield MarkdownView(piece)
         yield self.footer
 
+    def think(self, fragment: str) -> None:
+        """Add streamed thinking, drawn on the same frame clock as the answer."""
+        if self.thinking is None:
+            self.thinking = ThinkingBlock(live=True, shown=True)
+            self.mount(self.thinking, before=0)
+        elif not self.thinking.live:  # thinking again, in a later agent step
+            self.thinking.resume()
+        self.thinking.add(fragment)
+        self._schedule()
+
+    def thought(self, summary: str) -> None:
+        """The thinking's one-line summary ("Thought for 3.2 s · 812 tokens")."""
+        if self.thinking is not None:
+            self.thinking.summarize(summary)
+
     def append(self, fragment: str) -> None:
-        """Add streamed text; it is drawn now if the last frame is old enough, else on the next frame."""
+        """Add streamed text; it is drawn now if the last frame is old enough, else on the next frame. The first
+        text folds the thinking above it."""
         self._parts.append(inert(fragment))
+        if self.thinking is not None and self.thinking.live:
+            self.thinking.settle(shown=False)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        """Draw now if the last frame is old enough, else when it is (:meth:`_frame_due`)."""
         wait = self._drawn_at + FRAME_S - time.monotonic()
         if wait <= 0:
             self.draw()
         elif self._pending is None:
-            self._pending = self.set_timer(wait, self.draw)
+            self._pending = self.set_timer(wait, self._frame_due)
+
+    def _frame_due(self) -> None:
+        """A frame's timer fired. Its call waits behind the widget's other messages: when the loop is busy a new
+        piece of text may have drawn the frame meanwhile, and drawing again repeated it (frames 0.4 ms apart,
+        155 of them in the 5 s of a thought where 100 are the most)."""
+        if time.monotonic() - self._drawn_at >= FRAME_S / 2:
+            self.draw()
 
     def draw(self) -> None:
-        """Redraw the tail; when it has grown past two segments, freeze its head at a block boundary."""
+        """Redraw the tail; when it has grown past two segments, freeze its head at a block boundary. While the
+        model thinks, redraw the thinking instead."""
         self._pending = None
         self._drawn_at = time.monotonic()
+        if self.thinking is not None and self.thinking.live:
+            self.thinking.draw_live()
+            return
         tail_text = self.text[self._tail_start :]
         if len(tail_text) > 2 * SEGMENT_CHARS:
             cut = max((b for b in boundaries(tail_text) if b >= SEGMENT_CHARS), default=None)
@@ -222,6 +299,8 @@ class AssistantMessage(Vertical):
             self._pending.stop()
         if text is not None:
             self._parts = [inert(text)]
+        if self.thinking is not None and self.thinking.live:  # it never got to an answer: the thought is all
+            self.thinking.settle(shown=not self.text.strip())
         self.draw()
         self.show_footer(footer, failed)
 
@@ -362,11 +441,12 @@ class ChatLog(VerticalScroll):
     }
     """
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, *, hide_thinking: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.unrendered: list[Turn] = []  # stored turns above the first one mounted
         self.compactions: dict[int | None, list[Compaction]] = {}  # by the turn they show after
         self.context_marks: dict[int, bool] = {}  # turn id -> sent or not, as changed since the turns were read
+        self.hide_thinking = hide_thinking  # the hide_thinking setting: stored replies show no thinking either
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
@@ -436,10 +516,22 @@ class ChatLog(VerticalScroll):
         widgets: list[Widget] = []
         for turn in turns:
             failed = turn.status != "ok"
-            footer = failure_footer(turn.status, turn.error or "") if failed else stats_line(turn.stats)
+            if failed:
+                footer = failure_footer(turn.status, turn.error or "")
+            else:
+                footer = finished_footer(turn.assistant_text, turn.thinking, turn.stats)
+            thinking = "" if self.hide_thinking else turn.thinking
             pair: list[Widget] = [
                 UserMessage(turn.user_text, turn.attachments, turn.id),
-                AssistantMessage(turn.model, turn.assistant_text, footer, failed, turn.id),
+                AssistantMessage(
+                    turn.model,
+                    turn.assistant_text,
+                    footer,
+                    failed,
+                    thinking,
+                    stats_thought_line(turn.stats),
+                    turn_id=turn.id,
+                ),
             ]
             in_context = self.context_marks.get(turn.id, turn.in_context)
             for widget in pair:
@@ -483,6 +575,17 @@ class ChatLog(VerticalScroll):
             self.scroll_page_up(animate=False)
         else:
             self.scroll_page_down(animate=False)
+
+    def thinking_in_view(self) -> ThinkingBlock | None:
+        """The thinking of the reply the user is on: the focused one, else the lowest one on screen, else the last."""
+        replies = [w for w in self.messages() if isinstance(w, AssistantMessage) and w.thinking is not None]
+        focused = self.screen.focused
+        for reply in replies:
+            if focused is not None and (focused is reply or reply in focused.ancestors):
+                return reply.thinking
+        top, bottom = self.scroll_y, self.scroll_y + self.size.height
+        seen = [r for r in replies if r.virtual_region.y < bottom and r.virtual_region.bottom > top]
+        return (seen or replies)[-1].thinking if replies else None
 
     def jump(self, direction: int) -> None:
         """Scroll to the previous (-1) or next (+1) message."""

@@ -1,9 +1,10 @@
 """The tool panel: agent tool calls live (name, short arguments, status, duration) and their details.
 
 ``ToolPanel`` lists calls as the core reports them (``add_call`` / ``finish_call``) or as the store kept them
-(``load``). Up/Down (or the mouse) move through the list; Enter or a click opens the selected call's details —
-full arguments and result, pretty-printed — below it; Enter again closes them; ``c`` copies them. Everything a
-model or a tool wrote is shown as inert text: never parsed as markup, terminal escapes stripped.
+(``load``), each tool under the title its owner gives it (an MCP server's shows as "server · tool"). Up/Down (or
+the mouse) move through the list; Enter or a click opens the selected call's details — full arguments and result,
+pretty-printed — below it; Enter again closes them; ``c`` copies them. Everything a model or a tool wrote is shown
+as inert text: never parsed as markup, terminal escapes stripped.
 
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -50,6 +51,7 @@ class ToolCallRecord:
     call_id: str
     name: str
     args: dict[str, Any]
+    title: str = ""  # the tool as the user knows it ("server · tool"); the name when empty
     status: str = "running"
     result: str | None = None
     error: str | None = None
@@ -109,7 +111,7 @@ def row_text(record: ToolCallRecord, width: int) -> Text:
     if duration and avail - len(duration) - 1 < 5:
         duration = ""
     tail = len(duration) + 1 if duration else 0
-    full_name = inert(record.name) or "?"
+    full_name = inert(record.title or record.name) or "?"
     arguments = short_args(record.args)
     name_room = avail - tail
     if arguments:
@@ -154,7 +156,7 @@ def pretty(text: str | None) -> Text:
 def detail_text(record: ToolCallRecord) -> Text:
     icon, style = STATUS.get(record.status, ("?", ""))
     out = Text()
-    out.append(inert(record.name), "bold")
+    out.append(inert(record.title or record.name), "bold")
     out.append("  ")
     out.append(f"{icon} {record.status}", style)
     facts = [format_duration(record.elapsed)]
@@ -163,7 +165,8 @@ def detail_text(record: ToolCallRecord) -> Text:
     if record.risky:
         facts.append("needs approval")
     out.append("  " + " · ".join(f for f in facts if f), "dim")
-    out.append(f"\n{inert(record.call_id)}\n", "dim")
+    named = f"{record.name} · " if record.title and record.title != record.name else ""  # the model's name too
+    out.append(f"\n{inert(named + record.call_id)}\n", "dim")
     out.append("\nArguments\n", "bold underline")
     out.append_text(json_text(record.args))
     if record.error is not None:
@@ -242,8 +245,17 @@ class ToolPanel(Vertical):
     """
     count = reactive(0)
 
-    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        titles: Callable[[str], str] = str,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        """``titles(tool name)``: how the user knows the tool (by default its name)."""
         super().__init__(name=name, id=id, classes=classes)
+        self.titles = titles
         self.records: dict[str, ToolCallRecord] = {}
         self._latest: dict[str, str] = {}  # call id -> key of its newest record
         self._seq = 0
@@ -268,6 +280,7 @@ class ToolPanel(Vertical):
             event.call_id,
             event.name,
             dict(event.args),
+            self.titles(event.name),
             step=event.step or None,
             risky=event.risky,
             started=time.monotonic(),
@@ -280,7 +293,7 @@ class ToolPanel(Vertical):
         key = self._latest.get(event.call_id)
         record = self.records.get(key) if key else None
         if record is None:  # finished without a start we saw (panel cleared meanwhile): show it anyway
-            record = ToolCallRecord(self._next_key(), event.call_id, event.name, {})
+            record = ToolCallRecord(self._next_key(), event.call_id, event.name, {}, self.titles(event.name))
             self._add(record)
         record.status, record.result, record.error = event.status, event.result, event.error
         record.duration_s = event.duration_s
@@ -298,6 +311,7 @@ class ToolPanel(Vertical):
                 str(row.get("call_id", "")),
                 str(row.get("name", "")),
                 dict(row.get("args") or {}),
+                self.titles(str(row.get("name", ""))),
                 status="cancelled" if status == "running" else status,
                 result=row.get("result"),
                 error=row.get("error") or ("interrupted" if status == "running" else None),
