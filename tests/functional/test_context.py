@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.engine_windows import TEMPLATE, play, prompt_tokens
-from tests.support.scripted_server import ScriptedServer, text_reply
+from tests.support.scripted_server import Reply, ScriptedServer, text_reply
 from vt_tui.core.context import ContextLimit, ContextStrategy
 from vt_tui.core.endpoint import Endpoint
 from vt_tui.core.errors import ErrorKind
@@ -73,6 +73,32 @@ async def test_the_limit_is_read_where_the_engine_says_it_and_max_tokens_fits_it
     usage = session.context_usage()
     assert (usage.limit, session.context.limit.source) == (1024, SOURCES[engine])
     assert usage.exact and usage.tokens == prompt_tokens(sent) + 2 + 2  # the server's count: prompt + "You said: …"
+    await session.endpoint.aclose()
+
+
+@pytest.mark.parametrize("counted_by", ["server", "stream"])
+async def test_a_replys_thinking_is_left_out_of_the_history_it_is_not_sent_with(
+    server: ScriptedServer, counted_by: str
+) -> None:
+    """A reasoning model's completion_tokens include its thinking, which the next request does not carry (no engine
+    vt-tui knows reads it back): the history's count leaves it out, with the server's reasoning_tokens or, when it
+    gives none, the thinking counted as it streamed (a token per piece)."""
+    play(server, "vllm", 4096)
+    thought = ["Let me", " think", " about", " this", " carefully."]
+
+    def usage(body: dict, reply: Reply) -> dict:
+        said = {"prompt_tokens": prompt_tokens(body), "completion_tokens": len(thought) + 1}
+        if counted_by == "server":
+            said["completion_tokens_details"] = {"reasoning_tokens": len(thought)}
+        return said
+
+    server.usage_for = usage
+    server.queue(Reply(chunks=[{"reasoning": piece} for piece in thought] + [{"content": "Yes."}]))
+    session = session_on(server)
+    events = await run(session, "short question")
+    assert isinstance(events[-1], TurnFinished) and events[-1].stats.thinking_tokens == len(thought)
+    usage_now = session.context_usage()
+    assert usage_now.exact and usage_now.tokens == prompt_tokens(server.chat_requests[-1]) + 1  # "Yes." alone
     await session.endpoint.aclose()
 
 

@@ -429,7 +429,8 @@ class ChatSession:
             else:
                 self._finish(turn, text, TurnStatus.OK, stats, None, thinking)
                 outcome = TurnFinished(text, stats)
-                cut = self.context.turn_done(self.turns, request, fitted.count, (pipe.usage if plain else None) or {})
+                usage = (pipe.usage if plain else None) or {}
+                cut = self.context.turn_done(self.turns, request, fitted.count, usage, stats.thinking_tokens or 0)
                 if cut is not None:
                     yield cut
             for failure in self._store_events():

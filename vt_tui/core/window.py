@@ -59,6 +59,7 @@ from vt_tui.core.events import (
     TurnFailed,
 )
 from vt_tui.core.messages import text_of
+from vt_tui.core.profiles import ThinkingReplay
 from vt_tui.core.store import Compaction, CompactionStatus
 
 if TYPE_CHECKING:
@@ -421,15 +422,26 @@ class Window:
 
     # after a turn
     def turn_done(
-        self, turns: Sequence[Turn], request: Sequence[Mapping[str, Any]], sent: Count | None, usage: Mapping[str, Any]
+        self,
+        turns: Sequence[Turn],
+        request: Sequence[Mapping[str, Any]],
+        sent: Count | None,
+        usage: Mapping[str, Any],
+        thinking_tokens: int = 0,
     ) -> ContextTruncated | None:
         """Keep the server's count of the history as it is now; calibrate the estimate on it; say so when the
-        server read less than was sent (Ollama cuts a prompt over its num_ctx without a word)."""
+        server read less than was sent (Ollama cuts a prompt over its num_ctx without a word).
+
+        ``thinking_tokens``: the reply's thinking, part of its ``completion_tokens`` but not of the history unless
+        the engine's template reads it back (:attr:`EngineProfile.replay_thinking`): a reasoning model's thousand
+        thinking tokens a turn would otherwise fill the window on paper only."""
         prompt = positive(usage.get("prompt_tokens"))
         reply = usage.get("completion_tokens")
         if prompt is None or not isinstance(reply, int):
             self._anchor = None
             return None
+        if thinking_tokens and self.endpoint.profile.replay_thinking is ThinkingReplay.NEVER:
+            reply = max(0, reply - thinking_tokens)
         self._anchor = _Anchor(self.key(turns), prompt + reply)
         sent_text = "".join(text_of(m.get("content")) for m in request)
         self._calibrate(sent_text, prompt - TEMPLATE_TOKENS * len(request))
