@@ -26,6 +26,7 @@ from vt_tui.core.events import (
     TurnStarted,
 )
 from vt_tui.core.params import GenerationParams
+from vt_tui.core.profiles import Thinking
 from vt_tui.core.session import ChatSession
 from vt_tui.core.store import CompactionStatus, Store
 from vt_tui.core.window import MIN_REPLY_TOKENS
@@ -249,5 +250,31 @@ async def test_a_compaction_survives_reopening_the_conversation(server: Scripted
     assert reopened.context.compaction().summary == "Three padded questions."
     request = reopened.request_for({"role": "user", "content": "go on"})
     assert "Three padded questions." in request[0]["content"] and len(request) == 1 + 2 + 1  # the last turn kept
+    await session.endpoint.aclose()
+    store.close()
+
+
+@pytest.mark.parametrize("counted_by", ["server", "stream"])
+async def test_a_thinking_model_compacts_with_the_conversations_thinking_setting(
+    server: ScriptedServer, tmp_path: Path, counted_by: str
+) -> None:
+    """The summary is asked for with the conversation's thinking setting (off here, as for its turns); what the model
+    thought anyway stays out of the summary and out of its size (completion_tokens count the thinking too)."""
+    params = GenerationParams(max_tokens=1024, thinking=Thinking.OFF)
+    session, store = await stored_session(server, tmp_path, 4096, 3, params=params)
+    thought = ["Three questions,", " all padded;", " say so."]
+
+    def usage(body: dict, reply: Reply) -> dict:
+        said = {"prompt_tokens": prompt_tokens(body), "completion_tokens": len(thought) + 3}
+        if counted_by == "server":
+            said["completion_tokens_details"] = {"reasoning_tokens": len(thought)}
+        return said
+
+    server.usage_for = usage
+    server.queue(Reply(chunks=[*({"reasoning": piece} for piece in thought), {"content": "Three padded questions."}]))
+    done = [e async for e in session.compact()][-1]
+    assert isinstance(done, CompactionFinished), done
+    assert (done.summary, done.tokens_after) == ("Three padded questions.", 3)
+    assert server.chat_requests[-1]["chat_template_kwargs"] == {"enable_thinking": False}
     await session.endpoint.aclose()
     store.close()

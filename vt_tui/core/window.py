@@ -59,7 +59,8 @@ from vt_tui.core.events import (
     TurnFailed,
 )
 from vt_tui.core.messages import text_of
-from vt_tui.core.profiles import ThinkingReplay
+from vt_tui.core.profiles import Thinking, ThinkingReplay
+from vt_tui.core.reasoning import server_reasoning_tokens
 from vt_tui.core.store import Compaction, CompactionStatus
 
 if TYPE_CHECKING:
@@ -506,19 +507,24 @@ class Window:
         return [{"role": "user", "content": prompt}], summary
 
     async def stream_summary(
-        self, model: str, request: list[dict[str, Any]], max_tokens: int
+        self, model: str, request: list[dict[str, Any]], max_tokens: int, thinking: Thinking = Thinking.AUTO
     ) -> AsyncIterator[str | dict[str, Any]]:
-        """The summary's text as it streams, then its usage (a dict). Runs in a task :meth:`cancel` can stop."""
+        """The summary's text as it streams (a reasoning model's thinking left out), then its usage (a dict). Runs in
+        a task :meth:`cancel` can stop. ``thinking``: the conversation's setting, sent as for its turns."""
         queue: asyncio.Queue[str | dict[str, Any] | BaseException] = asyncio.Queue()
 
         async def read() -> None:
             usage: dict[str, Any] = {}
+            thought = 0  # pieces of thinking: a token each, for a server that does not count them
             try:
-                params = {"max_tokens": max_tokens, "temperature": 0}
+                params = {"max_tokens": max_tokens, "temperature": 0, "thinking": thinking}
                 async for chunk in self.endpoint.stream_chat(model, request, params):
                     if chunk.content:
                         queue.put_nowait(chunk.content)
+                    thought += bool(chunk.reasoning)
                     usage = chunk.usage or usage
+                if thought and not server_reasoning_tokens(usage):
+                    usage = {**usage, "completion_tokens_details": {"reasoning_tokens": thought}}
                 queue.put_nowait(usage)
             except asyncio.CancelledError:
                 queue.put_nowait(cancelled())
@@ -589,7 +595,7 @@ async def compact(session: ChatSession, model: str, turn_ids: Sequence[int]) -> 
     parts: list[str] = []
     usage: dict[str, Any] = {}
     try:
-        async for item in window.stream_summary(model, request, max_tokens):
+        async for item in window.stream_summary(model, request, max_tokens, session.params.thinking):
             if isinstance(item, dict):
                 usage = item
             else:
@@ -602,7 +608,8 @@ async def compact(session: ChatSession, model: str, turn_ids: Sequence[int]) -> 
     if not summary:
         yield CompactionFailed(EndpointError(ErrorKind.MALFORMED, "The model wrote no summary: nothing compacted"), "")
         return
-    after = positive(usage.get("completion_tokens")) or window.estimate([{"role": "system", "content": summary}])
+    written = (positive(usage.get("completion_tokens")) or 0) - (server_reasoning_tokens(usage) or 0)  # not thinking
+    after = positive(written) or window.estimate([{"role": "system", "content": summary}])
     compaction = Compaction(
         id=0,
         turn_ids=tuple(t.id for t in turns),
