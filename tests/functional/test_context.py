@@ -77,6 +77,21 @@ async def test_the_limit_is_read_where_the_engine_says_it_and_max_tokens_fits_it
     await session.endpoint.aclose()
 
 
+def think_then_answer(server: ScriptedServer, thought: list[str], answer: str, counted_by: str) -> None:
+    """Queue a reasoning model's reply: ``thought`` in pieces, then ``answer``. Its completion_tokens count both (a
+    token per piece of thought, per word of answer); its reasoning_tokens say the thinking's share only when
+    ``counted_by`` is the server."""
+
+    def usage(body: dict, reply: Reply) -> dict:
+        said = {"prompt_tokens": prompt_tokens(body), "completion_tokens": len(thought) + len(answer.split())}
+        if counted_by == "server":
+            said["completion_tokens_details"] = {"reasoning_tokens": len(thought)}
+        return said
+
+    server.usage_for = usage
+    server.queue(Reply(chunks=[*({"reasoning": piece} for piece in thought), {"content": answer}]))
+
+
 @pytest.mark.parametrize("counted_by", ["server", "stream"])
 async def test_a_replys_thinking_is_left_out_of_the_history_it_is_not_sent_with(
     server: ScriptedServer, counted_by: str
@@ -85,19 +100,10 @@ async def test_a_replys_thinking_is_left_out_of_the_history_it_is_not_sent_with(
     vt-tui knows reads it back): the history's count leaves it out, with the server's reasoning_tokens or, when it
     gives none, the thinking counted as it streamed (a token per piece)."""
     play(server, "vllm", 4096)
-    thought = ["Let me", " think", " about", " this", " carefully."]
-
-    def usage(body: dict, reply: Reply) -> dict:
-        said = {"prompt_tokens": prompt_tokens(body), "completion_tokens": len(thought) + 1}
-        if counted_by == "server":
-            said["completion_tokens_details"] = {"reasoning_tokens": len(thought)}
-        return said
-
-    server.usage_for = usage
-    server.queue(Reply(chunks=[{"reasoning": piece} for piece in thought] + [{"content": "Yes."}]))
+    think_then_answer(server, ["Let me", " think", " about", " this", " carefully."], "Yes.", counted_by)
     session = session_on(server)
     events = await run(session, "short question")
-    assert isinstance(events[-1], TurnFinished) and events[-1].stats.thinking_tokens == len(thought)
+    assert isinstance(events[-1], TurnFinished) and events[-1].stats.thinking_tokens == 5
     usage_now = session.context_usage()
     assert usage_now.exact and usage_now.tokens == prompt_tokens(server.chat_requests[-1]) + 1  # "Yes." alone
     await session.endpoint.aclose()
@@ -262,16 +268,7 @@ async def test_a_thinking_model_compacts_with_the_conversations_thinking_setting
     thought anyway stays out of the summary and out of its size (completion_tokens count the thinking too)."""
     params = GenerationParams(max_tokens=1024, thinking=Thinking.OFF)
     session, store = await stored_session(server, tmp_path, 4096, 3, params=params)
-    thought = ["Three questions,", " all padded;", " say so."]
-
-    def usage(body: dict, reply: Reply) -> dict:
-        said = {"prompt_tokens": prompt_tokens(body), "completion_tokens": len(thought) + 3}
-        if counted_by == "server":
-            said["completion_tokens_details"] = {"reasoning_tokens": len(thought)}
-        return said
-
-    server.usage_for = usage
-    server.queue(Reply(chunks=[*({"reasoning": piece} for piece in thought), {"content": "Three padded questions."}]))
+    think_then_answer(server, ["Three questions,", " all padded;", " say so."], "Three padded questions.", counted_by)
     done = [e async for e in session.compact()][-1]
     assert isinstance(done, CompactionFinished), done
     assert (done.summary, done.tokens_after) == ("Three padded questions.", 3)
