@@ -15,7 +15,7 @@ from typing import Any
 
 from vt_tui import __version__, paths
 from vt_tui.headless import ExitCode
-from vt_tui.settings import ENV_ALIASES, FIELDS, SettingsError, choices, coerce, env_var, flag, load
+from vt_tui.settings import ENV_ALIASES, FIELDS, RENAMED, SettingsError, choices, coerce, env_var, flag, load
 
 WEB_HOST = "127.0.0.1"
 WEB_PORT = 8765
@@ -25,6 +25,7 @@ def _settings_flags() -> argparse.ArgumentParser:
     """One flag per setting, generated from the typed settings so none can be forgotten."""
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("settings (flags > $VT_TUI_* > config.toml > defaults)")
+    old_flags = {new: flag(old) for old, new in RENAMED.items()}
     for name, f in FIELDS.items():
         if f.metadata.get("file_only"):
             continue
@@ -44,6 +45,7 @@ def _settings_flags() -> argparse.ArgumentParser:
         allowed = choices(name)
         group.add_argument(
             flag(name),
+            *([old_flags[name]] if name in old_flags else []),
             dest=name,
             default=argparse.SUPPRESS,
             metavar=None if allowed else {tuple: "LIST", str: "TEXT"}.get(kind, kind.__name__.upper()),

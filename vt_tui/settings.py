@@ -2,9 +2,10 @@
 
 Every setting has one name used everywhere: ``--base-url`` on the command line, ``VT_TUI_BASE_URL`` in the
 environment, ``base_url`` in ``config.toml``. The OpenAI SDK's ``OPENAI_BASE_URL`` and ``OPENAI_API_KEY`` are
-read too, below their ``VT_TUI_`` forms. This module imports only the standard library and the core's
-stdlib-only vocabularies (engine names and tool modes from :mod:`vt_tui.core.profiles`, the generation parameters'
-rule from :mod:`vt_tui.core.params`): it is on the path of ``vt-tui --version``.
+read too, below their ``VT_TUI_`` forms. A renamed setting keeps its old name as an alias (:data:`RENAMED`).
+This module imports only the standard library and the core's stdlib-only vocabularies (engine names, tool
+modes and thinking levels from :mod:`vt_tui.core.profiles`, context strategies from :mod:`vt_tui.core.context`,
+the generation parameters' rule from :mod:`vt_tui.core.params`): it is on the path of ``vt-tui --version``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from vt_tui import paths
 from vt_tui.core import params
+from vt_tui.core.context import ContextStrategy
 from vt_tui.core.profiles import Engine, Thinking, ToolMode
 
 if TYPE_CHECKING:
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 
 ENV_PREFIX = "VT_TUI_"
 ENV_ALIASES = {"base_url": "OPENAI_BASE_URL", "api_key": "OPENAI_API_KEY"}
+RENAMED = {"ctx_size": "n_ctx"}  # old name -> new: still read from config.toml, $VT_TUI_* and flags
 STT_MODES = ("auto", "endpoint", "local", "off")
 TTS_MODES = ("auto", "endpoint", "espeak", "off")
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -65,7 +68,11 @@ class Settings:
     gguf: Path | None = _opt("GGUF model file for the embedded server (default: SmolLM2-135M-Instruct)", kind=Path)
     n_gpu_layers: int = _opt("layers the embedded server offloads to the GPU (-1: all)", default=0, kind=int)
     threads: int = _opt("llama.cpp threads for the embedded server", default=1, kind=int)
-    ctx_size: int = _opt("context length of the embedded server", default=4096, kind=int)
+    n_ctx: int | None = _opt(
+        "context window of the embedded server in tokens (default: the model's trained window, at most 16384; "
+        "formerly ctx_size)",
+        kind=int,
+    )
     startup_timeout: float = _opt("seconds to wait for the embedded server", default=90.0, kind=float)
     # Generation
     system: str | None = _opt("system prompt")
@@ -74,6 +81,16 @@ class Settings:
     top_p: float | None = _opt("nucleus sampling top_p (default: the persona's, else the engine's)", kind=float)
     max_tokens: int | None = _opt(
         f"maximum tokens in a reply, always sent (default: the persona's, else {params.DEFAULT_MAX_TOKENS})", kind=int
+    )
+    # Context window
+    context_window: int | None = _opt(
+        "the model's context window in tokens, over what the server says (default: asked from the server)", kind=int
+    )
+    context_strategy: ContextStrategy = _opt(
+        "a message over the context window: ask (the app asks; `ask` fails), truncate (drop the oldest turns), "
+        "compact (the model summarises them)",
+        default=ContextStrategy.ASK,
+        kind=ContextStrategy,
     )
     thinking: Thinking | None = _opt(
         "how much a reasoning model thinks, sent the way the engine takes it (default: the persona's, else auto: "
@@ -255,18 +272,24 @@ def from_file(path: Path) -> dict[str, Any]:
         raise SettingsError(f"{path}: not valid TOML ({exc})") from None
     out = {}
     for key, value in raw.items():
-        if key not in FIELDS:
+        name = RENAMED.get(key, key)
+        if name not in FIELDS:
             raise SettingsError(f"{path}: unknown setting {key!r} (known: {', '.join(FIELDS)})")
-        out[key] = coerce(key, value, str(path))
+        if name in out:
+            old = next(o for o, new in RENAMED.items() if new == name)
+            raise SettingsError(f"{path}: both {name} and its old name {old} are set; keep {name}")
+        out[name] = coerce(name, value, str(path))
     return out
 
 
 def from_env(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
     out = {}
+    old_names = {new: old for old, new in RENAMED.items()}
     for name in FIELDS:
         if FIELDS[name].metadata.get("file_only"):
             continue
-        for var in (env_var(name), ENV_ALIASES.get(name)):
+        old = old_names.get(name)
+        for var in (env_var(name), ENV_ALIASES.get(name), env_var(old) if old else None):
             if var and environ.get(var):
                 out[name] = coerce(name, environ[var], f"${var}")
                 break
@@ -298,8 +321,8 @@ def load(
         merged["mcp_servers"] = _mcp(
             lambda config: config.merge(merged.get("mcp_servers", ()), config.read_file(merged["mcp_config"]))
         )
-    for name in ("threads", "max_steps", "ctx_size"):
-        if name in merged and merged[name] < 1:
+    for name in ("threads", "max_steps", "n_ctx", "context_window"):
+        if merged.get(name) is not None and merged[name] < 1:
             raise SettingsError(f"{name} must be at least 1 (got {merged[name]})")
     try:
         gpu_keys(merged.get("gpus", ()))

@@ -34,6 +34,7 @@ def test_tabs_share_the_one_embedded_server() -> None:
             for tab in (first, second):
                 tab.wait_for("idle", timeout=90)
                 assert base_url in tab.text()  # pointed at the web process's server, not one of its own
+                assert re.search(r"ctx ~?[\d.]+k? / 8k", tab.text())  # SmolLM2's trained window, told by vt-tui web
             first.type("What is the capital of France?\r")
             second.type("Say hello.\r")
             first.wait_for("tok/s", timeout=120)

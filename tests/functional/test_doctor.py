@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.functional.test_profiles import as_llamafactory
+from tests.support.engine_windows import play
 from tests.support.ports import closed_port
 from tests.support.scripted_server import ScriptedServer
 from vt_tui.core.agent import AgentConfig
@@ -72,6 +73,18 @@ def test_all_good_against_a_llamafactory_like_server(tmp_path: Path) -> None:
     assert line(out, "gpu") and line(out, "audio") and line(out, "data dir") and line(out, "config")
     assert "secret" not in out + done.stderr, "the API key is never shown"
     assert [b["max_tokens"] for b in server.chat_requests] == [1, 8]
+    window = line(out, "context window")
+    assert " info " in window and "LLaMA-Factory does not say its window" in window and "±35%" in window
+    assert "set context_window" in window
+
+
+def test_the_context_window_where_the_server_says_it_and_how_requests_are_counted(tmp_path: Path) -> None:
+    with ScriptedServer(models=["m"]) as server:
+        play(server, "vllm", 4096)
+        done = run_doctor(tmp_path, "--base-url", server.base_url, "--context-strategy", "compact")
+    window = line(done.stdout, "context window")
+    assert " ok " in window and "4,096 tokens (max_model_len of m in /v1/models)" in window
+    assert "server's tokenizer (/tokenize: 2 tokens for 'Hello, world.'" in window and "over it: compact" in window
 
 
 def test_thinking_row_says_what_the_setting_sends_to_this_engine(tmp_path: Path) -> None:
@@ -192,6 +205,9 @@ def test_embedded_server_start_is_timed_and_its_turns_described(tmp_path: Path) 
     row = line(done.stdout, "tool calling")
     assert "no tools — auto: the shipped SmolLM2-135M never calls a tool" in row, row
     assert "no persona; no system prompt; sends max_tokens 1024" in line(done.stdout, "conversation")
+    window = line(done.stdout, "context window")
+    assert "8,192 tokens (the embedded server's n_ctx: SmolLM2-135M-Instruct.Q4_1.gguf's trained window)" in window
+    assert "server's tokenizer (/extras/tokenize/count:" in window and "over it: ask" in window
     setup = ConversationSetup.build(Settings(), None)
     assert setup.session(Endpoint("http://127.0.0.1:1/v1", engine="llama-cpp"), AgentConfig()).tool_mode() == "off"
 

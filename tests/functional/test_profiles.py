@@ -19,7 +19,7 @@ from vt_tui.core.endpoint import Endpoint
 from vt_tui.core.errors import EndpointError, ErrorKind
 from vt_tui.core.events import TurnFailed, TurnFinished
 from vt_tui.core.params import GenerationParams
-from vt_tui.core.profiles import ToolMode, metrics_url
+from vt_tui.core.profiles import PROFILES, ToolMode, metrics_url
 from vt_tui.core.session import ChatSession
 
 USAGE = {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16}
@@ -124,8 +124,20 @@ def server() -> Iterator[ScriptedServer]:
         yield s
 
 
+# Asked once per model for the context window (tests/functional/test_context.py), not to detect the engine.
+CONTEXT_ROUTES = {route for profile in PROFILES.values() for route in profile.context_routes}
+
+
 def probes(server: ScriptedServer) -> list[str]:
-    return [r["path"] for r in server.requests if r["body"] is None and not r["path"].startswith("/v1/")]
+    return [
+        r["path"]
+        for r in server.requests
+        if r["body"] is None and not r["path"].startswith("/v1/") and r["path"] not in CONTEXT_ROUTES
+    ]
+
+
+def window_probes(server: ScriptedServer) -> list[str]:
+    return [r["path"] for r in server.requests if r["path"] in CONTEXT_ROUTES]
 
 
 async def run(session: ChatSession, text: str = "hi") -> list:
@@ -154,9 +166,11 @@ async def test_detects_engine_and_shapes_a_turn_for_it(
     assert ("stream_options" in body) is usage
     assert done.stats.tokens_source == ("server" if usage else "counted")
 
-    await endpoint.list_models()  # detection is done once and cached on the endpoint
+    asked = window_probes(server)
+    assert len(asked) <= len(endpoint.profile.context_routes)
+    await endpoint.list_models()  # detection is done once and cached on the endpoint, the window asked once
     await run(session, "again")
-    assert len(probes(server)) == len(probed)
+    assert len(probes(server)) == len(probed) and window_probes(server) == asked
     await endpoint.aclose()
 
 

@@ -100,6 +100,17 @@ async def approval_prompt(app: VtApp, pilot) -> None:
     asyncio.get_running_loop().create_task(approver_for(app.chat_screen)(request))
 
 
+async def context_dialog(app: VtApp, pilot) -> None:
+    """What a message over the window offers (two turns would have to go; the turns are compacted instead)."""
+    from vt_tui.core.errors import Overflow, context_overflow
+    from vt_tui.core.window import Relief
+    from vt_tui.ui.screens.context import ContextScreen
+
+    overflow = Overflow(5210, 4096, reply=64)
+    await app.push_screen(ContextScreen(context_overflow(overflow), Relief(overflow, (1, 2), (1, 2, 3))))
+    await pilot.pause()  # its first choice focused (on_mount), whatever the load
+
+
 async def mcp_servers(app: VtApp, pilot) -> None:
     from vt_tui.core.mcp.config import Transport
     from vt_tui.core.mcp.manager import ServerState, ServerStatus, ToolInfo
@@ -120,7 +131,9 @@ async def mcp_servers(app: VtApp, pilot) -> None:
     app.push_screen(McpScreen(lambda: statuses))
 
 
-@pytest.mark.parametrize("open_dialog", [model_picker, params_dialog, attach_dialog, approval_prompt, mcp_servers])
+@pytest.mark.parametrize(
+    "open_dialog", [model_picker, params_dialog, attach_dialog, approval_prompt, context_dialog, mcp_servers]
+)
 def test_dialog(snap_compare, tmp_path: Path, open_dialog) -> None:
     """Each dialog over the chat at 80×24 (the model picker filtered by a typed letter)."""
     with ScriptedServer(models=["alpha-7b", "beta-70b", "beta-8b-instruct"]) as server:
@@ -130,6 +143,75 @@ def test_dialog(snap_compare, tmp_path: Path, open_dialog) -> None:
             await opened(app, pilot, open_dialog)
 
         assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+PARAGRAPH = (
+    "The context window is the number of tokens a model reads at once: the system prompt, every earlier turn that "
+    "is still sent, the new message and the reply all have to fit in it. "
+)
+
+
+def long_conversation(data: Path, turns: int, compact: int = 0, paragraphs: int = 6) -> int:
+    """A stored conversation of ``turns`` exchanges, the first ``compact`` of them compacted."""
+    from vt_tui.core.store import Compaction
+
+    store = Store(data / "conversations.sqlite3")
+    cid = store.create_conversation(title="window", model="Qwen2.5-7B-Instruct", endpoint="bench")
+    ids = []
+    for n in range(turns):
+        ids.append(store.add_turn(cid, f"Question {n + 1}: explain the context window again.", "m", {}))
+        store.finish_turn(ids[-1], PARAGRAPH * paragraphs, "ok", STATS)
+    if compact:
+        summary = "The user asked twice what a context window is; it is what the model reads at once, all of it."
+        store.add_compaction(cid, Compaction(0, tuple(ids[:compact]), summary, ids[-1], 1630, 24))
+    store.close()
+    return cid
+
+
+def window_app(server: ScriptedServer, data: Path, cid: int) -> VtApp:
+    """The stored conversation ``cid``, reopened with a 4,096-token window (the ``context_window`` setting)."""
+    settings = Settings(base_url=server.base_url, data_dir=data, context_window=4096, tools="off")
+    return VtApp(settings, conversation_id=cid, sampler_factory=frozen_gpu)
+
+
+async def settled(app: VtApp, pilot) -> None:
+    """Connected, the history shown, the endpoint's port hidden, nothing blinking."""
+    await asyncio.wait_for(app.ready.wait(), 10)
+    await pilot.pause(0.3)
+    app.chat_screen.status_bar.show(endpoint="http://127.0.0.1:8000/v1")
+    app.query_one(Composer).cursor_blink = False
+
+
+def test_status_bar_near_the_limit(snap_compare, tmp_path: Path) -> None:
+    """``ctx ~4.0k / 4k`` in red: the history fills 90 % and more of a 4,096-token window (the setting's)."""
+    with ScriptedServer(models=["Qwen2.5-7B-Instruct"]) as server:
+        app = window_app(server, tmp_path, long_conversation(tmp_path, 11))
+
+        async def settle(pilot) -> None:
+            await settled(app, pilot)
+            status = app.chat_screen.status_bar.status
+            assert status.context_limit == 4096 and status.context_tokens >= 0.9 * 4096, status
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=(80, 24), run_before=settle)
+
+
+@pytest.mark.parametrize("folded", [True, False])
+def test_compacted_block(snap_compare, tmp_path: Path, folded: bool) -> None:
+    """Two turns compacted: they stay, dimmed; the block after them says what it stands for (folded), or shows the
+    summary (unfolded)."""
+    from vt_tui.ui.widgets.chat_log import CompactionBlock
+
+    with ScriptedServer(models=["Qwen2.5-7B-Instruct"]) as server:
+        app = window_app(server, tmp_path, long_conversation(tmp_path, 3, compact=2, paragraphs=1))
+
+        async def settle(pilot) -> None:
+            await settled(app, pilot)
+            block = app.query_one(CompactionBlock)
+            block.collapsed = folded
+            await pilot.pause(0.2)
+
+        assert snap_compare(app, terminal_size=(80, 24), run_before=settle)
 
 
 THOUGHT = (
@@ -153,10 +235,7 @@ def test_thinking_block(snap_compare, tmp_path: Path, shown: str) -> None:
                     sampler_factory=frozen_gpu)  # fmt: skip
 
         async def settle(pilot) -> None:
-            await asyncio.wait_for(app.ready.wait(), 10)
-            await pilot.pause(0.3)
-            app.chat_screen.status_bar.show(endpoint="http://127.0.0.1:8000/v1")
-            app.query_one(Composer).cursor_blink = False
+            await settled(app, pilot)
             if shown == "open":
                 await pilot.press("ctrl+t")
             await pilot.pause()

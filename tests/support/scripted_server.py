@@ -7,8 +7,10 @@ exact body vt-tui sent and on keep-alive reuse. Also usable as a stand-alone ser
 
 To play a particular engine (tests/functional/test_profiles.py does), set its ``/v1/models`` fields
 (``owned_by``, ``model_fields``), headers (``server_header``, ``None`` for none; ``extra_headers``), extra GET
-routes (``get_routes``), its 401/404 bodies, whether it honours ``stream_options.include_usage``, and a
-``validate`` hook that answers a request the way that engine rejects it (its role rules, its errors).
+and POST routes (``get_routes``; ``post_routes``, answered from the request body: a tokenizer, Ollama's
+``/api/show``), its 401/404 bodies, whether it honours ``stream_options.include_usage``, a ``validate`` hook that
+answers a request the way that engine rejects it (its role rules, its errors), and a ``usage_for`` hook that
+counts a request's tokens as that engine would (tests/support/engine_windows.py plays each engine's window).
 
 LLaMA-Factory's own refusals are built in (llamafactory/api/chat.py, 0.9.5), as it really answers them:
 ``strict_alternation`` (one leading system message, then user|tool / assistant|function turns, an odd count) and
@@ -29,7 +31,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -111,6 +113,8 @@ class ScriptedServer:
         self.extra_headers: dict[str, str] = {}  # on every response
         self.model_fields: dict[str, Any] = {}  # merged into each /v1/models entry
         self.get_routes: dict[str, tuple[int, Any]] = {}  # path -> (status, JSON payload or text)
+        self.post_routes: dict[str, Callable[[Any], tuple[int, Any]]] = {}  # path -> body -> (status, payload)
+        self.usage_for: Callable[[dict[str, Any], Reply], dict[str, Any]] | None = None  # (request, reply) -> usage
         self.auth_error: Any = {"error": {"message": "Invalid API key.", "type": "invalid_request_error"}}
         self.not_found: Any = None  # 404 body for unknown routes (default: OpenAI-style error)
         self.usage_in_stream = True  # False: ignore stream_options.include_usage, like servers that send no usage
@@ -284,6 +288,10 @@ class ScriptedServer:
                 self._record(body)
                 if not self._authorized():
                     return
+                if self.path in server.post_routes:
+                    status, payload = server.post_routes[self.path](body)
+                    self._json(status, payload)
+                    return
                 if not self.path.endswith("/chat/completions") or not isinstance(body, dict):
                     self._json(404, {"error": {"message": f"no route {self.path}"}})
                     return
@@ -297,6 +305,8 @@ class ScriptedServer:
                     return
                 rejected = server.validate(body) if server.validate else None
                 reply = rejected or server._next_reply(body)
+                if server.usage_for is not None and not rejected:
+                    reply = replace(reply, usage=server.usage_for(body, reply))
                 self.drop_pending = reply.drop_next
                 time.sleep(reply.headers_delay)
                 if reply.status != 200:

@@ -10,7 +10,8 @@ import pytest
 
 from tests.support.metrics_server import MetricsServer, fixture
 from tests.support.ports import closed_port
-from vt_tui.gpu.engines import llamacpp_slots, ollama_ps, parse_engine, props_context, slot_tokens
+from vt_tui.core.context import props_context
+from vt_tui.gpu.engines import llamacpp_slots, ollama_ps, parse_engine, slot_tokens
 from vt_tui.gpu.exporters import exporter_gpus, parse_dcgm
 from vt_tui.gpu.models import GIB, MIB, HostSource
 from vt_tui.gpu.prometheus import PrometheusSource, metrics_root

@@ -154,6 +154,32 @@ def test_the_app_stops_with_one_line_on_a_newer_file(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_a_compaction_takes_its_turns_out_of_context_and_undoing_it_brings_them_back(old_file: Path) -> None:
+    """Migration 3 on the file from before versions: its turns can be compacted, the summary folded into a later
+    one, and both undone, every change in one transaction."""
+    from vt_tui.core.store import Compaction, CompactionStatus
+
+    store = Store(old_file)
+    cid = max(store.list_conversations(), key=lambda c: c.turn_count).id
+    ids = [t.id for t in store.turns(cid)]
+    assert len(ids) >= 2
+    first = Compaction(0, tuple(ids[:1]), "They said hello.", after_turn_id=ids[-1], tokens_before=40, tokens_after=5)
+    first.id = store.add_compaction(cid, first)
+    assert [t.in_context for t in store.turns(cid)][:1] == [False]
+    later = Compaction(0, tuple(ids[1:2]), "Hello, then a joke.", after_turn_id=ids[-1], folds=first.id)
+    later.id = store.add_compaction(cid, later)
+    assert [(c.summary, c.status) for c in store.compactions(cid)] == [
+        ("They said hello.", CompactionStatus.FOLDED),
+        ("Hello, then a joke.", CompactionStatus.ACTIVE),
+    ]
+    store.undo_compaction(later)
+    assert [c.status for c in store.compactions(cid)] == [CompactionStatus.ACTIVE, CompactionStatus.UNDONE]
+    assert [t.in_context for t in store.turns(cid)][:2] == [False, True]  # the first summary still stands for turn 1
+    store.clear_context(cid)
+    assert store.compactions(cid)[0].status is CompactionStatus.CLEARED
+    store.close()
+
+
 async def test_think_blocks_stored_as_answers_move_to_their_own_column(
     old_file: Path, scripted: ScriptedServer
 ) -> None:

@@ -134,6 +134,14 @@ def test_with_the_embedded_default_tabs_share_its_url_and_get_no_api_key() -> No
     }
 
 
+def test_tabs_get_the_embedded_servers_window_as_their_context_window(tmp_path: Path) -> None:
+    """A tab sees the shared server as any llama-cpp-python server, which does not say its window: it is told."""
+    changes = tab_environment({}, "http://127.0.0.1:40111/v1", 8192)
+    environ = {name: value for name, value in changes.items() if value is not None}
+    assert load(environ=environ, config_path=tmp_path / "config.toml").context_window == 8192
+    assert "VT_TUI_CONTEXT_WINDOW" not in tab_environment({}, "http://127.0.0.1:40111/v1")
+
+
 @pytest.mark.parametrize("port", ["0", "70000", "-1", "http"])
 def test_a_port_out_of_range_is_a_usage_error(port: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from vt_tui.core.agent.config import AgentConfig, ToolPlan, plan_tools
+from vt_tui.core.context import ContextStrategy
 from vt_tui.core.params import GenerationParams
 from vt_tui.core.personas import DEFAULT, Persona, PersonaSet
 from vt_tui.core.profiles import EngineProfile, ToolMode
@@ -59,6 +60,7 @@ class ConversationSetup:
     tool_reason: str = ""
     tools: frozenset[str] | None = None
     max_steps: int = 6
+    context_strategy: ContextStrategy = ContextStrategy.ASK
 
     @classmethod
     def build(
@@ -81,6 +83,7 @@ class ConversationSetup:
             tool_reason=reason,
             tools=frozenset(persona.tools) if persona and isinstance(persona.tools, tuple) else None,
             max_steps=settings.max_steps,
+            context_strategy=settings.context_strategy,
         )
 
     def tool_plan(self, profile: EngineProfile) -> ToolPlan:
@@ -105,6 +108,7 @@ class ConversationSetup:
             params=replace(self.params),
             agent=self.agent(shared),
             persona=self.persona.name if self.persona else None,
+            context_strategy=self.context_strategy,
             **kw,
         )
 

@@ -15,9 +15,11 @@ from vt_tui.core.errors import (
     ErrorKind,
     before_reply,
     classify,
+    context_overflow,
     from_status,
     model_gone,
     no_reply,
+    overflow_in,
     stalled,
 )
 from vt_tui.core.messages import shape
@@ -26,14 +28,19 @@ from vt_tui.core.profiles import GENERIC, Detection, Engine, Thinking
 from vt_tui.core.reasoning import ThinkSplitter
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import httpx2
     import openai
+
+    from vt_tui.core.context import ContextLimit
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 PLACEHOLDER_KEY = "sk-no-key"  # local servers accept any key; the SDK insists on one
 PROBE_TIMEOUT_S = 2.0  # each detection probe (a GET of a small route on the same server)
 CONNECT_TIMEOUT_S = 10.0
+LOG_WAIT_S = 0.5  # a server that cut a stream may write why to its log just after: read it for this long
 
 
 def is_stale_connection(exc: BaseException) -> bool:
@@ -113,6 +120,9 @@ def parse_chunk(data: dict[str, Any]) -> StreamChunk:
     if "error" in data:
         err = data["error"]
         message = err.get("message", str(err)) if isinstance(err, dict) else str(err)
+        overflow = overflow_in(message, data)
+        if overflow is not None:
+            raise context_overflow(overflow)
         raise EndpointError(ErrorKind.SERVER, f"The server reported an error mid-stream: {message}", "retry")
     chunk = StreamChunk(usage=data.get("usage"))
     choices = data.get("choices") or ()
@@ -158,6 +168,15 @@ class Endpoint:
         self.models: list[str] = []
         self.listing: list[dict[str, Any]] = []  # /v1/models entries as the server sent them
         self.listing_headers: dict[str, str] = {}
+        # The context window (vt_tui.core.context keeps these): the limit known without asking (the
+        # context_window setting, or the n_ctx vt-tui started the embedded server with); what the server said, by
+        # model; the model last asked about; whether its tokenizer route is missing; the log of a server vt-tui
+        # started, where llama-cpp-python says why it cut a stream.
+        self.context_window: ContextLimit | None = None
+        self.context_limits: dict[str, ContextLimit | None] = {}
+        self.context_model: str | None = None
+        self.tokenizer_off = False
+        self.server_log: Path | None = None
 
     @property
     def client(self) -> openai.AsyncOpenAI:
@@ -219,10 +238,17 @@ class Endpoint:
 
         Raises :class:`EndpointError` when nothing answers.
         """
-        self.client  # noqa: B018 — builds the shared HTTP client
-        assert self._http is not None
+        return await self._side_request("GET", url, None, timeout)
+
+    async def post_json(self, url: str, body: dict[str, Any], timeout: float = PROBE_TIMEOUT_S) -> tuple[int, Any]:
+        """POST ``body`` to ``url`` (a tokenizer, Ollama's /api/show), as :meth:`fetch` GETs."""
+        return await self._side_request("POST", url, body, timeout)
+
+    async def _side_request(self, method: str, url: str, body: Any, timeout: float) -> tuple[int, Any]:
         try:
-            response = await self._http.get(url, headers=self._auth_headers, timeout=timeout, follow_redirects=False)
+            response = await self.http.request(
+                method, url, json=body, headers=self._auth_headers, timeout=timeout, follow_redirects=False
+            )
         except Exception as exc:
             kind = ErrorKind.TIMEOUT if "Timeout" in type(exc).__name__ else ErrorKind.CONNECTION
             raise self._secret_free(EndpointError(kind, f"No answer from {url} ({type(exc).__name__})")) from None
@@ -230,6 +256,32 @@ class Endpoint:
             return response.status_code, response.json()
         except ValueError:
             return response.status_code, response.text
+
+    def _log_size(self) -> int | None:
+        try:
+            return self.server_log.stat().st_size if self.server_log else None
+        except OSError:
+            return None
+
+    async def _cut_because(self, log_at: int | None) -> EndpointError | None:
+        """An overflow the server wrote to its log after ``log_at`` (its size when the request went out)."""
+        if self.server_log is None or log_at is None:
+            return None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LOG_WAIT_S
+        while True:
+            try:
+                with self.server_log.open("rb") as log:
+                    log.seek(log_at)
+                    written = log.read().decode(errors="replace")
+            except OSError:
+                return None
+            overflow = overflow_in(written)
+            if overflow is not None:
+                return context_overflow(overflow)
+            if loop.time() >= deadline:
+                return None
+            await asyncio.sleep(0.05)
 
     async def request(self, send: Callable[[], Awaitable[T]], model: str | None = None) -> T:
         """``await send()`` (one SDK request), sent once more if a dropped kept-alive connection failed it.
@@ -364,6 +416,7 @@ class Endpoint:
         watchdog = _Watchdog(self._timeout, self.stream_idle_timeout)
         splitter = ThinkSplitter()
         done = finished = False
+        log_at = self._log_size()
         try:
             for attempt in (1, 2):
                 opened = False
@@ -405,13 +458,13 @@ class Endpoint:
                         continue
                     if not opened and type(exc).__module__.startswith("httpx"):
                         raise before_reply(exc, self.base_url) from None
-                    raise classify(exc, self.base_url, model) from None
+                    raise await self._cut_because(log_at) or classify(exc, self.base_url, model) from None
         except EndpointError as exc:
             raise await self._explained(exc, model) from None
         finally:
             watchdog.close()
         if not (done or finished):
-            raise EndpointError(
+            raise await self._cut_because(log_at) or EndpointError(
                 ErrorKind.STREAM_CUT, f"{self.base_url} ended the stream before the reply finished", "retry"
             )
         thought, answer = splitter.finish()

@@ -4,7 +4,8 @@ in words. Nothing here imports the openai SDK at module level."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+import re
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -21,6 +22,7 @@ class ErrorKind(StrEnum):
     STALLED = "stalled"  # the stream started, then no byte came for stream_idle_timeout seconds
     MODEL_NOT_FOUND = "model_not_found"  # 404 for a model the server's listing no longer has
     MALFORMED = "malformed"
+    CONTEXT_OVERFLOW = "context_overflow"  # the prompt does not fit the model's context window (not sent, or refused)
     CANCELLED = "cancelled"
     EMBEDDED = "embedded"
     OTHER = "other"
@@ -49,9 +51,11 @@ class EndpointError(VtError):
     status: int | None = None
     offered: tuple[str, ...] = ()  # MODEL_NOT_FOUND: the models the server lists now (for a model picker)
     detail: str = ""  # an HTTP error's body, the server's own words (also in ``message``)
+    overflow: Overflow | None = None  # CONTEXT_OVERFLOW: the sizes, as far as they are known
 
     def to_dict(self) -> dict[str, Any]:
         out = {"kind": self.kind.value, "message": self.message, "hint": self.hint, "status": self.status}
+        out |= {"overflow": asdict(self.overflow)} if self.overflow else {}
         return out | ({"offered": list(self.offered)} if self.offered else {})
 
     def without(self, secret: str) -> EndpointError:
@@ -65,6 +69,94 @@ class EndpointError(VtError):
             hint=self.hint.replace(secret, "***"),
             detail=self.detail.replace(secret, "***"),
         )
+
+
+@dataclass(frozen=True)
+class Overflow:
+    """A prompt too long for the context window: ``size`` tokens (the prompt) for a ``limit``-token window, with
+    room for a reply of ``reply`` tokens. ``margin`` is how far ``size`` may be off (0: counted, not estimated).
+    None where the server did not say."""
+
+    size: int | None
+    limit: int | None
+    reply: int = 0
+    margin: int = 0
+
+    @property
+    def over_by(self) -> int | None:
+        """Tokens to take out before it fits (0 or less: the prompt fits, only the reply did not)."""
+        return None if self.size is None or self.limit is None else self.size + self.reply - self.limit
+
+
+OVERFLOW_HINT = "drop or compact the earlier turns, or shorten the message (retrying the same cannot fit)"
+ALONE_HINT = "shorten the message, or start the server with a larger context window (retrying cannot fit)"
+# How engines say a prompt is over the window, read the same way whichever said it. The limit: vLLM, OpenAI and
+# llama-cpp-python's 400 ("maximum context length is N"), SGLang ("the model's context length (N tokens)"),
+# llama-cpp-python's own ValueError, seen in its log when it cut a stream ("exceed context window of N"). The
+# prompt's size: vLLM ("N in the messages", "has N input tokens"), OpenAI ("resulted in N tokens"), SGLang ("The
+# input (N tokens)"), llama-cpp-python ("Requested tokens (N)"). llama-server says it in words and JSON fields
+# (``exceed_context_size_error`` with ``n_prompt_tokens`` and ``n_ctx``).
+_LIMIT_WORDS = (
+    re.compile(r"maximum context length is (\d+)", re.I),
+    re.compile(r"model's context length \((\d+) tokens\)", re.I),
+    re.compile(r"exceed context window of (\d+)", re.I),
+)
+_SIZE_WORDS = (  # the prompt alone first: "requested N tokens" counts the reply asked for too
+    re.compile(r"(\d+) in the messages", re.I),
+    re.compile(r"has (\d+) input tokens", re.I),
+    re.compile(r"resulted in (\d+) tokens", re.I),
+    re.compile(r"input \((\d+) tokens\)", re.I),
+    re.compile(r"Requested tokens \((\d+)\)", re.I),
+    re.compile(r"requested (\d+) tokens", re.I),
+)
+_OVERFLOW_WORDS = re.compile(r"exceeds? the available context size|context[_ ]length[_ ]exceeded", re.I)
+
+
+def _number(patterns: tuple[re.Pattern[str], ...], text: str) -> int | None:
+    """The number the first pattern that matches captures."""
+    return next((int(m.group(1)) for p in patterns if (m := p.search(text))), None)
+
+
+def overflow_in(words: str, body: Any = None) -> Overflow | None:
+    """The server's words (and its JSON error object, if any) read as a context overflow; None if they are not
+    one. The same reading for every engine: what the user is told does not depend on which server said it."""
+    fields = body.get("error", body) if isinstance(body, dict) else None
+    fields = fields if isinstance(fields, dict) else {}
+    limit, size = _number(_LIMIT_WORDS, words), _number(_SIZE_WORDS, words)
+    said = limit is not None or bool(_OVERFLOW_WORDS.search(words)) or "exceed_context" in str(fields.get("type"))
+    if not said:
+        return None
+    if isinstance(fields.get("n_ctx"), int):  # llama-server
+        limit = fields["n_ctx"]
+    if isinstance(fields.get("n_prompt_tokens"), int):
+        size = fields["n_prompt_tokens"]
+    return Overflow(size=size, limit=limit)
+
+
+def context_overflow(overflow: Overflow, hint: str = OVERFLOW_HINT, status: int | None = None) -> EndpointError:
+    """The one line for a prompt over the window, whoever found it (vt-tui before sending, or the server): the
+    limit, the size, by how much, and what to do — never "retry", which cannot help."""
+    size, limit, over = overflow.size, overflow.limit, overflow.over_by
+    about = "about " if overflow.margin else ""
+    if over is not None and over <= 0:  # the prompt fits; the reply asked for did not (the window was not known)
+        return EndpointError(
+            ErrorKind.CONTEXT_OVERFLOW,
+            f"The reply did not fit the model's {limit:,}-token context window after a {size:,}-token prompt",
+            "the reply is now capped to what is left: send it again",
+            status,
+            overflow=overflow,
+        )
+    if over is not None:
+        said = f"{about}{size:,} tokens for a {limit:,}-token window ({about}{over:,} over"
+        said += f", with room for a {overflow.reply:,}-token reply)" if overflow.reply else ")"
+    elif limit is not None:
+        said = f"more than its {limit:,} tokens"
+    elif size is not None:
+        said = f"{about}{size:,} tokens"
+    else:
+        said = ""
+    message = "Too long for the model's context window" + (f": {said}" if said else "")
+    return EndpointError(ErrorKind.CONTEXT_OVERFLOW, message, hint, status, overflow=overflow)
 
 
 def cancelled() -> EndpointError:
@@ -121,7 +213,9 @@ def _server_detail(body: Any, text: str) -> str:
 
 def from_status(status: int, body: Any, text: str, base_url: str, model: str | None) -> EndpointError:
     detail = _server_detail(body, text)
-    return replace(_from_status(status, detail, base_url, model), detail=detail)
+    overflow = overflow_in(detail, body) if status not in (401, 403, 404, 429) else None
+    error = context_overflow(overflow, status=status) if overflow else _from_status(status, detail, base_url, model)
+    return replace(error, detail=detail)
 
 
 def _from_status(status: int, detail: str, base_url: str, model: str | None) -> EndpointError:

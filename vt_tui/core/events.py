@@ -139,6 +139,60 @@ class StoreFailed:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class ContextTrimmed:
+    """Turns taken out of what is sent to fit the window (the ``truncate`` strategy, or the user's choice). They
+    stay in the conversation, marked out of context. ``message`` is one line for the user."""
+
+    turn_ids: tuple[int, ...]
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContextTruncated:
+    """The server cut the prompt without saying so (Ollama trims to its num_ctx): the reply did not see all of
+    it. Said after the turn from the server's own ``prompt_tokens``; ``message`` is one line for the user."""
+
+    prompt_tokens: int
+    sent_tokens: int  # what vt-tui counted for the request
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionStarted:
+    """The model is summarising ``turn_ids`` (and the summary it wrote before, if any) into one block."""
+
+    turn_ids: tuple[int, ...]
+    tokens_before: int  # about what they take in the window now
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryDelta:
+    """Streamed text of a compaction's summary."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionFinished:
+    """The summary replaces the turns in what is sent; ``compaction_id`` undoes it (``ChatSession.undo_compaction``)."""
+
+    compaction_id: int
+    turn_ids: tuple[int, ...]
+    summary: str
+    tokens_before: int
+    tokens_after: int
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionFailed:
+    """Summarising failed or was cancelled: nothing changed in what is sent. ``partial_text`` is what had come."""
+
+    error: EndpointError
+    partial_text: str
+    cancelled: bool = False
+
+
 Event = (
     TurnStarted
     | TextDelta
@@ -149,13 +203,19 @@ Event = (
     | TurnFinished
     | TurnFailed
     | StoreFailed
+    | ContextTrimmed
+    | ContextTruncated
+    | CompactionStarted
+    | SummaryDelta
+    | CompactionFinished
+    | CompactionFailed
 )
 
 
 def event_to_json(event: Event) -> dict[str, Any]:
     """A JSON-ready dict with a ``type`` key, for ``vt-tui ask --json``."""
     data = asdict(event)
-    if isinstance(event, TurnFailed):
+    if isinstance(event, TurnFailed | CompactionFailed):
         data["error"] = event.error.to_dict()
     stats = getattr(event, "stats", None)
     if stats is not None:

@@ -160,6 +160,12 @@ class EngineProfile:
     ignored_params: tuple[str, ...] = ()  # accepted and silently ignored
     notes: tuple[str, ...] = ()  # what vt-tui does about this engine, said by doctor
     tool_reason: str = ""  # why tool_calling is what it is
+    # The context window (read by vt_tui.core.context): routes that say it, beyond max_model_len in /v1/models,
+    # asked in order; the route and text field that count tokens with the model's own tokenizer; and whether a
+    # prompt over the window is cut silently instead of refused.
+    context_routes: tuple[str, ...] = ()
+    tokenize: tuple[str, str] | None = None
+    truncates_silently: bool = False
     thinking: ThinkingSwitch = NO_SWITCH  # how the thinking setting is sent
     replay_thinking: ThinkingReplay = ThinkingReplay.NEVER  # earlier turns' thinking sent back with the history
 
@@ -191,6 +197,7 @@ VLLM = EngineProfile(
     metrics_path="/metrics",
     vision=True,
     tool_reason="vLLM streams OpenAI tool_calls (started with --enable-auto-tool-choice --tool-call-parser NAME)",
+    tokenize=("/tokenize", "prompt"),
     thinking=ThinkingSwitch(TEMPLATE_OFF, "reasoning_effort", TEMPLATE_ON),
 )
 LLAMA_SERVER = EngineProfile(
@@ -199,6 +206,8 @@ LLAMA_SERVER = EngineProfile(
     metrics_path="/metrics",
     notes=("max_tokens always sent (its default: no limit)", "/metrics only when started with --metrics"),
     tool_reason="llama-server streams OpenAI tool_calls (with --jinja and a model whose template has tools)",
+    context_routes=("/props", "/slots"),
+    tokenize=("/tokenize", "content"),
     # It merges a request's chat_template_kwargs over --chat-template-kwargs (with --jinja, its default).
     thinking=ThinkingSwitch(TEMPLATE_OFF, "chat_template_kwargs.reasoning_effort", TEMPLATE_ON),
 )
@@ -210,6 +219,7 @@ LLAMA_CPP_PYTHON = EngineProfile(
     usage_in_stream=False,
     string_content=True,  # its request model: 500 for an assistant tool-call message with content null
     tool_reason="llama-cpp-python returns tool_calls only for a forced tool_choice, and streams nothing with 'auto'",
+    tokenize=("/extras/tokenize/count", "input"),
     thinking=ThinkingSwitch(note="llama-cpp-python takes no thinking switch: serve a model or chat format without it"),
 )
 OLLAMA = EngineProfile(
@@ -218,6 +228,8 @@ OLLAMA = EngineProfile(
     vision=True,
     notes=("max_tokens always sent; the context is the model's num_ctx (Ollama trims longer prompts silently)",),
     tool_reason="Ollama returns OpenAI tool_calls for models whose template has tools",
+    context_routes=("/api/ps", "/api/show"),
+    truncates_silently=True,
     thinking=ThinkingSwitch({"reasoning_effort": "none"}, "reasoning_effort"),  # its /v1 takes "none" for off
 )
 LMDEPLOY = EngineProfile(
@@ -235,6 +247,7 @@ SGLANG = EngineProfile(
     vision=True,
     notes=("/metrics only when started with --enable-metrics",),
     tool_reason="SGLang streams OpenAI tool_calls (started with --tool-call-parser NAME)",
+    tokenize=("/tokenize", "prompt"),
     thinking=ThinkingSwitch(TEMPLATE_OFF, "reasoning_effort", TEMPLATE_ON),
 )
 OPENAI = EngineProfile(

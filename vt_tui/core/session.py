@@ -11,11 +11,14 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from vt_tui.core import messages
+from vt_tui.core import messages, window
 from vt_tui.core.attachments import Attachment, user_content
+from vt_tui.core.context import ContextStrategy
 from vt_tui.core.endpoint import Endpoint
-from vt_tui.core.errors import EndpointError, ErrorKind, cancelled, classify
+from vt_tui.core.errors import EndpointError, ErrorKind, Overflow, cancelled, classify
 from vt_tui.core.events import (
+    CompactionFailed,
+    ContextTrimmed,
     Event,
     GpuCost,
     ReasoningDelta,
@@ -33,7 +36,8 @@ from vt_tui.core.events import (
 from vt_tui.core.params import GenerationParams
 from vt_tui.core.profiles import PROFILES, ToolMode
 from vt_tui.core.reasoning import server_reasoning_tokens
-from vt_tui.core.store import Store, Turn, TurnStatus, failure_words
+from vt_tui.core.store import Compaction, CompactionStatus, Store, Turn, TurnStatus, failure_words
+from vt_tui.core.window import Fitted, Relief, Usage, Window
 
 if TYPE_CHECKING:
     from vt_tui.core.agent import AgentConfig
@@ -144,8 +148,10 @@ class ChatSession:
         gpu_cost: GpuCostHook | None = None,
         agent: AgentConfig | None = None,
         persona: str | None = None,
+        context_strategy: ContextStrategy = ContextStrategy.ASK,
     ) -> None:
-        """``agent``: run turns with tools (see :mod:`vt_tui.core.agent`); None keeps every turn plain chat."""
+        """``agent``: run turns with tools (see :mod:`vt_tui.core.agent`); None keeps every turn plain chat.
+        ``context_strategy``: what a message that does not fit the window does (see :mod:`vt_tui.core.window`)."""
         self.endpoint = endpoint
         self.model = model
         self.system = system
@@ -157,6 +163,9 @@ class ChatSession:
         self.persona = persona
         self._runner: AgentRunner | None = None
         self.turns: list[Turn] = store.turns(conversation_id) if store and conversation_id else []
+        self.context = Window(endpoint, context_strategy)
+        if store and conversation_id:
+            self.context.compactions = store.compactions(conversation_id)
         self._reader: asyncio.Task[None] | None = None
         self._store_off = False  # a write failed in this turn: the rest of it stays in memory only
         self._store_failures: list[StoreFailed] = []  # to be yielded by run_turn
@@ -181,7 +190,7 @@ class ChatSession:
 
     @property
     def busy(self) -> bool:
-        return self._reader is not None and not self._reader.done()
+        return (self._reader is not None and not self._reader.done()) or self.context.busy
 
     def history(self) -> list[dict[str, Any]]:
         """Earlier turns as messages; their images only while the endpoint takes images; their thinking only when
@@ -197,15 +206,95 @@ class ChatSession:
                 ]
         return out
 
-    def context_chars(self) -> int:
-        """Characters the next request will carry; ~4 per token for an estimate."""
-        return len(self.system or "") + sum(len(messages.text_of(m["content"])) for m in self.history())
+    def request_for(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        """The request that sends ``message`` now: the system prompt (with the summary in force), the history."""
+        return messages.build(self.context.system(self.system), [*self.history(), message], self.endpoint.profile)
+
+    def context_usage(self) -> Usage:
+        """What the next request carries before the new message, and the window (for the status bar)."""
+        return self.context.usage(self.turns, self.history(), self.system)
 
     def clear_context(self) -> None:
         for turn in self.turns:
             turn.in_context = False
+        for compaction in self.context.compactions:
+            if compaction.status == CompactionStatus.ACTIVE:
+                compaction.status = CompactionStatus.CLEARED
         if self.store and self.conversation_id:
             self._save(self.store.clear_context, self.conversation_id)
+
+    # the context window (vt_tui.core.window decides; these keep the turns and the store in step)
+    def relief(self, overflow: Overflow) -> Relief:
+        """What would make a message over the window fit: the oldest turns to drop, or the turns to compact."""
+        return self.context.relief(self.turns, overflow)
+
+    def drop_turns(self, turn_ids: tuple[int, ...]) -> ContextTrimmed:
+        """Stop sending these turns (they stay in the conversation, marked out of context)."""
+        dropped = {*turn_ids}
+        for turn in self.turns:
+            if turn.id in dropped:
+                turn.in_context = False
+        if self.store and self.conversation_id:
+            self._save(self.store.set_in_context, turn_ids, False)
+        self.context.forget()
+        count = f"{len(turn_ids)} oldest turn{'s' if len(turn_ids) != 1 else ''}"
+        return ContextTrimmed(turn_ids, f"{count} no longer sent, to fit the context window (kept on screen)")
+
+    async def compact(self, turn_ids: tuple[int, ...] | None = None) -> AsyncIterator[Event]:
+        """Have the model summarise ``turn_ids`` (default: every turn in context but the latest) into one block that
+        stands for them in what is sent. Esc (``cancel``) stops it; nothing changes unless it finishes."""
+        try:
+            model = self.model = await self.endpoint.resolve_model(self.model)
+        except EndpointError as exc:
+            yield CompactionFailed(exc, "")
+            return
+        if turn_ids is None:
+            sent = [t.id for t in self.turns if t.counts_as_history]
+            turn_ids = tuple(sent[: -window.KEEP_RECENT_TURNS] or sent)
+        async for event in window.compact(self, model, turn_ids):
+            yield event
+
+    def keep_compaction(self, compaction: Compaction) -> Compaction:
+        """A finished summary: in force from now on (stored with its turns out of context, in one transaction)."""
+        if self.store and self.conversation_id:
+            compaction.id = self._save(self.store.add_compaction, self.conversation_id, compaction) or 0
+        compaction.id = compaction.id or -len(self.context.compactions) - 1  # kept in memory only
+        for earlier in self.context.compactions:
+            if earlier.id == compaction.folds:
+                earlier.status = CompactionStatus.FOLDED
+        self.context.compactions.append(compaction)
+        covered = set(compaction.turn_ids)
+        for turn in self.turns:
+            if turn.id in covered:
+                turn.in_context = False
+        self.context.forget()
+        return compaction
+
+    def undo_compaction(self) -> Compaction | None:
+        """Take back the compaction in force: its turns are sent again (and the summary it folded in, if any)."""
+        compaction = self.context.compaction()
+        if compaction is None:
+            return None
+        compaction.status = CompactionStatus.UNDONE
+        for earlier in self.context.compactions:
+            if earlier.id == compaction.folds:
+                earlier.status = CompactionStatus.ACTIVE
+        covered = set(compaction.turn_ids)
+        for turn in self.turns:
+            if turn.id in covered:
+                turn.in_context = True
+        if self.store and self.conversation_id and compaction.id > 0:
+            self._save(self.store.undo_compaction, compaction)
+        self.context.forget()
+        return compaction
+
+    def tool_calls_by_turn(self) -> dict[int, list[dict[str, Any]]]:
+        """The stored tool calls of this conversation, by turn (what a compaction's summary may mention)."""
+        calls: dict[int, list[dict[str, Any]]] = {}
+        if self.store and self.conversation_id:
+            for call in self.store.tool_calls(self.conversation_id):
+                calls.setdefault(call["turn_id"], []).append(call)
+        return calls
 
     def tool_mode(self) -> ToolMode:
         """How the next turn calls tools: native, text or off (plain streaming, no LangChain)."""
@@ -214,9 +303,10 @@ class ChatSession:
         return self.agent.plan(self.endpoint.profile).mode
 
     def cancel(self) -> None:
-        """Stop the running turn (a request, a tool, an approval prompt), keeping the partial text."""
+        """Stop the running turn (a request, a tool, an approval prompt, a summary), keeping the partial text."""
         if self._reader is not None and not self._reader.done():
             self._reader.cancel()
+        self.context.cancel()
 
     def refuses_images(self) -> bool:
         """True when the endpoint's profile says it takes no image parts (``--engine`` of a vision one forces it)."""
@@ -269,11 +359,16 @@ class ChatSession:
         if images and self.refuses_images():
             yield TurnFailed(no_vision(self.endpoint.profile.title), "")
             return
-        request = messages.build(
-            self.system,
-            [*self.history(), {"role": "user", "content": user_content(user_text, images)}],
-            self.endpoint.profile,
-        )
+        fitted: Fitted | None = None
+        new_message = {"role": "user", "content": user_content(user_text, images)}
+        async for item in window.prepare(self, model, new_message, self.params.as_request()):
+            if isinstance(item, Fitted):
+                fitted = item
+            else:
+                yield item  # turns dropped, a compaction, or a TurnFailed: over the window, nothing sent
+        if fitted is None:
+            return
+        request, params = fitted.messages, fitted.params
         mode = self.tool_mode()  # after resolve_model: listing the models may have picked the profile
         turn = self._start_turn(user_text, model, images)
         yield TurnStarted(turn.id, model, self.endpoint.label)
@@ -284,7 +379,9 @@ class ChatSession:
         started = time.perf_counter()
         wall_started = time.time()
         plain = mode is ToolMode.OFF
-        reader = self._read(model, request, pipe) if plain else self._read_agent(model, mode, request, pipe)
+        reader = (
+            self._read(model, request, pipe, params) if plain else self._read_agent(model, mode, request, pipe, params)
+        )
         self._reader = asyncio.create_task(reader)
         parts: list[str] = []
         thoughts: list[str] = []
@@ -317,6 +414,13 @@ class ChatSession:
                     break
             stats = self._stats(pipe, started, wall_started)
             text, thinking = "".join(parts), "".join(thoughts)
+            # Cut for length before any answer, thinking or tool call: the prompt filled the window. (A reply that
+            # thought until max_tokens ran out did not stop at once: that is no overflow.)
+            nothing_came = not (text.strip() or thinking.strip() or open_calls)
+            if pipe.error is None and pipe.finish_reason == "length" and nothing_came:
+                pipe.error = self.context.stopped_at_once(model, fitted.count, self.turns)
+            elif pipe.error is not None and pipe.error.kind is ErrorKind.CONTEXT_OVERFLOW:
+                pipe.error = self.context.explain(pipe.error, model, fitted.count, self.turns)
             if pipe.error:
                 was_cancelled = pipe.error.kind is ErrorKind.CANCELLED
                 status = TurnStatus.CANCELLED if was_cancelled else TurnStatus.FAILED
@@ -325,6 +429,10 @@ class ChatSession:
             else:
                 self._finish(turn, text, TurnStatus.OK, stats, None, thinking)
                 outcome = TurnFinished(text, stats)
+                usage = (pipe.usage if plain else None) or {}
+                cut = self.context.turn_done(self.turns, request, fitted.count, usage, stats.thinking_tokens or 0)
+                if cut is not None:
+                    yield cut
             for failure in self._store_events():
                 yield failure
             yield outcome
@@ -363,18 +471,18 @@ class ChatSession:
             self._runner = module.AgentRunner(self.endpoint, self.agent)
         return self._runner
 
-    async def _read_agent(self, model: str, mode: ToolMode, request: list[dict[str, Any]], pipe: _Pipe) -> None:
+    async def _read_agent(
+        self, model: str, mode: ToolMode, request: list[dict[str, Any]], pipe: _Pipe, params: dict[str, Any]
+    ) -> None:
         """The agent path; the plain one when no tool is offered. LangChain is imported here, off the loop."""
         assert self.agent is not None
         try:
             await self.agent.registry.aload()
             if not self.agent.offered():
-                await self._read(model, request, pipe)
+                await self._read(model, request, pipe, params)
                 return
             runner = await self._agent_runner()
-            result = await runner.run(
-                model=model, mode=mode, messages=request, params=self.params.as_request(), sink=pipe
-            )
+            result = await runner.run(model=model, mode=mode, messages=request, params=params, sink=pipe)
             pipe.steps, pipe.tool_calls = result.steps, result.tool_calls
             pipe.finish_reason = result.finish_reason or pipe.finish_reason
             pipe.done = True
@@ -389,9 +497,9 @@ class ChatSession:
             pipe.thought()
             pipe.wake.set()
 
-    async def _read(self, model: str, request: list[dict[str, Any]], pipe: _Pipe) -> None:
+    async def _read(self, model: str, request: list[dict[str, Any]], pipe: _Pipe, params: dict[str, Any]) -> None:
         try:
-            async for chunk in self.endpoint.stream_chat(model, request, self.params.as_request()):
+            async for chunk in self.endpoint.stream_chat(model, request, params):
                 if chunk.reasoning:
                     pipe.reasoning(chunk.reasoning)
                 if chunk.content:

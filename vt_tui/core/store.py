@@ -86,9 +86,29 @@ UPDATE turns SET
     WHERE substr({_TRIMMED}, 1, 7) = '<think>';
 """
 
+# Compactions: a summary the model wrote that stands for some turns in what is sent (those turns stay, out of
+# context). ``turn_ids`` is a JSON list; ``folds`` an earlier compaction the summary took in (undoing this one
+# brings that one back); ``after_turn_id`` where the block shows in the chat.
+SCHEMA_COMPACTIONS = """
+CREATE TABLE IF NOT EXISTS compactions (
+    id INTEGER PRIMARY KEY,
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    turn_ids TEXT NOT NULL,
+    after_turn_id INTEGER,
+    summary TEXT NOT NULL,
+    tokens_before INTEGER NOT NULL DEFAULT 0,
+    tokens_after INTEGER NOT NULL DEFAULT 0,
+    folds INTEGER REFERENCES compactions(id),
+    status TEXT NOT NULL DEFAULT 'active',
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS compactions_by_conversation ON compactions(conversation_id, id);
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     SCHEMA_1,  # 1: conversations, turns, tool calls, image attachments (IF NOT EXISTS: version-0 files adopt it)
     THINKING,  # 2: turns.thinking; leading think blocks stored in answers moved there
+    SCHEMA_COMPACTIONS,  # 3: compactions (summaries standing for earlier turns)
 )
 
 
@@ -126,6 +146,31 @@ class Turn:
     def counts_as_history(self) -> bool:
         """Only completed turns are sent back to the model; failed ones stay visible, not in context."""
         return self.status is TurnStatus.OK and self.in_context
+
+
+class CompactionStatus(StrEnum):
+    """ACTIVE: the summary is sent in place of its turns. FOLDED: a later summary took it in. UNDONE: the user took
+    it back (its turns are sent again). CLEARED: the context was cleared."""
+
+    ACTIVE = "active"
+    FOLDED = "folded"
+    UNDONE = "undone"
+    CLEARED = "cleared"
+
+
+@dataclass
+class Compaction:
+    """A summary the model wrote that stands, in what is sent, for ``turn_ids`` (kept, marked out of context)."""
+
+    id: int
+    turn_ids: tuple[int, ...]
+    summary: str
+    after_turn_id: int | None = None
+    tokens_before: int = 0  # about what the turns took in the window
+    tokens_after: int = 0  # what the summary takes
+    folds: int | None = None
+    status: CompactionStatus = CompactionStatus.ACTIVE
+    created: float = 0.0
 
 
 @dataclass
@@ -275,6 +320,72 @@ class Store:
     def clear_context(self, conversation_id: int) -> None:
         """Keep every turn on screen, but send none of the earlier ones to the model again."""
         self.db.execute("UPDATE turns SET in_context = 0 WHERE conversation_id = ?", (conversation_id,))
+        self.db.execute(
+            "UPDATE compactions SET status = ? WHERE conversation_id = ? AND status = ?",
+            (CompactionStatus.CLEARED.value, conversation_id, CompactionStatus.ACTIVE.value),
+        )
+
+    def set_in_context(self, turn_ids: list[int] | tuple[int, ...], in_context: bool) -> None:
+        """Send these turns again (True), or keep them on screen only (False)."""
+        self.db.executemany("UPDATE turns SET in_context = ? WHERE id = ?", [(int(in_context), t) for t in turn_ids])
+
+    # compactions
+    def add_compaction(self, conversation_id: int, compaction: Compaction) -> int:
+        """Store ``compaction`` (its id is ignored) and take its turns out of context, in one transaction."""
+        with self.db:
+            self.db.execute("BEGIN")
+            cur = self.db.execute(
+                "INSERT INTO compactions(conversation_id, turn_ids, after_turn_id, summary, tokens_before,"
+                " tokens_after, folds, status, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    conversation_id,
+                    json.dumps(list(compaction.turn_ids)),
+                    compaction.after_turn_id,
+                    compaction.summary,
+                    compaction.tokens_before,
+                    compaction.tokens_after,
+                    compaction.folds,
+                    CompactionStatus(compaction.status).value,
+                    compaction.created or time.time(),
+                ),
+            )
+            if compaction.folds is not None:
+                self.db.execute(
+                    "UPDATE compactions SET status = ? WHERE id = ?", (CompactionStatus.FOLDED.value, compaction.folds)
+                )
+            self.set_in_context(compaction.turn_ids, False)
+        return int(cur.lastrowid)
+
+    def undo_compaction(self, compaction: Compaction) -> None:
+        """Send its turns again, bring back the summary it folded, in one transaction."""
+        with self.db:
+            self.db.execute("BEGIN")
+            undone = CompactionStatus.UNDONE.value
+            self.db.execute("UPDATE compactions SET status = ? WHERE id = ?", (undone, compaction.id))
+            if compaction.folds is not None:
+                self.db.execute(
+                    "UPDATE compactions SET status = ? WHERE id = ?", (CompactionStatus.ACTIVE.value, compaction.folds)
+                )
+            self.set_in_context(compaction.turn_ids, True)
+
+    def compactions(self, conversation_id: int) -> list[Compaction]:
+        rows = self.db.execute(
+            "SELECT * FROM compactions WHERE conversation_id = ? ORDER BY id", (conversation_id,)
+        ).fetchall()
+        return [
+            Compaction(
+                id=r["id"],
+                turn_ids=tuple(json.loads(r["turn_ids"])),
+                summary=r["summary"],
+                after_turn_id=r["after_turn_id"],
+                tokens_before=r["tokens_before"],
+                tokens_after=r["tokens_after"],
+                folds=r["folds"],
+                status=CompactionStatus(r["status"]),
+                created=r["created"],
+            )
+            for r in rows
+        ]
 
     def turns(self, conversation_id: int) -> list[Turn]:
         rows = self.db.execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vt_tui.core.context import ContextLimit
 from vt_tui.core.endpoint import Endpoint
 from vt_tui.engines.embedded import EmbeddedServer
 from vt_tui.settings import Settings
@@ -27,9 +28,16 @@ def embedded_server(settings: Settings, *, shared: bool = False) -> EmbeddedServ
         settings.gguf,
         threads=settings.threads,
         n_gpu_layers=settings.n_gpu_layers,
-        ctx_size=settings.ctx_size,
+        n_ctx=settings.n_ctx,
         interrupt=not shared,
     )
+
+
+def setting_window(settings: Settings) -> ContextLimit | None:
+    """The ``context_window`` setting as a limit: it wins over what any server says."""
+    if settings.context_window is None:
+        return None
+    return ContextLimit(settings.context_window, "your context_window setting")
 
 
 async def connect(settings: Settings, progress: Callable[[float], None] | None = None) -> Connection:
@@ -42,6 +50,7 @@ async def connect(settings: Settings, progress: Callable[[float], None] | None =
             stream_idle_timeout=settings.stream_idle_timeout,
             engine=settings.engine,
         )
+        endpoint.context_window = setting_window(settings)
         return Connection(endpoint)
     server = embedded_server(settings)
     server.start()
@@ -50,6 +59,12 @@ async def connect(settings: Settings, progress: Callable[[float], None] | None =
     except BaseException:
         server.stop()
         raise
+    return Connection(embedded_endpoint(server, settings), server)
+
+
+def embedded_endpoint(server: EmbeddedServer, settings: Settings) -> Endpoint:
+    """The endpoint of a started embedded server: its window known (the setting still wins), its log read for
+    what llama-cpp-python says only there."""
     endpoint = Endpoint(
         server.base_url,
         None,
@@ -58,4 +73,6 @@ async def connect(settings: Settings, progress: Callable[[float], None] | None =
         label=server.label,
         engine="llama-cpp" if settings.engine == "auto" else settings.engine,
     )
-    return Connection(endpoint, server)
+    endpoint.context_window = setting_window(settings) or server.window
+    endpoint.server_log = server.log_path
+    return endpoint

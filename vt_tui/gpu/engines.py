@@ -3,7 +3,9 @@
 vLLM (V1: `kv_cache_usage_perc`, counters for tokens and prefix-cache hits), SGLang
 (`--enable-metrics`: `sglang:*`), llama.cpp (`--metrics`; its KV gauges were removed, so `/slots`
 and `/props` give the context figures), Ollama (no Prometheus endpoint: `/api/ps`). Rates come
-from counters between two scrapes; an engine's gauge stands in until there are two.
+from counters between two scrapes; an engine's gauge stands in until there are two. The context
+window in each answer is read by `vt_tui.core.context`'s readers: the chat fits its requests by the
+same rule.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from vt_tui.core.context import listing_context, ps_context, slot_context
 from vt_tui.gpu.models import EngineMetrics, LoadedModel
 from vt_tui.gpu.promtext import Series, parse_series
 
@@ -156,7 +159,7 @@ def slot_tokens(slot: Mapping[str, Any]) -> int | None:
 def llamacpp_slots(metrics: EngineMetrics, slots: Sequence[Mapping[str, Any]]) -> EngineMetrics:
     """Context figures from llama-server's `GET /slots`: the busiest working slot (else the fullest), and the
     KV cache as the share of all slots' windows in use when `/metrics` no longer says."""
-    windows = [(slot_tokens(s), s.get("n_ctx"), bool(s.get("is_processing"))) for s in slots]
+    windows = [(slot_tokens(s), slot_context(s), bool(s.get("is_processing"))) for s in slots]
     windows = [(used, limit, busy) for used, limit, busy in windows if isinstance(used, int) and isinstance(limit, int)]
     if not windows:
         return metrics
@@ -168,18 +171,10 @@ def llamacpp_slots(metrics: EngineMetrics, slots: Sequence[Mapping[str, Any]]) -
     return replace(metrics, context_used=used, context_limit=limit, kv_cache_usage=kv)
 
 
-def props_context(props: Mapping[str, Any]) -> int | None:
-    """The context window per slot from llama-server's `GET /props`."""
-    settings = props.get("default_generation_settings")
-    n_ctx = settings.get("n_ctx") if isinstance(settings, Mapping) else props.get("n_ctx")
-    return n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
-
-
 def models_context(models: Mapping[str, Any]) -> int | None:
-    """vLLM's `max_model_len` from `GET /v1/models` (the largest, if it serves several)."""
-    lengths = [m.get("max_model_len") for m in models.get("data") or () if isinstance(m, Mapping)]
-    lengths = [n for n in lengths if isinstance(n, int) and n > 0]
-    return max(lengths) if lengths else None
+    """vLLM's `max_model_len` from the body of `GET /v1/models` (the largest, if it serves several)."""
+    data = models.get("data")
+    return listing_context(data if isinstance(data, list) else ())
 
 
 def ollama_ps(url: str, data: Mapping[str, Any]) -> EngineMetrics:
@@ -189,7 +184,7 @@ def ollama_ps(url: str, data: Mapping[str, Any]) -> EngineMetrics:
             name=str(m.get("name") or m.get("model") or "?"),
             size_bytes=int(m.get("size") or 0),
             vram_bytes=int(m.get("size_vram") or 0),
-            context_length=m.get("context_length") if isinstance(m.get("context_length"), int) else None,
+            context_length=ps_context(m),
         )
         for m in data.get("models") or ()
         if isinstance(m, Mapping)

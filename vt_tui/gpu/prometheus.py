@@ -18,21 +18,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from vt_tui.gpu.engines import (
-    ENGINE_NAMES,
-    engine_metrics,
-    llamacpp_slots,
-    models_context,
-    ollama_ps,
-    props_context,
-)
+from vt_tui.core.context import SIDE_ROUTES_OFF, props_context
+from vt_tui.gpu.engines import ENGINE_NAMES, engine_metrics, llamacpp_slots, models_context, ollama_ps
 from vt_tui.gpu.exporters import exporter_gpus
 from vt_tui.gpu.models import EngineMetrics, GpuSample, HostSource, HostStatus, PrometheusReading
 from vt_tui.gpu.promtext import parse_series
 
 FETCH_TIMEOUT_S = 1.0
 EXPORTER_PORTS = {9400: HostSource.DCGM, 5050: HostSource.NVITOP}  # defaults, for URLs that never answered
-SIDE_ROUTES_OFF = (403, 404, 405, 501)  # llama-server --no-slots answers 501
 
 
 def _reason(error: Exception) -> str:

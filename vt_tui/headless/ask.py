@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, TextIO
 from vt_tui.core.agent import AgentConfig
 from vt_tui.core.agent.config import MCP_SERVER
 from vt_tui.core.conversation import ConversationSetup, default_persona
-from vt_tui.core.errors import EndpointError
+from vt_tui.core.errors import EndpointError, ErrorKind
 from vt_tui.core.events import (
+    ContextTrimmed,
+    ContextTruncated,
     Event,
     ReasoningDelta,
     ReasoningFinished,
@@ -203,9 +205,11 @@ async def _ask(
                 if voice is not None and isinstance(event, TextDelta):
                     voice.reply_text(event.text)
                 if isinstance(event, TurnFailed):
-                    code = ExitCode.CANCELLED if event.cancelled else ExitCode.FAILED
+                    code = _exit_code(event)
                     if not as_json:
                         print(f"vt-tui: {event.error}", file=sys.stderr)
+                elif isinstance(event, ContextTrimmed | ContextTruncated) and not as_json:
+                    print(f"vt-tui: {event.message}", file=sys.stderr)
                 elif isinstance(event, TurnFinished):
                     missing = no_answer(event.text, "".join(output.thought), event.stats.finish_reason)
                     if missing:  # it only thought: say so rather than print nothing and succeed
@@ -224,6 +228,12 @@ async def _ask(
             await mcp.aclose()
         await connection.aclose()
     return code
+
+
+def _exit_code(failed: TurnFailed) -> ExitCode:
+    if failed.cancelled:
+        return ExitCode.CANCELLED
+    return ExitCode.CONTEXT if failed.error.kind is ErrorKind.CONTEXT_OVERFLOW else ExitCode.FAILED
 
 
 def _say_waiting(state: ConnectionState) -> None:

@@ -92,8 +92,10 @@ class Doctor:
                 await self.guarded("streaming", self.check_streaming, essential=True)
             if self.connection is not None:
                 await self.guarded("engine", self.check_engine, essential=False)
+                if self.model is not None:
+                    await self.guarded("context window", self.check_context, essential=False)
             else:
-                for name in ("completion", "streaming", "engine", "tool calling"):
+                for name in ("completion", "streaming", "engine", "tool calling", "context window"):
                     self.add(name, Status.SKIP, "no endpoint to ask")
             await self.guarded("metrics", self.check_metrics, essential=False)
             await self.guarded("voice", self.check_voice, essential=False)
@@ -328,6 +330,41 @@ class Doctor:
             offered = f"; tools offered: {names} (persona {self.setup.persona.name})"
         self.add("tool calling", Status.INFO, self.setup.tool_plan(profile).describe() + offered)
         self.add("thinking", Status.INFO, self.setup.thinking_plan(profile))
+
+    async def check_context(self) -> None:
+        """The window a turn is fitted into and where that came from, how requests are counted (the margin of an
+        estimate), and what a message over it does."""
+        from vt_tui.core.window import ESTIMATE_MARGIN, Window
+
+        endpoint = self.connection.endpoint
+        window = Window(endpoint, self.settings.context_strategy)
+        started = time.perf_counter()
+        limit = await window.know(self.model)
+        probe = "Hello, world."
+        counted = await window.tokenize(self.model, probe)
+        took = time.perf_counter() - started
+        route = endpoint.profile.tokenize
+        if counted is not None and route is not None:
+            counting = (
+                f"counted near the limit by the server's tokenizer ({route[0]}: {counted} tokens for {probe!r}; "
+                "+8 a message for the chat template)"
+            )
+        else:
+            counting = (
+                f"estimated from characters (±{ESTIMATE_MARGIN:.0%}; calibrated on the server's prompt_tokens), "
+                "no tokenizer route"
+            )
+        over = f"a message over it: {self.settings.context_strategy}"
+        if limit is None:
+            self.add(
+                "context window",
+                Status.INFO,
+                f"{endpoint.profile.title} does not say its window: requests are not fitted; {counting}",
+                took,
+                fix="set context_window to the server's (vLLM --max-model-len, LMDeploy --session-len, …)",
+            )
+            return
+        self.add("context window", Status.OK, f"{limit.tokens:,} tokens ({limit.source}); {counting}; {over}", took)
 
     async def check_metrics(self) -> None:
         import httpx2

@@ -53,6 +53,22 @@ CHAT_COMMANDS: tuple[Command, ...] = (
         "Clear context",
         "Stop sending earlier turns to the model",
     ),
+    Command(
+        "compact",
+        "compact",
+        None,
+        "Compact",
+        "Compact the conversation",
+        "The model summarises the earlier turns; the summary is sent in their place (undoable)",
+    ),
+    Command(
+        "undo-compaction",
+        "undo_compaction",
+        None,
+        "Undo compact",
+        "Undo compaction",
+        "Send the compacted turns again instead of their summary",
+    ),
     Command("switch-model", "switch_model", "f2", "Model", "Switch model", "Pick a model from /v1/models"),
     Command("copy-reply", "copy_reply", "f4", "Copy reply", "Copy last reply", "To the clipboard, over SSH too"),
     Command(

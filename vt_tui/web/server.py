@@ -53,12 +53,16 @@ def tab_command(config: Path | None) -> str:
     return "exec " + shlex.join(words)
 
 
-def tab_environment(given: Mapping[str, Any], embedded_url: str | None) -> dict[str, str | None]:
+def tab_environment(
+    given: Mapping[str, Any], embedded_url: str | None, embedded_window: int | None = None
+) -> dict[str, str | None]:
     """Changes to the environment every tab's vt-tui starts with (``None``: unset).
 
     ``given``: the settings given as flags to ``vt-tui web``, as parsed (strings, or booleans for switches);
     they keep their rank over ``$VT_TUI_*`` and config.toml by becoming ``$VT_TUI_*``. With the embedded default
     the tabs get its base URL, and no API key (one set for another endpoint is not this server's business).
+    ``embedded_window``: the embedded server's n_ctx, given to the tabs as their ``context_window`` (when none is
+    set): to a tab it is just a llama-cpp-python server, which does not say its window.
     """
     changes: dict[str, str | None] = {
         env_var(name): ("true" if value else "false") if isinstance(value, bool) else str(value)
@@ -67,6 +71,8 @@ def tab_environment(given: Mapping[str, Any], embedded_url: str | None) -> dict[
     if embedded_url:
         changes[env_var("base_url")] = embedded_url
         changes[env_var("api_key")] = changes[ENV_ALIASES["api_key"]] = None
+    if embedded_window:
+        changes[env_var("context_window")] = str(embedded_window)
     return changes
 
 
@@ -178,7 +184,8 @@ async def serve(
         await listen(runner, host, port)
         if settings.embedded:
             embedded = await start_embedded(settings)
-        apply_environment(tab_environment(given, embedded.base_url if embedded else None))
+        window = embedded.n_ctx if embedded and settings.context_window is None else None
+        apply_environment(tab_environment(given, embedded.base_url if embedded else None, window))
         endpoint = f"{embedded.label} at {embedded.base_url}" if embedded else settings.base_url or ""
         print(banner(host, port, token, endpoint, str(settings.database_path()), os.environ), flush=True)
         await stopped()

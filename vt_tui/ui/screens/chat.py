@@ -40,19 +40,20 @@ from vt_tui.ui.widgets.status_bar import Phase, StatusBar
 from vt_tui.ui.widgets.voice_bar import VoiceBar
 
 if TYPE_CHECKING:
-    from textual.widget import AwaitMount
+    from textual.widget import AwaitMount, Widget
     from textual.worker import Worker
 
     from vt_tui.core.agent import AgentConfig
     from vt_tui.core.attachments import Attachment
-    from vt_tui.core.events import TurnFailed, TurnStats
+    from vt_tui.core.events import Event, TurnFailed, TurnStats
     from vt_tui.core.params import GenerationParams
     from vt_tui.core.personas import Persona, PersonaSet
     from vt_tui.core.session import ChatSession, GpuCostHook
-    from vt_tui.core.store import Store, Turn
+    from vt_tui.core.store import Compaction, Store, Turn
     from vt_tui.engines.connect import Connection
     from vt_tui.gpu.models import Snapshot
     from vt_tui.ui.screens.picker import PickerScreen
+    from vt_tui.ui.widgets.chat_log import CompactionBlock
     from vt_tui.ui.widgets.gpu_pane import GpuPane
     from vt_tui.ui.widgets.tool_panel import ToolPanel
     from vt_tui.voice.controller import Voice
@@ -89,6 +90,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self.side_chosen: bool | None = None  # F3's last word; None: the side column follows the width
         self._turn_worker: Worker[None] | None = None
         self._sending = False  # the running turn has reached the endpoint (Esc then cancels it there)
+        self._summary: CompactionBlock | None = None  # the compaction being written
         self.connection_error: str | None = None  # connecting failed for good (Ctrl+R tries again)
         self.model_gone = False  # the last turn's model is no longer served: F2 lists the server's models again
         self.energy = EnergyTally()  # GPU energy of each conversation and of this session
@@ -111,7 +113,8 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
     def on_mount(self) -> None:
         self.fit_side(self.app.size.width)
         if self.start_conversation:  # show the history at once; the endpoint may take seconds
-            self.call_later(self.show_history, self.store.turns(self.start_conversation))
+            cid = self.start_conversation
+            self.call_later(self.show_history, self.store.turns(cid), self.store.compactions(cid))
         self.call_after_refresh(self.prepare)
 
     @work(group="prepare", exit_on_error=False, description="preparing the chat")
@@ -227,8 +230,9 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self.energy.open(self.session.conversation_id, [turn.stats for turn in self.session.turns])
         self.show_energy()
         self.update_context()
+        self.know_window()
         if render:
-            self.call_later(self.show_history, self.session.turns)
+            self.call_later(self.show_history, self.session.turns, self.session.context.compactions)
         if persona and not info and (persona.greeting or persona.examples):
             lines = [f"{persona.name}: {persona.greeting}" if persona.greeting else persona.name]
             lines += [f"{n}. {example}" for n, example in enumerate(persona.examples[:9], 1)]
@@ -236,13 +240,24 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
             # Above a prompt typed while the endpoint was not up yet (it waits in the log): the greeting comes first.
             self.call_later(lambda: self.chat.mount(greeting, before=0 if self.chat.children else None))
 
-    async def show_history(self, turns: list[Turn]) -> None:
-        await self.chat.show_history(turns)
+    async def show_history(self, turns: list[Turn], compactions: list[Compaction] | None = None) -> None:
+        await self.chat.show_history(turns, compactions or ())
         self.update_context()
 
     def update_context(self) -> None:
+        """The status bar's ``ctx 3.1k / 4k``: what the next request carries, and the window."""
         if self.session:
-            self.status_bar.show(context_tokens=self.session.context_chars() // 4)
+            usage = self.session.context_usage()
+            self.status_bar.show(context_tokens=usage.tokens, context_limit=usage.limit, context_exact=usage.exact)
+
+    @work(group="window", exit_on_error=False, description="asking the context window")
+    async def know_window(self) -> None:
+        """Ask the server for its window once a session starts, so the status bar shows it before the first turn."""
+        session = self.session
+        model = session.model if session else None
+        if session is not None and (model := model or (session.endpoint.models or [None])[0]):
+            await session.context.know(model)
+            self.update_context()
 
     # turns -------------------------------------------------------------------------------------------
     @property
@@ -296,32 +311,21 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
 
     @work(group="turn", exit_on_error=False, description="the turn")
     async def run_turn(self, text: str, images: list[Attachment]) -> None:
-        chat = self.chat
+        from vt_tui.core.errors import ErrorKind
+
         self._sending = False
-        user = await chat.add_user(text, images)
-        while await self._ready_to_send(user, text, images):
-            assert self.session is not None
+        user: UserMessage | None = await self.chat.add_user(text, images)
+        while user is not None and await self._ready_to_send(user, text, images):
             self._sending = True
-            reply = AssistantMessage(self.session.model or "")
-            mounting = chat.mount(reply)  # awaited at the first text: the request goes out meanwhile
-            self.status_bar.show(phase=Phase.STREAMING, message="")
-            await self.voice.reply_started()
-            try:
-                unsent = await self._stream(self.session, text, images, reply, mounting)
-            except Exception as exc:  # not a failed request (that ends as TurnFailed): a fault; the app logs it
-                self.voice.stop_speech()
-                await mounting
-                reply.finish(None, failure_footer("failed", one_line(exc)), failed=True)
-                self.status_bar.show(phase=Phase.ERROR, message=f"the turn stopped: {one_line(exc)}")
-                raise
-            finally:
-                self.update_context()
-            if unsent is None:
+            failed = await self._send(text, images, user)
+            if failed is None:
                 return
+            if failed.error.kind is ErrorKind.CONTEXT_OVERFLOW:  # the user chooses a fit, or edits the message
+                user = await self._make_fit(failed, text, images, user)
+                continue
             # Nothing listens any more (the server went away between turns and is not back yet): the prompt
             # waits, marked, while the app waits for the server, and goes out again once it answers.
             self._sending = False
-            await reply.remove()
             self.reconnect()
 
     async def _ready_to_send(self, user: UserMessage, text: str, images: list[Attachment]) -> bool:
@@ -358,6 +362,50 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
             return self.connection.endpoint.base_url
         return self.settings.base_url or "the embedded model"
 
+    async def _send(self, text: str, images: list[Attachment], user: UserMessage) -> TurnFailed | None:
+        """One attempt at the turn. A failure comes back for :meth:`run_turn` to act on: a context overflow (sent or
+        not: the user chooses a fit), or a request that never reached the server (sent again once it answers)."""
+        assert self.session is not None
+        reply = AssistantMessage(self.session.model or "")
+        mounting = self.chat.mount(reply)  # awaited at the first text: the request goes out meanwhile
+        self.status_bar.show(phase=Phase.STREAMING, message="")
+        await self.voice.reply_started()
+        try:
+            return await self._stream(self.session, text, images, user, reply, mounting)
+        except Exception as exc:  # not a failed request (that ends as TurnFailed): a fault; the app logs it
+            self.voice.stop_speech()
+            await mounting
+            reply.finish(None, failure_footer("failed", one_line(exc)), failed=True)
+            self.status_bar.show(phase=Phase.ERROR, message=f"the turn stopped: {one_line(exc)}")
+            raise
+        finally:
+            self.update_context()
+
+    async def _make_fit(
+        self, failed: TurnFailed, text: str, images: list[Attachment], user: UserMessage
+    ) -> UserMessage | None:
+        """The message is over the window: ask (drop the oldest turns, compact, or edit) and do it. The message to
+        send again (a new one when the first reached the server and failed there), or None."""
+        from vt_tui.core.errors import Overflow
+        from vt_tui.ui.screens.context import ContextScreen, FitChoice
+
+        assert self.session is not None
+        sent = user.turn_id is not None
+        relief = self.session.relief(failed.error.overflow or Overflow(None, None))
+        choice = await self.app.push_screen_wait(ContextScreen(failed.error, relief))
+        fits = choice is FitChoice.DROP
+        if fits:
+            self._context_event(self.session.drop_turns(relief.drop), None if sent else user)
+        elif choice is FitChoice.COMPACT:
+            fits = await self._compact(relief.compact, None if sent else user)
+        if not fits:  # edit (Esc), or the compaction failed: the message goes back to the composer
+            if not sent:
+                await user.remove()
+            self.give_back(text, images)
+            self.status_bar.show(phase=Phase.IDLE, message="not sent: the message is back in the composer")
+            return None
+        return await self.chat.add_user(text, images) if sent else user
+
     async def _waiting(self, event: asyncio.Event, note: str) -> None:
         """Wait for ``event`` with ``note`` in the status bar (unless it already says why, e.g. an error)."""
         noted = not self.status_bar.status.message
@@ -374,12 +422,14 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         session: ChatSession,
         text: str,
         images: list[Attachment],
+        user: UserMessage,
         reply: AssistantMessage,
         mounting: AwaitMount | None,
     ) -> TurnFailed | None:
-        """Apply the turn's events to the reply, the tool panel, the status bar and the voice. Returns the
-        failure of a request that never reached the server (nothing listened, nothing came back), shown nowhere
-        yet, for the caller to send again; else None.
+        """Apply the turn's events to the reply, the tool panel, the status bar and the voice. Returns a failure
+        for the caller to act on, else None: a request that never reached the server (nothing listened, nothing came
+        back; the reply's widget gone), to send again; or a context overflow, sent or not (the reply's widget gone
+        if nothing was sent), for the user to choose a fit.
 
         The reply's widget is mounted while the request goes out (TurnStarted comes before it is sent): a first
         turn waited ~100 ms here for Markdown's first import before sending.
@@ -401,13 +451,14 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         panel = self.tool_panel
         assert panel is not None
         answered = False  # text, reasoning or a tool call came back
-        unsent: TurnFailed | None = None
+        handed_back: TurnFailed | None = None
         self.model_gone = False
         hide_thinking = self.settings.hide_thinking
         thinking: list[str] = []
         async for event in session.run_turn(text, images):
             if isinstance(event, TurnStarted):
                 reply.model = event.model
+                user.turn_id = reply.turn_id = event.turn_id
                 self.status_bar.show(model=event.model)
                 continue
             if mounting is not None:
@@ -444,19 +495,31 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
                 self.voice.stop_speech()
                 self.count_energy(event.stats)
                 if event.error.kind is ErrorKind.CONNECTION and not answered and not event.cancelled:
-                    unsent = event
+                    handed_back = event  # never reached the server: shown nowhere, sent again
+                    user.turn_id = None
+                    await reply.remove()
                     continue
+                too_long = event.error.kind is ErrorKind.CONTEXT_OVERFLOW
                 said = str(event.error)
                 if event.error.kind is ErrorKind.MODEL_NOT_FOUND:  # the core's hint also speaks to `ask` users
                     self.model_gone = True
                     said = f"{event.error.message} — F2 picks another model, then Ctrl+R sends the prompt again"
                 status = "cancelled" if event.cancelled else "failed"
-                reply.finish(event.partial_text, failure_footer(status, said), failed=True)
+                if too_long and user.turn_id is None:  # not sent: the dialog says why, no empty reply stays
+                    await reply.remove()
+                else:  # what cannot fit the window is not worth a Ctrl+R
+                    reply.finish(event.partial_text, failure_footer(status, said, retry=not too_long), failed=True)
                 if event.cancelled:
                     self.status_bar.show(phase=Phase.IDLE, message="cancelled")
+                elif too_long and user.turn_id is None:
+                    self.status_bar.show(phase=Phase.IDLE, message="not sent: over the context window")
                 else:
                     self.status_bar.show(phase=Phase.ERROR, message=said)
-        return unsent
+                if too_long:
+                    handed_back = event
+            else:
+                self._context_event(event, reply)
+        return handed_back
 
     def count_energy(self, stats: TurnStats | None) -> None:
         """Add a turn's energy to the conversation's and the session's totals in the status bar."""
@@ -472,6 +535,63 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
             conversation_wh=conversation.wh if conversation.measured else None,
             session_wh=session.wh if session.measured else None,
         )
+
+    def _context_event(self, event: Event, before: Widget | None = None) -> None:
+        """Turns dropped, a silent cut by the server, a compaction (shown above ``before``, if given: the message
+        waiting to be sent, or its reply)."""
+        from vt_tui.core.events import (
+            CompactionFailed,
+            CompactionFinished,
+            CompactionStarted,
+            ContextTrimmed,
+            ContextTruncated,
+            SummaryDelta,
+        )
+        from vt_tui.ui.widgets.chat_log import CompactionBlock
+
+        place = {"before": before} if before is not None and before.is_attached else {}
+        if isinstance(event, ContextTrimmed):
+            self.chat.mark_context(event.turn_ids, False)
+            self.chat.mount(Static(Text(f"── {event.message} ──"), classes="divider"), **place)
+            self.notify(event.message, title="context window")
+        elif isinstance(event, ContextTruncated):
+            self.notify(event.message, title="prompt cut by the server", severity="warning", timeout=12)
+        elif isinstance(event, CompactionStarted):
+            self._summary = CompactionBlock(len(event.turn_ids), event.tokens_before)
+            self.chat.mount(self._summary, **place)
+            self.status_bar.show(phase=Phase.STREAMING, message="compacting: the model writes a summary…")
+        elif isinstance(event, SummaryDelta) and self._summary is not None:
+            self._summary.append(event.text)
+        elif isinstance(event, CompactionFinished) and self._summary is not None:
+            compaction = next(c for c in self.session.context.compactions if c.id == event.compaction_id)
+            self._summary.finish(compaction)
+            self._summary = None
+            self.chat.mark_context(event.turn_ids, False)
+            self.status_bar.show(message="")
+            self.notify(
+                f"{len(event.turn_ids)} turns compacted: ~{event.tokens_before:,} → {event.tokens_after:,} tokens"
+            )
+        elif isinstance(event, CompactionFailed) and self._summary is not None:
+            why = "cancelled" if event.cancelled else event.error.message
+            self._summary.fail(why)
+            self._summary = None
+            self.status_bar.show(phase=Phase.IDLE if event.cancelled else Phase.ERROR, message=f"not compacted: {why}")
+
+    async def _compact(self, turn_ids: tuple[int, ...] | None = None, before: Widget | None = None) -> bool:
+        """Have the model summarise the earlier turns, streaming into a block in the chat; True if it did."""
+        from vt_tui.core.events import CompactionFinished
+
+        assert self.session is not None
+        done = False
+        try:
+            async for event in self.session.compact(turn_ids):
+                self._context_event(event, before)
+                done = done or isinstance(event, CompactionFinished)
+        finally:
+            self.update_context()
+        if done:
+            self.status_bar.show(phase=Phase.IDLE)
+        return done
 
     def not_connected(self, why: str) -> None:
         """Connecting failed for good (a wrong key or URL): a prompt waiting for it goes back to the composer,
@@ -608,6 +728,33 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
                 self.notify("Generation parameters updated for this conversation")
 
         self.app.push_screen(ParamsScreen(session.params, ignored_by(session.endpoint.profile)), applied)
+
+    def action_compact(self) -> None:
+        if self.session is None or self.turn_running:
+            return
+        if not any(t.counts_as_history for t in self.session.turns):
+            self.notify("Nothing to compact: no earlier turn is sent.")
+            return
+        self._turn_worker = self.run_compaction()
+
+    @work(group="turn", exit_on_error=False, description="compacting")
+    async def run_compaction(self) -> None:
+        self._sending = True
+        await self._compact()
+
+    def action_undo_compaction(self) -> None:
+        if self.session is None or self.turn_running:
+            return
+        compaction = self.session.undo_compaction()
+        if compaction is None:
+            self.notify("No compaction to undo.")
+            return
+        self.chat.mark_context(compaction.turn_ids, True)
+        for shown in self.session.context.compactions:
+            if shown.id in (compaction.id, compaction.folds) and (block := self.chat.compaction_block(shown.id)):
+                block.show(shown)
+        self.update_context()
+        self.notify(f"Compaction undone: {len(compaction.turn_ids)} turns are sent again")
 
     def action_toggle_thinking(self) -> None:
         block = self.chat.thinking_in_view()

@@ -14,7 +14,7 @@ from rich.text import Text
 from textual.containers import Vertical, VerticalScroll
 from textual.reactive import reactive
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import Collapsible, Static
 
 from vt_tui.core.reasoning import no_answer, stats_thought_line
 from vt_tui.core.sanitize import inert
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from vt_tui.core.attachments import Attachment
     from vt_tui.core.events import TurnStats
-    from vt_tui.core.store import Turn
+    from vt_tui.core.store import Compaction, Turn
 
 HISTORY_PAGE = 6  # at most this many turns mounted per page of history, so long conversations open fast
 HISTORY_PAGE_CHARS = 3000  # ...and no more text than about a screenful (rendering Markdown is the cost)
@@ -63,10 +63,10 @@ def finished_footer(answer: str, thinking: str, stats: TurnStats | dict | None) 
     return f"⚠ {missing} · {stats_line(stats)}" if missing else stats_line(stats)
 
 
-def failure_footer(status: str, error: str) -> str:
+def failure_footer(status: str, error: str, retry: bool = True) -> str:
     """The footer of a reply that did not finish: why, and what to do (Ctrl+R, said once: a hint that ends in
-    "retry" becomes "retry with Ctrl+R")."""
-    if "Ctrl+R" in error:
+    "retry" becomes "retry with Ctrl+R"; not said with ``retry`` False: what cannot fit the window never will)."""
+    if "Ctrl+R" in error or not retry:
         return f"✗ {status}: {error}"
     if error.endswith("retry"):
         return f"✗ {status}: {error} with Ctrl+R"
@@ -87,9 +87,10 @@ class UserMessage(ForwardsWorkerFailures, Static):
     small picture of it (decoded in a worker thread once the message is on screen); and, while the prompt waits
     for the endpoint, a line saying so (:meth:`show_waiting`)."""
 
-    def __init__(self, text: str, attachments: Sequence[Attachment] = ()) -> None:
+    def __init__(self, text: str, attachments: Sequence[Attachment] = (), turn_id: int | None = None) -> None:
         self.text = text
         self.attachments = list(attachments)
+        self.turn_id = turn_id  # known once the turn started (for marking it out of context)
         self.pictures: list[Text | None] = []
         self.waiting_for: str | None = None
         super().__init__(self._shown(), classes="message user")
@@ -201,10 +202,13 @@ class AssistantMessage(Vertical):
         failed: bool = False,
         thinking: str = "",
         thought: str = "Thought",
+        turn_id: int | None = None,
     ) -> None:
-        """``thinking`` and ``thought`` (its one-line summary): a stored reply's; folded unless it is all there is."""
+        """``thinking`` and ``thought`` (its one-line summary): a stored reply's; folded unless it is all there is.
+        ``turn_id``: known once the turn started (for marking it out of context)."""
         super().__init__(classes="message assistant")
         self.model = model
+        self.turn_id = turn_id
         self.thinking = ThinkingBlock(thinking, thought, shown=not text.strip()) if thinking.strip() else None
         self._parts: list[str] = [inert(text)]
         self._tail_start = 0  # offset in the text where the tail segment begins
@@ -307,6 +311,68 @@ class AssistantMessage(Vertical):
         self.footer.display = bool(footer)
 
 
+class CompactionBlock(Collapsible):
+    """A compaction in the chat: folded to one line (what it stands for, the tokens before and after, whether it is
+    in force); expanded, the summary the model wrote. It streams like a reply while the model writes it."""
+
+    DEFAULT_CSS = """
+    CompactionBlock {
+        margin: 1 0 0 0;
+        border-top: none;
+        border-left: outer $accent 50%;
+        padding: 0;
+        background: $boost;
+    }
+    CompactionBlock > Contents {
+        padding: 0 1 0 3;
+    }
+    CompactionBlock.undone {
+        opacity: 60%;
+    }
+    """
+
+    def __init__(self, turns: int, tokens_before: int, compaction: Compaction | None = None) -> None:
+        self.turns = turns
+        self.tokens_before = tokens_before
+        self.compaction_id = compaction.id if compaction else None
+        self.summary = Static(Text(inert(compaction.summary) if compaction else ""), classes="summary")
+        self._parts: list[str] = []
+        super().__init__(
+            self.summary, title=self._heading("the model writes a summary…"), collapsed=compaction is not None
+        )
+        if compaction is not None:
+            self.show(compaction)
+
+    def _heading(self, state: str) -> str:
+        return f"{self.turns} turn{'s' if self.turns != 1 else ''} {state}"
+
+    def append(self, text: str) -> None:
+        self._parts.append(inert(text))
+        self.summary.update(Text("".join(self._parts)))
+
+    def show(self, compaction: Compaction) -> None:
+        """The compaction as it stands: in force, folded into a later one, undone or cleared."""
+        self.compaction_id = compaction.id
+        self.summary.update(Text(inert(compaction.summary)))
+        states = {
+            "active": "the summary is sent instead",
+            "folded": "summarised again later",
+            "undone": "undone: the turns are sent again",
+            "cleared": "cleared with the context",
+        }
+        state = states.get(str(compaction.status), str(compaction.status))
+        self.title = self._heading(f"compacted: ~{self.tokens_before:,} → {compaction.tokens_after:,} tokens ({state})")
+        self.set_class(compaction.status != "active", "undone")
+
+    def finish(self, compaction: Compaction) -> None:
+        self.show(compaction)
+        self.collapsed = True
+
+    def fail(self, why: str) -> None:
+        self.title = self._heading(f"not compacted: {why}")
+        self.add_class("undone")
+
+
 class EarlierMarker(Static):
     """Stands for the turns not mounted yet (long conversations open fast)."""
 
@@ -354,6 +420,9 @@ class ChatLog(VerticalScroll):
     .message.assistant.failed {
         border-left: outer $error;
     }
+    .message.out-of-context {
+        opacity: 55%;
+    }
     .reply-footer {
         color: $text-muted;
         height: auto;
@@ -375,6 +444,8 @@ class ChatLog(VerticalScroll):
     def __init__(self, *, hide_thinking: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.unrendered: list[Turn] = []  # stored turns above the first one mounted
+        self.compactions: dict[int | None, list[Compaction]] = {}  # by the turn they show after
+        self.context_marks: dict[int, bool] = {}  # turn id -> sent or not, as changed since the turns were read
         self.hide_thinking = hide_thinking  # the hide_thinking setting: stored replies show no thinking either
 
     def watch_scroll_y(self, old: float, new: float) -> None:
@@ -415,8 +486,12 @@ class ChatLog(VerticalScroll):
         return replies[-1].text if replies else ""
 
     # history ---------------------------------------------------------------------------------------
-    async def show_history(self, turns: list[Turn]) -> None:
-        """Replace what is shown with the latest page of ``turns``; older ones wait above (Ctrl+Home)."""
+    async def show_history(self, turns: list[Turn], compactions: Sequence[Compaction] = ()) -> None:
+        """Replace what is shown with the latest page of ``turns`` (and the compactions among them); older ones
+        wait above (Ctrl+Home)."""
+        self.compactions, self.context_marks = {}, {}
+        for compaction in compactions:
+            self.compactions.setdefault(compaction.after_turn_id, []).append(compaction)
         await self.remove_children()
         start = page_start(turns)
         self.unrendered = turns[:start]
@@ -446,13 +521,35 @@ class ChatLog(VerticalScroll):
             else:
                 footer = finished_footer(turn.assistant_text, turn.thinking, turn.stats)
             thinking = "" if self.hide_thinking else turn.thinking
-            widgets += [
-                UserMessage(turn.user_text, turn.attachments),
+            pair: list[Widget] = [
+                UserMessage(turn.user_text, turn.attachments, turn.id),
                 AssistantMessage(
-                    turn.model, turn.assistant_text, footer, failed, thinking, stats_thought_line(turn.stats)
+                    turn.model,
+                    turn.assistant_text,
+                    footer,
+                    failed,
+                    thinking,
+                    stats_thought_line(turn.stats),
+                    turn_id=turn.id,
                 ),
             ]
+            in_context = self.context_marks.get(turn.id, turn.in_context)
+            for widget in pair:
+                widget.set_class(not failed and not in_context, "out-of-context")
+            widgets += pair
+            widgets += [CompactionBlock(len(c.turn_ids), c.tokens_before, c) for c in self.compactions.get(turn.id, ())]
         return widgets
+
+    def mark_context(self, turn_ids: Sequence[int], in_context: bool) -> None:
+        """Show these turns as sent again, or as kept on screen only (out of context)."""
+        wanted = set(turn_ids)
+        self.context_marks.update(dict.fromkeys(wanted, in_context))  # for those not mounted yet, too
+        for widget in self.messages():
+            if getattr(widget, "turn_id", None) in wanted:
+                widget.set_class(not in_context, "out-of-context")
+
+    def compaction_block(self, compaction_id: int) -> CompactionBlock | None:
+        return next((b for b in self.query(CompactionBlock) if b.compaction_id == compaction_id), None)
 
     async def _update_earlier_marker(self) -> None:
         markers = self.query(EarlierMarker)

@@ -35,6 +35,7 @@ from vt_tui.gpu.models import (
     Snapshot,
 )
 from vt_tui.gpu.programs import program
+from vt_tui.ui.widgets.status_bar import short_tokens
 
 GPU_PANE_TCSS = Path(__file__).with_name("gpu_pane.tcss")
 SPARK_WINDOW_S = 60.0
@@ -546,6 +547,4 @@ class GpuPane(Widget, can_focus=True):
 
 
 def _tokens(count: int | None) -> str:
-    if count is None:
-        return "–"
-    return f"{count / 1000:.1f}k" if 1000 <= count < 100_000 else f"{count // 1000}k" if count >= 1000 else str(count)
+    return "–" if count is None else short_tokens(count)

@@ -1,6 +1,6 @@
-"""The status bar: what the app is doing, the model, the last turn's figures, the context estimate, the GPU energy
-of this conversation and this session, the endpoint. Too wide for the terminal, it drops parts in ``DROP_FIRST``
-order."""
+"""The status bar: what the app is doing, the model, the last turn's figures, the context in use against the
+model's window, the GPU energy of this conversation and this session, the endpoint. Too wide for the terminal, it
+drops parts in ``DROP_FIRST`` order."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ PHASE_STYLES = {
     Phase.WAITING: "yellow",
     Phase.ERROR: "bold red",
 }
+# The context figure's colour by how full the window is: (share at least, style), the first that applies.
+CONTEXT_FILL_STYLES = ((0.9, "bold red"), (0.7, "yellow"), (0.0, "green"))
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,9 @@ class Status:
     message: str = ""  # one line next to the phase: an error, "cancelled", the embedded server's progress
     model: str = ""
     figures: str = ""  # the last turn's TTFT, tokens, tok/s
-    context_tokens: int = 0  # estimate of what the next request carries
+    context_tokens: int = 0  # what the next request carries before the new message
+    context_limit: int | None = None  # the model's window, when known
+    context_exact: bool = False  # context_tokens counted by the server, not estimated
     speak: bool = False  # replies are read aloud
     endpoint: str = ""
     conversation_wh: float | None = None  # GPU energy of this conversation's measured turns (None: none measured)
@@ -97,7 +101,10 @@ class StatusBar(Static):
         parts: dict[str, Text] = {"model": Text(f" {status.model or '…'}", style="bold")}  # in the order shown
         if status.figures:
             parts["figures"] = Text(status.figures)
-        if status.context_tokens:
+        if status.context_limit:  # coloured as it fills; its separator stays plain
+            figure_style = context_style(status.context_tokens, status.context_limit)
+            parts["context"] = Text.assemble((context_figure(status), figure_style))
+        elif status.context_tokens:
             parts["context"] = Text(f"ctx ~{status.context_tokens:,} tok", style="dim")
         if status.conversation_wh is not None:
             parts["conversation_wh"] = Text(f"conv {watt_hours(status.conversation_wh)}")
@@ -128,3 +135,27 @@ class StatusBar(Static):
                 line.append(SEPARATOR, style=part.style)
             line.append_text(part)
         return line
+
+
+def short_tokens(count: int) -> str:
+    """A token count in a few characters: 226, 3.1k, 41k."""
+    if count < 1000:
+        return str(count)
+    return f"{count / 1000:.1f}k" if count < 100_000 else f"{count // 1000}k"
+
+
+def window_size(limit: int) -> str:
+    """A window as people name it: 4,096 tokens is "4k", 131,072 "128k" (windows are powers of two, or near)."""
+    return f"{limit // 1024}k" if limit >= 1024 and limit % 1024 == 0 else short_tokens(limit)
+
+
+def context_figure(status: Status) -> str:
+    """``ctx 3.1k / 4k``; ``~`` when the figure is an estimate."""
+    assert status.context_limit is not None
+    about = "" if status.context_exact else "~"
+    return f"ctx {about}{short_tokens(status.context_tokens)} / {window_size(status.context_limit)}"
+
+
+def context_style(tokens: int, limit: int) -> str:
+    share = tokens / limit
+    return next(style for floor, style in CONTEXT_FILL_STYLES if share >= floor)
