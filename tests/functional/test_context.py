@@ -275,3 +275,25 @@ async def test_a_thinking_model_compacts_with_the_conversations_thinking_setting
     assert server.chat_requests[-1]["chat_template_kwargs"] == {"enable_thinking": False}
     await session.endpoint.aclose()
     store.close()
+
+
+async def test_after_a_reconnect_the_window_is_asked_again(tmp_path: Path) -> None:
+    """The server restarted with another window (vLLM's --max-model-len, llama.cpp's -c): once the lifecycle has
+    connected again, the next turn asks for the window instead of fitting to the old one."""
+    from tests.support.ports import closed_port
+    from vt_tui.core.lifecycle import Lifecycle
+
+    port = closed_port()  # free now: the first server takes it, the restarted one takes it again
+    with ScriptedServer(models=["m"], port=port) as first:
+        play(first, "vllm", 1024)
+        session = ChatSession(Endpoint(first.base_url, request_timeout=5.0), params=GenerationParams(max_tokens=900))
+        assert isinstance((await run(session, "short question"))[-1], TurnFinished)
+        assert session.context_usage().limit == 1024
+        first.kill()  # as a restart does: its kept-alive connections close too
+    with ScriptedServer(models=["m"], port=port) as second:  # restarted on the same port, a bigger window
+        play(second, "vllm", 4096)
+        await Lifecycle(session.endpoint).connect()
+        assert isinstance((await run(session, "short question"))[-1], TurnFinished)
+        assert session.context_usage().limit == 4096
+        assert second.chat_requests[-1]["max_tokens"] == 900  # no longer capped to the old window
+    await session.endpoint.aclose()

@@ -178,6 +178,12 @@ class Endpoint:
         self.tokenizer_off = False
         self.server_log: Path | None = None
 
+    def forget_server(self) -> None:
+        """The server answered again after a wait (it may have been restarted, with another ``--max-model-len``
+        or ``-c``): what it said of its context windows is asked again on the next turn."""
+        self.context_limits.clear()
+        self.tokenizer_off = False
+
     @property
     def client(self) -> openai.AsyncOpenAI:
         if self._client is None:

@@ -122,6 +122,7 @@ class Lifecycle:
                 error, reason = exc, waiting_reason(exc)
             else:
                 if models or self.model:
+                    self.endpoint.forget_server()  # maybe not the server it was before the wait
                     yield Connected(self.endpoint.base_url, tuple(models), time.monotonic() - started)
                     return
                 error = EndpointError(
