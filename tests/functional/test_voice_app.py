@@ -59,11 +59,14 @@ async def talk(app: VtApp, pilot) -> VoiceBar:
     """F6, and F6 again unless the recording already stopped by itself.
 
     The file-backed device has no clock: it delivers the 5-minute limit (the speech, then silence) in about a
-    second, so the recording usually ends by itself, through the same path as the second F6.
+    second, so the recording usually ends by itself, through the same path as the second F6 — sometimes before
+    the test looks, so the states are collected as they change.
     """
     bar = app.query_one(VoiceBar)
+    seen: list[str] = []  # every state, since on a fast machine the whole take can end between two polls
+    app.watch(bar, "state", seen.append, init=False)
     await pilot.press("f6")
-    await until(lambda: bar.state in ("recording", "transcribing"), 10)
+    await until(lambda: {"recording", "transcribing"} & set(seen), 10)
     if bar.state == "recording":
         assert "REC" in str(bar.render()) and bar.display
         await pilot.press("f6")
