@@ -161,14 +161,9 @@ def main(argv: list[str] | None = None) -> int:
 
         config = getattr(args, "config", None)
         return web(settings, host=args.host, port=args.port, config=config, given=given_settings(args))
-    from vt_tui.core.errors import VtError
     from vt_tui.ui.app import run as app
 
-    try:
-        return app(settings, resume=args.resume, conversation_id=args.conversation)
-    except VtError as exc:  # before the app could show it (the conversation store cannot be opened)
-        print(f"vt-tui: {exc}", file=sys.stderr)
-        return ExitCode.FAILED
+    return app(settings, resume=args.resume, conversation_id=args.conversation)
 
 
 def _without_config(args: argparse.Namespace) -> Any:

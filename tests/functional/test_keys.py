@@ -91,9 +91,9 @@ async def test_palette_is_built_from_the_commands_and_shows_the_keys(scripted: S
 async def test_keymap_in_config_toml_remaps_keys(scripted: ScriptedServer, tmp_path: Path, xdg_home: Path) -> None:
     config = xdg_home / "config" / "vt-tui" / "config.toml"
     config.parent.mkdir(parents=True)
-    config.write_text('tools = "off"\n[keymap]\ntoggle-side = "f12"\nnot-a-command = "f1"\n')
+    config.write_text('tools = "off"\n[keymap]\ntoggle-side = "alt+s"\nnot-a-command = "f1"\n')
     settings = settings_module.load(cli={"base_url": scripted.base_url, "data_dir": tmp_path}, environ={})
-    assert settings.keymap == (("not-a-command", "f1"), ("toggle-side", "f12"))
+    assert settings.keymap == (("not-a-command", "f1"), ("toggle-side", "alt+s"))
     app = VtApp(settings)
     async with app.run_test(size=SIZE) as pilot:
         await asyncio.wait_for(app.ready.wait(), 10)
@@ -102,7 +102,7 @@ async def test_keymap_in_config_toml_remaps_keys(scripted: ScriptedServer, tmp_p
         await pilot.press("f3")  # no longer bound
         await pilot.pause()
         assert side.display
-        await pilot.press("f12")
+        await pilot.press("alt+s")
         await pilot.pause()
         assert not side.display
         warnings = [str(n.message) for n in app._notifications if n.title == "config.toml"]
@@ -123,6 +123,25 @@ async def test_approval_prompt_shows_and_takes_the_remapped_keys(scripted: Scrip
         assert not answer.done()
         await pilot.press("o")
         assert await asyncio.wait_for(answer, 5) == "once"
+
+
+async def test_a_remapped_key_that_another_command_holds_is_reported(scripted: ScriptedServer, tmp_path: Path) -> None:
+    app = make_app(scripted, tmp_path, keymap=(("retry", "f12"), ("talk", "f6,alt+v")))
+    async with app.run_test(size=SIZE) as pilot:
+        await asyncio.wait_for(app.ready.wait(), 10)
+        await pilot.pause()
+        warnings = [str(n.message) for n in app._notifications if n.title == "config.toml"]
+        assert len(warnings) == 1, warnings
+        assert "F12: cycle-thinking, retry" in warnings[0] and "alt+v" not in warnings[0].lower()
+
+
+def test_key_clashes_are_only_those_the_keymap_made() -> None:
+    from vt_tui.ui.app import VtApp, remappable_nodes
+    from vt_tui.ui.commands import key_clashes
+
+    assert key_clashes(remappable_nodes(), {}, VtApp.BINDINGS) == []  # the defaults never clash
+    assert key_clashes(remappable_nodes(), {"retry": "alt+r", "talk": "f6,alt+v"}, VtApp.BINDINGS) == []
+    assert key_clashes(remappable_nodes(), {"retry": "ctrl+q"}, VtApp.BINDINGS) == ["Ctrl+Q: quit, retry"]
 
 
 @pytest.mark.parametrize("value", ["retry", "retry=", "=f2"])

@@ -129,3 +129,36 @@ async def test_a_database_locked_by_a_second_process(scripted: ScriptedServer, t
     assert took < 30, "one wait for the lock per turn, not one per write"
     assert not any(isinstance(e, StoreFailed) for e in unlocked)
     assert Store(db).turns(session.conversation_id)[-1].user_text == "after"
+
+
+async def test_the_app_starts_on_a_file_from_a_newer_vt_tui_and_keeps_the_conversation_in_memory(
+    scripted: ScriptedServer, tmp_path: Path
+) -> None:
+    """Refusing to start would leave the user nothing: the app opens, says once why nothing is saved, chats on."""
+    import asyncio
+    import sqlite3
+
+    from vt_tui.core.store import MEMORY, MIGRATIONS
+    from vt_tui.settings import Settings
+    from vt_tui.ui.app import VtApp
+    from vt_tui.ui.widgets.chat_log import AssistantMessage
+
+    settings = Settings(base_url=scripted.base_url, data_dir=tmp_path, tools="off")
+    Store(settings.database_path()).close()
+    with sqlite3.connect(settings.database_path()) as db:
+        db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    scripted.queue(text_reply("Still here."))
+    app = VtApp(settings, resume=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await asyncio.wait_for(app.ready.wait(), 10)
+        warnings = [n for n in app._notifications if n.title == "Conversations not saved"]
+        assert len(warnings) == 1 and "written by a newer vt-tui" in warnings[0].message
+        assert "kept in memory" in warnings[0].message
+        await pilot.press(*"hello", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.query(AssistantMessage).last().text == "Still here."
+        assert app.store.path == MEMORY
+    with sqlite3.connect(settings.database_path()) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) + 1
+        assert db.execute("SELECT COUNT(*) FROM turns").fetchone()[0] == 0

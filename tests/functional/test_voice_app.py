@@ -64,7 +64,7 @@ async def talk(app: VtApp, pilot) -> VoiceBar:
     """
     bar = app.query_one(VoiceBar)
     seen: list[str] = []  # every state, since on a fast machine the whole take can end between two polls
-    app.watch(bar, "state", seen.append, init=False)
+    app.watch(bar, "state", lambda state: seen.append(state), init=False)
     await pilot.press("f6")
     await until(lambda: {"recording", "transcribing"} & set(seen), 10)
     if bar.state == "recording":

@@ -7,8 +7,6 @@ import base64
 import json
 import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -139,19 +137,32 @@ def test_old_conversation_exports(old_file: Path) -> None:
     store.close()
 
 
-def test_the_app_stops_with_one_line_on_a_newer_file(tmp_path: Path) -> None:
-    path = tmp_path / "conversations.sqlite3"
-    Store(path).close()
-    with sqlite3.connect(path) as db:
+def test_a_file_that_cannot_be_opened_gives_a_store_in_memory_and_the_reason(tmp_path: Path) -> None:
+    from vt_tui.core.store import MEMORY, open_store
+
+    newer = tmp_path / "newer.sqlite3"
+    Store(newer).close()
+    with sqlite3.connect(newer) as db:
         db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
-    done = subprocess.run(
-        [sys.executable, "-m", "vt_tui", "--data-dir", str(tmp_path), "--base-url", "http://127.0.0.1:9/v1"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 1 and done.stderr.startswith(f"vt-tui: {path} was written by a newer vt-tui")
-    assert "Traceback" not in done.stderr
+    not_a_database = tmp_path / "garbage.sqlite3"
+    not_a_database.write_bytes(b"this is not SQLite" * 100)
+    blocked = tmp_path / "a-file" / "conversations.sqlite3"  # its folder would have to be where a file is
+    blocked.parent.write_text("")
+    reasons = {}
+    for path in (newer, not_a_database, blocked):
+        store, reasons[path] = open_store(path)
+        assert store.path == MEMORY
+        conversation = store.create_conversation(title="kept in memory")
+        store.add_turn(conversation, "hello", "m", {})
+        assert [t.user_text for t in store.turns(conversation)] == ["hello"]
+        store.close()
+    assert "was written by a newer vt-tui" in reasons[newer] and "--data-dir" in reasons[newer]
+    assert str(not_a_database) in reasons[not_a_database] and "not a database" in reasons[not_a_database]
+    assert str(blocked.parent) in reasons[blocked] or str(blocked) in reasons[blocked]
+    with sqlite3.connect(newer) as db:  # left as it was
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) + 1
+    store, reason = open_store(tmp_path / "fine.sqlite3")
+    assert reason is None and store.path == tmp_path / "fine.sqlite3"
 
 
 def test_a_compaction_takes_its_turns_out_of_context_and_undoing_it_brings_them_back(old_file: Path) -> None:

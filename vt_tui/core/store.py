@@ -112,6 +112,9 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+MEMORY = Path(":memory:")  # a store that lives as long as the process (nothing written to disk)
+
+
 class StoreError(VtError):
     """The conversation file cannot be used: written by a newer vt-tui, or a migration failed."""
 
@@ -189,18 +192,26 @@ class Store:
     """Thread-confined: use it from the event loop's thread only."""
 
     def __init__(self, path: Path) -> None:
+        """Open (or create) the file and bring it to the newest schema. Raises StoreError, sqlite3.Error or
+        OSError when it can't be used; :func:`open_store` turns those into a store in memory and a reason."""
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if not path.exists():
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        os.chmod(path, 0o600)
+        in_memory = path == MEMORY
+        if not in_memory:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not path.exists():
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            os.chmod(path, 0o600)
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        migrate(self.db, path)
-        for suffix in ("-wal", "-shm"):
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            migrate(self.db, path)
+        except BaseException:
+            self.db.close()
+            raise
+        for suffix in () if in_memory else ("-wal", "-shm"):
             sidecar = Path(f"{path}{suffix}")
             if sidecar.exists():
                 os.chmod(sidecar, 0o600)
@@ -421,6 +432,19 @@ class Store:
             (conversation_id,),
         ).fetchall()
         return [dict(r) | {"args": json.loads(r["args"])} for r in rows]
+
+
+def open_store(path: Path) -> tuple[Store, str | None]:
+    """The store at ``path`` or, when it can't be opened (a newer vt-tui's schema, a read-only folder, a file that
+    is not a database, locked by another program), one in memory and the reason in words. The app still starts:
+    this run's conversation is kept in memory and the user is told once, rather than being refused at the door."""
+    try:
+        return Store(path), None
+    except StoreError as exc:
+        reason = str(exc)
+    except (sqlite3.Error, OSError) as exc:
+        reason = failure_words(exc, path) if isinstance(exc, sqlite3.Error) else f"{path}: {exc.strerror or exc}"
+    return Store(MEMORY), reason
 
 
 def migrate(db: sqlite3.Connection, path: Path) -> None:

@@ -25,16 +25,17 @@ from textual.worker import Worker, WorkerState
 
 from vt_tui import paths
 from vt_tui.core.profiles import ToolMode
-from vt_tui.core.store import Store
+from vt_tui.core.store import Store, open_store
 from vt_tui.logs import log_failure, log_to_file
 from vt_tui.settings import Settings
-from vt_tui.ui.commands import CHAT_COMMANDS, binding_ids, key_label
+from vt_tui.ui.commands import CHAT_COMMANDS, binding_ids, key_clashes, key_label
 from vt_tui.ui.failures import WorkerFailed, one_line
 from vt_tui.ui.screens.chat import ChatScreen
 from vt_tui.ui.widgets.status_bar import Phase, Status
 from vt_tui.voice.controller import Voice
 
 if TYPE_CHECKING:
+    from textual.dom import DOMNode
     from textual.timer import Timer
 
     from vt_tui.core.endpoint import Endpoint
@@ -59,13 +60,18 @@ def screenshot_folder() -> Path:
 
 def remappable() -> dict[str, str]:
     """Every binding users can remap in ``[keymap]``: id → default key."""
+    return binding_ids(remappable_nodes())
+
+
+def remappable_nodes() -> list[type[DOMNode]]:
+    """The screens and widgets whose bindings have ids (each one's keys must not clash)."""
     from vt_tui.ui.screens.approval import ApprovalScreen
     from vt_tui.ui.screens.context import ContextScreen
     from vt_tui.ui.screens.dialog import Dialog
     from vt_tui.ui.screens.params import ParamsScreen
     from vt_tui.ui.widgets.tool_panel import ToolPanel
 
-    return binding_ids([VtApp, ChatScreen, Dialog, ApprovalScreen, ParamsScreen, ToolPanel, ContextScreen])
+    return [VtApp, ChatScreen, Dialog, ApprovalScreen, ParamsScreen, ToolPanel, ContextScreen]
 
 
 class VtApp(App[None]):
@@ -87,7 +93,10 @@ class VtApp(App[None]):
         self.sampler_factory = sampler_factory or self._make_sampler
         self.sampler: GpuSampler | None = None
         self.gpu_meter: GpuMeter | None = None  # with the sampler: which GPUs a turn is measured on
-        self.store = store or Store(settings.database_path())
+        self.store_problem: str | None = None  # why conversations are kept in memory only this run
+        if store is None:
+            store, self.store_problem = open_store(settings.database_path())
+        self.store = store
         self.connection = None
         self.ready = asyncio.Event()  # connected, with a session: a prompt goes straight out
         self.lifecycle: Lifecycle | None = None  # while connecting: Ctrl+R retries now
@@ -107,6 +116,14 @@ class VtApp(App[None]):
 
     def on_mount(self) -> None:
         self.apply_keymap()
+        if self.store_problem:
+            log.warning("conversation store unusable, kept in memory: %s", self.store_problem)
+            self.notify(
+                f"{self.store_problem}. This run's conversation is kept in memory only.",
+                title="Conversations not saved",
+                severity="warning",
+                timeout=30,
+            )
         # Heavy work (openai's import, NVML) starts after the first frame is on screen, so it can't delay it.
         self.call_after_refresh(self.connect)
         self.call_after_refresh(self.start_gpu)
@@ -138,7 +155,16 @@ class VtApp(App[None]):
                 severity="warning",
                 timeout=15,
             )
-        self.set_keymap({binding_id: keys for binding_id, keys in keymap.items() if binding_id in known})
+        keymap = {binding_id: keys for binding_id, keys in keymap.items() if binding_id in known}
+        clashes = key_clashes(remappable_nodes(), keymap, VtApp.BINDINGS)
+        if clashes:
+            self.notify(
+                "A key in [keymap] is also another command's: " + "; ".join(clashes),
+                title="config.toml",
+                severity="warning",
+                timeout=15,
+            )
+        self.set_keymap(keymap)
 
     # the connection: one place sets its state ----------------------------------------------------------
     def show_connection(self, phase: Phase, message: str = "", endpoint: str | None = None) -> None:

@@ -4,13 +4,14 @@ The chat screen's ``BINDINGS`` and the command palette are both built from ``CHA
 table is checked against it by a test. Each binding has an id, the name users remap it by in ``config.toml``::
 
     [keymap]
-    retry = "f12"
-    talk = "ctrl+t,f6"
+    retry = "alt+r"
+    talk = "f6,alt+v"
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from textual.binding import Binding
@@ -179,3 +180,21 @@ def key_label(key: str) -> str:
 def binding_ids(nodes: Iterable[type[DOMNode]]) -> dict[str, str]:
     """Binding id → default key, for the ``BINDINGS`` the classes ``nodes`` declare."""
     return {b.id: b.key for node in nodes for b in node.BINDINGS if isinstance(b, Binding) and b.id}
+
+
+def key_clashes(nodes: Iterable[type[DOMNode]], keymap: Mapping[str, str], shared: Iterable[Binding] = ()) -> list[str]:
+    """Keys that two bindings of one screen or widget would share once ``keymap`` applies, as
+    ``"F12: retry, cycle-thinking"``. Textual quietly runs one of them; users who remap a key onto one already
+    taken deserve to know. ``shared``: bindings active everywhere (the App's), checked against each class."""
+    shared = [b for b in shared if isinstance(b, Binding) and b.id]
+    clashes: dict[str, set[str]] = {}
+    for node in nodes:
+        owners: defaultdict[str, set[str]] = defaultdict(set)
+        for binding in [*shared, *node.BINDINGS]:
+            if isinstance(binding, Binding) and binding.id:
+                for key in keymap.get(binding.id, binding.key).split(","):
+                    owners[key.strip()].add(binding.id)
+        for key, ids in owners.items():
+            if len(ids) > 1 and ids & set(keymap):  # only what the user's keymap caused
+                clashes.setdefault(key, set()).update(ids)
+    return [f"{key_label(key)}: {', '.join(sorted(ids))}" for key, ids in sorted(clashes.items())]
