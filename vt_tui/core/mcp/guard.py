@@ -7,7 +7,9 @@ its stdin, or one busy in a call, would live on. The embedded llama.cpp server w
 instead; the server runs as its child in the same process group, on the same stdin, stdout and stderr (nothing is
 relayed). The guard notices that vt-tui is gone when it is re-parented (its parent id changes; a 0.2 s poll, since
 ``PR_SET_PDEATHSIG`` follows the thread that started the process, not vt-tui) and then ends its group: the server
-and anything it started, ``npx``'s node child included. It exits with the server's exit code (128 + N for a signal).
+and anything it started, ``npx``'s node child included. When the server ends first (it may see its stdin close
+before the guard sees the re-parenting), the guard ends what the server left in the group. It exits with the
+server's exit code (128 + N for a signal).
 
 Standard library only, and run by its path with ``-I -S`` (no site-packages, no current directory on the path):
 it starts fast and works whatever the server's working directory and environment.
@@ -15,6 +17,7 @@ it starts fast and works whatever the server's working directory and environment
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -33,6 +36,39 @@ def _end_group(server: subprocess.Popen[bytes]) -> None:
     while server.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     os.killpg(0, signal.SIGKILL)  # whatever is left, the guard included
+
+
+def _rest_of_group() -> list[int]:
+    """The live processes of our group other than us (from /proc: the guard has only the standard library)."""
+    group, me, found = os.getpgrp(), os.getpid(), []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != me:
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    text = stat.read()
+            except OSError:
+                continue
+            state, _, pgrp = text[text.rfind(")") + 2 :].split()[:3]
+            if int(pgrp) == group and state != "Z":
+                found.append(int(entry))
+    return found
+
+
+def _end_rest() -> None:
+    """The server has ended: end what it started in our group (a child that ignores its stdin). vt-tui's close ends
+    the group anyway; when vt-tui was killed, the server may see its stdin close and exit before the guard sees the
+    re-parenting, and its children would live on. Process by process, so the guard lives to pass on the code."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        left = _rest_of_group()
+        for pid in left:
+            with contextlib.suppress(OSError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + (GRACE_S if sig == signal.SIGTERM else 0)
+        while left and time.monotonic() < deadline:
+            time.sleep(0.05)
+            left = _rest_of_group()
+        if not left:
+            return
 
 
 def main(argv: list[str]) -> int:
@@ -56,6 +92,7 @@ def main(argv: list[str]) -> int:
             if os.getppid() != parent:
                 _end_group(server)
             continue
+        _end_rest()
         if code < 0:
             print(f"{SAYS}{argv[0]} was ended by signal {-code}", file=sys.stderr)
             return 128 - code

@@ -441,6 +441,11 @@ def _why(exc: BaseException, config: ServerConfig, started: float) -> str:
 
     if isinstance(exc, McpError):
         return "the connection ended during start-up" if exc.error.code == CONNECTION_CLOSED else exc.error.message
+    import anyio
+
+    # The server died while the SDK was writing to it rather than reading (which one depends on timing).
+    if isinstance(exc, anyio.BrokenResourceError | anyio.ClosedResourceError | anyio.EndOfStream | BrokenPipeError):
+        return "the connection ended during start-up"
     import httpx
 
     if isinstance(exc, httpx.HTTPStatusError):
