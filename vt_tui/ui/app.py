@@ -63,9 +63,10 @@ def remappable() -> dict[str, str]:
     from vt_tui.ui.screens.context import ContextScreen
     from vt_tui.ui.screens.dialog import Dialog
     from vt_tui.ui.screens.params import ParamsScreen
+    from vt_tui.ui.widgets.composer import Chip
     from vt_tui.ui.widgets.tool_panel import ToolPanel
 
-    return binding_ids([VtApp, ChatScreen, Dialog, ApprovalScreen, ParamsScreen, ToolPanel, ContextScreen])
+    return binding_ids([VtApp, ChatScreen, Dialog, ApprovalScreen, ParamsScreen, ToolPanel, ContextScreen, Chip])
 
 
 class VtApp(App[None]):
