@@ -81,7 +81,8 @@ async def test_image_alone_waits_for_the_prompt_and_bad_files_are_refused(
         await submit(app, pilot, f"/image {path}")
         assert [a.name for a in composer.attachments] == ["cat.png"] and not scripted.chat_requests
         await pilot.pause()
-        assert [str(chip.render()) for chip in composer.chips.query(Chip)] == [f"📎 cat.png · {path.stat().st_size} B · 4×3"]
+        chips = [str(chip.render()) for chip in composer.chips.query(Chip)]
+        assert chips == [f"📎 cat.png · {path.stat().st_size} B · 4×3"]
         await submit(app, pilot, "and now?")
         assert scripted.chat_requests[-1]["messages"][-1]["content"][1]["type"] == "image_url"
 

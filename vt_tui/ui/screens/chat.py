@@ -107,7 +107,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
                 yield VoiceBar(self.voice, id="voice-bar")
                 composer = Composer(
                     id="composer",
-                    placeholder="Ask anything — Enter sends, Ctrl+J newline, F6 talks, @ attaches a file",
+                    placeholder="Ask anything — Enter sends, Ctrl+J newline, F6 talks",
                     paste_lines=self.settings.paste_chip_lines,
                 )
                 yield composer.chips  # its attachments, then the completions of an @path, right above it
