@@ -33,7 +33,7 @@ def test_a_file_that_cannot_be_attached_is_bad_input_and_nothing_is_sent(
         "data.bin": "vt-tui ask: data.bin is binary (a NUL byte at byte 7): only UTF-8 text can be attached\n",
         "latin1.txt": "vt-tui ask: latin1.txt is not UTF-8 text (byte 0xE9 at byte 1 is invalid)\n",
         "missing.txt": f"vt-tui ask: can't read {tmp_path / 'missing.txt'}: No such file or directory\n",
-        "": f"vt-tui ask: {tmp_path} is a folder: attach the files in it one by one\n",
+        "": f"vt-tui ask: {tmp_path.name} is a folder: attach the files in it one by one\n",
     }
     for name, said in cases.items():
         result = ask("--base-url", scripted.base_url, "--file", str(tmp_path / "ok.txt"), "--file",

@@ -82,6 +82,16 @@ def test_folders_and_missing_files_are_refused(tmp_path: Path, monkeypatch: pyte
     assert attachments.load("here.txt", TEXT, cwd=tmp_path).text == "relative"
 
 
+def test_a_file_is_named_as_the_prompt_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative path as given (``@src/app.py`` is sent as ``src/app.py``); no home or folder names otherwise."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text("pass\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    named = [load(p).name for p in (Path("src/app.py"), Path("./src/app.py"), tmp_path / "src" / "app.py")]
+    assert [*named, attachments.load("~/src/app.py", TEXT).name] == ["src/app.py", "src/app.py", "app.py", "app.py"]
+
+
 def test_the_block_a_file_is_sent_as() -> None:
     notes = Attachment.from_text("notes.py", "print('hi')")
     assert notes.context_block() == "notes.py\n```py\nprint('hi')\n```"

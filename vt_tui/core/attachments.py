@@ -149,23 +149,27 @@ class Attachment:
 
 
 def load(path: str | Path, kind: AttachmentKind = AttachmentKind.IMAGE, cwd: Path | None = None) -> Attachment:
-    """Read an image or a text file (``~`` expanded, relative to ``cwd`` or the current directory)."""
+    """Read an image or a text file (``~`` expanded, relative to ``cwd`` or the current directory). Its name is the
+    path as given when that is relative (``src/app.py``: how the prompt names it), else the file's name alone (no
+    home or folder names sent to the model)."""
     file = resolve(path, cwd)
+    given = Path(path)
+    name = str(given) if not given.is_absolute() and not str(path).startswith("~") else file.name
     try:
         if file.is_dir():
-            raise AttachmentError(f"{file} is a folder: attach the files in it one by one")
+            raise AttachmentError(f"{name} is a folder: attach the files in it one by one")
         size = file.stat().st_size
-        _check_size(file.name, size, kind)
+        _check_size(name, size, kind)
         if not file.is_file():
             raise AttachmentError(f"{file} is not a file")
         data = file.read_bytes()
     except OSError as exc:
         raise AttachmentError(f"can't read {file}: {exc.strerror or exc}") from None
     if kind is AttachmentKind.IMAGE:
-        return Attachment.from_bytes(file.name, data)
+        return Attachment.from_bytes(name, data)
     guessed, _ = mimetypes.guess_type(file.name)
     mime = guessed if guessed and guessed.startswith("text/") else TEXT_MIME
-    return Attachment.from_text_bytes(file.name, data, mime)
+    return Attachment.from_text_bytes(name, data, mime)
 
 
 def resolve(path: str | Path, cwd: Path | None = None) -> Path:

@@ -23,19 +23,19 @@ SCAN_LIMIT = 5000
 SHOWN = 8  # completions offered at a time
 
 
-def mentioned_files(text: str, cwd: Path | None = None) -> list[Path]:
-    """The files ``text`` mentions, each once, in order: ``@path`` where path (or path without the punctuation
-    that ends a sentence) is a file, relative to ``cwd`` (default: the current directory) or with ``~``."""
-    found: list[Path] = []
+def mentioned_files(text: str, cwd: Path | None = None) -> list[str]:
+    """The files ``text`` mentions, as written, each once, in order: ``@path`` where path (or path without the
+    punctuation that ends a sentence) is a file, relative to ``cwd`` (default: the current directory) or with
+    ``~``."""
+    found: dict[Path, str] = {}
     for match in MENTION.finditer(text):
         token = match.group(1)
         for candidate in dict.fromkeys((token, token.rstrip(TRAILING))):
             path = resolve(candidate, cwd) if candidate else None
             if path is not None and path.is_file():
-                if path not in found:
-                    found.append(path)
+                found.setdefault(path, candidate)
                 break
-    return found
+    return list(found.values())
 
 
 def typing_mention(before_cursor: str) -> str | None:

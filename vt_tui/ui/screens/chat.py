@@ -283,7 +283,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
 
         composer = message.composer
         wanted, text = attachments.split_command(message.text)
-        wanted += [(AttachmentKind.TEXT, str(path)) for path in mentions.mentioned_files(text)]
+        wanted += [(AttachmentKind.TEXT, path) for path in mentions.mentioned_files(text)]
         try:
             loaded = [attachments.load(path, kind) for kind, path in wanted]
         except attachments.AttachmentError as exc:
