@@ -77,8 +77,14 @@ class AttachmentChips(HorizontalScroll, can_focus=False):
     DEFAULT_CSS = """
     AttachmentChips {
         height: 1;
+        margin: 0 1;
         scrollbar-size-horizontal: 0;
         display: none;
+    }
+    AttachmentChips > .chips-hint {
+        width: auto;
+        color: $text-muted;
+        text-style: dim;
     }
     AttachmentChips.-shown {
         display: block;
@@ -90,7 +96,8 @@ class AttachmentChips(HorizontalScroll, can_focus=False):
         the composer again when none is left."""
         await self.remove_children()
         chips = [Chip(composer, attachment) for attachment in composer.attachments]
-        await self.mount_all(chips)
+        hint = Static("Shift+Tab: remove, or put back as text", classes="chips-hint")
+        await self.mount_all([*chips, hint] if chips else [])
         self.set_class(bool(chips), "-shown")
         if focus is not None:
             (chips[min(focus, len(chips) - 1)] if chips else composer).focus()
@@ -104,8 +111,8 @@ class PathCompletions(OptionList, can_focus=False):
     PathCompletions {
         height: auto;
         max-height: 9;
+        margin: 0 1;
         border: none;
-        padding: 0 1;
         background: $boost;
         display: none;
     }
