@@ -215,6 +215,18 @@ async def test_chips_are_removed_or_put_back_as_text(scripted: ScriptedServer, t
         assert sent_user(scripted) == [log.strip()]
 
 
+async def test_a_paste_too_large_to_attach_is_typed_in_with_a_word(scripted: ScriptedServer, tmp_path: Path) -> None:
+    huge = ("y" * 1023 + "\n") * 600  # 600 KB: over the 512 KB a text attachment may weigh
+    app = text_app(scripted, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await asyncio.wait_for(app.ready.wait(), 10)
+        paste(app, huge)
+        await settle(pilot, app)
+        composer = app.query_one(Composer)
+        assert composer.text == huge and composer.attachments == []
+        assert notes(app) == "paste not attached: pasted is 600.0 KB; the limit is 512.0 KB: pasted as text instead"
+
+
 async def test_paste_chip_lines_zero_keeps_every_paste_in_the_composer(
     scripted: ScriptedServer, tmp_path: Path
 ) -> None:

@@ -230,18 +230,20 @@ class Composer(TextArea):
 
     async def _on_paste(self, event: events.Paste) -> None:
         """A paste of more than ``paste_lines`` lines becomes a chip ("pasted · 214 lines · 9.1 KB"); a shorter
-        one is typed in (TextArea's own handler, next in line)."""
+        one is typed in (TextArea's own handler, next in line), and so is one too large to attach, with a word."""
         from vt_tui.core.attachments import PASTED, Attachment, AttachmentError, line_count
 
         lines = line_count(event.text)
         if not self.paste_lines or lines <= self.paste_lines:
             return
-        event.prevent_default()
         taken = sum(1 for a in self.attachments if a.name == PASTED or a.name.startswith(f"{PASTED} "))
         try:
-            self.attach(Attachment.from_text(f"{PASTED} {taken + 1}" if taken else PASTED, event.text))
+            pasted = Attachment.from_text(f"{PASTED} {taken + 1}" if taken else PASTED, event.text)
         except AttachmentError as exc:
-            self.notify(f"{exc} — it is still in your clipboard", title="paste not attached", severity="error")
+            self.notify(f"{exc}: pasted as text instead", title="paste not attached", severity="warning")
+            return
+        event.prevent_default()
+        self.attach(pasted)
 
     # @path completion
     def on_text_area_changed(self) -> None:
