@@ -17,6 +17,7 @@ from vt_tui.core.attachments import human_size
 from vt_tui.core.store import Store
 from vt_tui.settings import Settings
 from vt_tui.ui.app import VtApp
+from vt_tui.ui.screens.attach import AttachScreen
 from vt_tui.ui.widgets.chat_log import UserMessage
 from vt_tui.ui.widgets.composer import Chip, Composer, PathCompletions
 
@@ -237,3 +238,28 @@ async def test_paste_chip_lines_zero_keeps_every_paste_in_the_composer(
         await settle(pilot, app)
         composer = app.query_one(Composer)
         assert composer.text == "x\n" * 100 and composer.attachments == []
+
+
+async def test_palette_attach_text_file(scripted: ScriptedServer, tmp_path: Path, folder: Path) -> None:
+    app = text_app(scripted, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await asyncio.wait_for(app.ready.wait(), 10)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Attach text file")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, AttachScreen) and "Attach text file (UTF-8, up to 512.0 KB)" in screen_text(app)
+        await pilot.press(*"data.bin", "enter")
+        await pilot.pause()
+        assert "data.bin is binary" in notes(app) and app.query_one(Composer).attachments == []
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Attach text file")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        await pilot.press(*"no", "right", "enter")  # → accepts the completion
+        await pilot.pause()
+        assert [a.name for a in app.query_one(Composer).attachments] == ["notes.md"]
