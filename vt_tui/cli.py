@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question", nargs="*", help="the question; read from stdin when absent or '-'")
     ask.add_argument("--json", action="store_true", help="write one JSON event per line")
     ask.add_argument(
+        "--file",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="send a UTF-8 text file with the question, as a block headed by its name (repeatable)",
+    )
+    ask.add_argument(
         "--show-thinking",
         action="store_true",
         help="also print a reasoning model's thinking, on stderr (dim on a terminal); stdout gets only the answer",
@@ -143,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         if not question.strip():
             print("vt-tui ask: no question given (pass it as arguments or on stdin)", file=sys.stderr)
             return ExitCode.USAGE
-        return run(settings, question.strip(), args.json, args.wait, args.show_thinking)
+        return run(settings, question.strip(), args.json, args.wait, args.show_thinking, files=args.file)
     if args.command == "doctor":
         from vt_tui.headless.doctor import run as doctor
 

@@ -100,6 +100,14 @@ class Settings:
     hide_thinking: bool = _opt(
         "show no thinking in the chat (it is still kept with the conversation)", default=False, kind=bool
     )
+    # Composer
+    # 30: the composer shows 12 lines, so a paste of 30 is a document of several screens rather than a prompt to
+    # edit around; a snippet of 10 or 20 lines still lands in the box.
+    paste_chip_lines: int = _opt(
+        "a paste of more lines than this becomes an attachment chip instead of filling the composer (0: never)",
+        default=30,
+        kind=int,
+    )
     # Tools
     tools: ToolMode = _opt("tool calling mode", default=ToolMode.AUTO, kind=ToolMode)
     max_steps: int = _opt("maximum agent steps per turn", default=6, kind=int)
@@ -324,6 +332,8 @@ def load(
     for name in ("threads", "max_steps", "n_ctx", "context_window"):
         if merged.get(name) is not None and merged[name] < 1:
             raise SettingsError(f"{name} must be at least 1 (got {merged[name]})")
+    if merged.get("paste_chip_lines", 0) < 0:
+        raise SettingsError(f"paste_chip_lines must be 0 (never) or more (got {merged['paste_chip_lines']})")
     try:
         gpu_keys(merged.get("gpus", ()))
     except ValueError as exc:

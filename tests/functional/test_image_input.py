@@ -13,7 +13,7 @@ from vt_tui.settings import Settings
 from vt_tui.ui.app import VtApp
 from vt_tui.ui.screens.attach import AttachScreen
 from vt_tui.ui.widgets.chat_log import UserMessage
-from vt_tui.ui.widgets.composer import Composer
+from vt_tui.ui.widgets.composer import Chip, Composer
 
 SIZE = (100, 30)
 
@@ -80,7 +80,9 @@ async def test_image_alone_waits_for_the_prompt_and_bad_files_are_refused(
         assert composer.text == f"/image {fake}\nlook" and composer.attachments == []
         await submit(app, pilot, f"/image {path}")
         assert [a.name for a in composer.attachments] == ["cat.png"] and not scripted.chat_requests
-        assert "cat.png" in str(composer.border_subtitle)
+        await pilot.pause()
+        chips = [str(chip.render()) for chip in composer.chips.query(Chip)]
+        assert chips == [f"📎 cat.png · {path.stat().st_size} B · 4×3"]
         await submit(app, pilot, "and now?")
         assert scripted.chat_requests[-1]["messages"][-1]["content"][1]["type"] == "image_url"
 

@@ -1,4 +1,6 @@
-"""Image attachments: magic bytes, header sizes for the four formats, refusals, and the content parts."""
+"""Image attachments: magic bytes, header sizes for the four formats, refusals, and the content parts.
+
+Text files: tests/unit/test_text_attachments.py."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from vt_tui.core import attachments
-from vt_tui.core.attachments import MAX_BYTES, Attachment, AttachmentError
+from vt_tui.core.attachments import LIMITS, Attachment, AttachmentError, AttachmentKind
+
+MAX_BYTES = LIMITS[AttachmentKind.IMAGE]
 
 
 def png(width: int, height: int) -> bytes:
@@ -116,9 +120,11 @@ def test_damaged_header_is_refused() -> None:
 
 
 def test_split_command_and_content() -> None:
-    paths, prompt = attachments.split_command("/image ~/a b.png\nwhat is this?\n  /image c.gif")
-    assert paths == ["~/a b.png", "c.gif"] and prompt == "what is this?"
+    wanted, prompt = attachments.split_command("/image ~/a b.png\nwhat is this?\n  /image c.gif\n/file notes.md")
+    image, text = AttachmentKind.IMAGE, AttachmentKind.TEXT
+    assert wanted == [(image, "~/a b.png"), (image, "c.gif"), (text, "notes.md")] and prompt == "what is this?"
     assert attachments.split_command("/images are nice") == ([], "/images are nice")
+    assert attachments.split_command("/files are nice") == ([], "/files are nice")
     image = Attachment.from_bytes("a.png", png(2, 3))
     assert attachments.user_content("hi", []) == "hi"
     assert attachments.user_content("hi", [image]) == [

@@ -57,6 +57,8 @@ def test_unknown_key_names_key_and_file(tmp_path: Path) -> None:
         ("engine = 'tgi'", "not one of auto, openai, vllm, llama-factory"),
         ("base_url = [", "not valid TOML"),
         ("metrics_urls = [1, 2]", "list of strings"),
+        ("paste_chip_lines = -1", r"paste_chip_lines must be 0 \(never\) or more \(got -1\)"),
+        ("paste_chip_lines = 'lots'", "paste_chip_lines in"),
     ],
 )
 def test_bad_values_are_clear(tmp_path: Path, text: str, message: str) -> None:

@@ -35,7 +35,10 @@ def to_markdown(info: ConversationInfo | None, turns: Sequence[Turn]) -> str:
     if len(lines) > 2:
         lines.append("")
     for turn in turns:
-        lines += ["## You", "", turn.user_text, "", f"## Assistant ({turn.model})", ""]
+        lines += ["## You", "", turn.user_text, ""]
+        lines += [f"> 📎 {attachment.describe()}" for attachment in turn.attachments]
+        lines += [""] if turn.attachments else []
+        lines += [f"## Assistant ({turn.model})", ""]
         if turn.thinking.strip():  # collapsed, as GitHub and most Markdown viewers draw <details>
             summary = stats_thought_line(turn.stats)
             thinking = turn.thinking.strip().replace("</details>", "&lt;/details&gt;")  # cannot end the block early
@@ -49,7 +52,7 @@ def to_markdown(info: ConversationInfo | None, turns: Sequence[Turn]) -> str:
 def to_json(info: ConversationInfo | None, turns: Sequence[Turn], tool_calls: Sequence[dict[str, Any]] = ()) -> str:
     data = {
         "conversation": asdict(info) if info else None,
-        "turns": [asdict(t) for t in turns],
+        "turns": [asdict(t) | {"attachments": [a.as_json() for a in t.attachments]} for t in turns],
         "tool_calls": list(tool_calls),
         "energy": total(t.stats for t in turns).to_dict(),
     }

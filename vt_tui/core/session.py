@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vt_tui.core import messages, window
-from vt_tui.core.attachments import Attachment, user_content
+from vt_tui.core.attachments import Attachment, has_images, user_content
 from vt_tui.core.context import ContextStrategy
 from vt_tui.core.endpoint import Endpoint
 from vt_tui.core.errors import EndpointError, ErrorKind, Overflow, cancelled, classify
@@ -193,15 +193,15 @@ class ChatSession:
         return (self._reader is not None and not self._reader.done()) or self.context.busy
 
     def history(self) -> list[dict[str, Any]]:
-        """Earlier turns as messages; their images only while the endpoint takes images; their thinking only when
-        the engine's profile says its template reads it (:func:`vt_tui.core.messages.assistant_turn`)."""
+        """Earlier turns as messages: their text files always, their images only while the endpoint takes images;
+        their thinking only when the engine's profile says its template reads it
+        (:func:`vt_tui.core.messages.assistant_turn`)."""
         profile = self.endpoint.profile
         out: list[dict[str, Any]] = []
         for turn in self.turns:
             if turn.counts_as_history:
-                images = turn.attachments if profile.vision else ()
                 out += [
-                    {"role": "user", "content": user_content(turn.user_text, images)},
+                    {"role": "user", "content": user_content(turn.user_text, turn.attachments, images=profile.vision)},
                     messages.assistant_turn(turn.assistant_text, turn.thinking, profile),
                 ]
         return out
@@ -344,7 +344,8 @@ class ChatSession:
             self._save(self.store.finish_turn, turn.id, text, status, turn.stats, error, thinking=thinking)
 
     async def run_turn(self, user_text: str, attachments: Sequence[Attachment] = ()) -> AsyncIterator[Event]:
-        """Send ``user_text`` (and images) and yield events until TurnFinished or TurnFailed (always one of the two).
+        """Send ``user_text`` (and attachments: images, text files) and yield events until TurnFinished or TurnFailed
+        (always one of the two).
 
         Images to an endpoint without vision fail at once (nothing is sent or stored): check ``refuses_images``.
 
@@ -355,12 +356,12 @@ class ChatSession:
         except EndpointError as exc:
             yield TurnFailed(exc, "")
             return
-        images = list(attachments)
-        if images and self.refuses_images():
+        attached = list(attachments)
+        if has_images(attached) and self.refuses_images():
             yield TurnFailed(no_vision(self.endpoint.profile.title), "")
             return
         fitted: Fitted | None = None
-        new_message = {"role": "user", "content": user_content(user_text, images)}
+        new_message = {"role": "user", "content": user_content(user_text, attached)}
         async for item in window.prepare(self, model, new_message, self.params.as_request()):
             if isinstance(item, Fitted):
                 fitted = item
@@ -370,7 +371,7 @@ class ChatSession:
             return
         request, params = fitted.messages, fitted.params
         mode = self.tool_mode()  # after resolve_model: listing the models may have picked the profile
-        turn = self._start_turn(user_text, model, images)
+        turn = self._start_turn(user_text, model, attached)
         yield TurnStarted(turn.id, model, self.endpoint.label)
         for failure in self._store_events():
             yield failure

@@ -10,7 +10,6 @@ resume and export it after every step.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import sqlite3
@@ -142,7 +141,7 @@ class Turn:
     stats: dict[str, Any] | None = None
     in_context: bool = True
     created: float = 0.0
-    attachments: list[Attachment] = field(default_factory=list)  # images sent with the user text
+    attachments: list[Attachment] = field(default_factory=list)  # images and text files sent with the user text
     thinking: str = ""  # what a reasoning model thought before its answer (shown and exported, never sent back)
 
     @property
@@ -299,15 +298,15 @@ class Store:
         )
 
     def attachments(self, conversation_id: int) -> dict[int, list[Attachment]]:
-        """The conversation's images by turn id, in the order they were attached."""
+        """The conversation's attachments (images, text files) by turn id, in the order they were attached."""
         rows = self.db.execute(
             "SELECT a.* FROM attachments a JOIN turns t ON t.id = a.turn_id WHERE t.conversation_id = ? ORDER BY a.id",
             (conversation_id,),
         ).fetchall()
         out: dict[int, list[Attachment]] = {}
         for r in rows:
-            b64 = base64.b64encode(r["data"]).decode("ascii")
-            out.setdefault(r["turn_id"], []).append(Attachment(r["name"], r["mime"], r["width"], r["height"], b64))
+            attachment = Attachment(r["name"], r["mime"], r["width"], r["height"], bytes(r["data"]))
+            out.setdefault(r["turn_id"], []).append(attachment)
         return out
 
     def save_text(self, turn_id: int, text: str, thinking: str = "") -> None:
@@ -402,8 +401,8 @@ class Store:
         rows = self.db.execute(
             "SELECT * FROM turns WHERE conversation_id = ? ORDER BY id", (conversation_id,)
         ).fetchall()
-        images = self.attachments(conversation_id)
-        return [_turn(r, images.get(r["id"], [])) for r in rows]
+        attached = self.attachments(conversation_id)
+        return [_turn(r, attached.get(r["id"], [])) for r in rows]
 
     # tool calls
     def add_tool_call(self, turn_id: int, call_id: str, name: str, args: dict[str, Any]) -> None:

@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from vt_tui.core.attachments import user_content
 from vt_tui.core.context import (
     SIDE_ROUTES_OFF,
     ContextLimit,
@@ -391,9 +392,9 @@ class Window:
         return Fitted(request, params, count, limit)
 
     def turn_tokens(self, turn: Turn) -> int:
-        return self.estimate(
-            [{"role": "user", "content": turn.user_text}, {"role": "assistant", "content": turn.assistant_text}]
-        )
+        """What ``turn`` takes in the window: its text files' blocks and images with its text."""
+        user = user_content(turn.user_text, turn.attachments)
+        return self.estimate([{"role": "user", "content": user}, {"role": "assistant", "content": turn.assistant_text}])
 
     def relief(self, turns: Sequence[Turn], overflow: Overflow) -> Relief:
         """Which oldest turns to drop, and which to compact, to take ``overflow.over_by`` tokens out (with the
@@ -482,7 +483,7 @@ class Window:
         if compaction is not None:
             entries.append(["Earlier summary", compaction.summary])
         for turn in turns:
-            entries.append(["User", turn.user_text])
+            entries.append(["User", text_of(user_content(turn.user_text, turn.attachments, images=False))])
             for call in tool_calls.get(turn.id, ()):
                 entries.append([f"Tool {call.get('name')}", str(call.get("result") or call.get("error") or "")])
             entries.append(["Assistant", turn.assistant_text])

@@ -10,6 +10,6 @@ class ExitCode(IntEnum):
 
     OK = 0
     FAILED = 1  # the turn failed, or doctor found something a user needs broken
-    USAGE = 2  # bad flags or settings: nothing was run
+    USAGE = 2  # bad flags, settings or input (a --file that can't be attached): nothing was run
     CONTEXT = 3  # the question does not fit the model's context window: nothing was sent
     CANCELLED = 130  # Ctrl+C, as a shell reports SIGINT

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TextIO
 
+from vt_tui.core import attachments
 from vt_tui.core.agent import AgentConfig
 from vt_tui.core.agent.config import MCP_SERVER
 from vt_tui.core.conversation import ConversationSetup, default_persona
@@ -38,6 +39,9 @@ from vt_tui.logs import log_to_file
 from vt_tui.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from vt_tui.core.attachments import Attachment
     from vt_tui.core.endpoint import Endpoint
     from vt_tui.core.mcp.manager import McpManager
     from vt_tui.core.personas import Persona
@@ -145,9 +149,16 @@ async def ask(
     out: TextIO = sys.stdout,
     wait_s: float = 0.0,
     show_thinking: bool = False,
+    files: Sequence[str] = (),
 ) -> int:
     """``wait_s``: how long to wait for a server that is still starting (0: fail at once with one line).
-    ``show_thinking``: the model's thinking on stderr too (only the answer goes to ``out``)."""
+    ``show_thinking``: the model's thinking on stderr too (only the answer goes to ``out``). ``files``: text files
+    sent with the question; one that can't be attached is bad input (nothing is run)."""
+    try:
+        attached = [attachments.load(path, attachments.AttachmentKind.TEXT) for path in files]
+    except attachments.AttachmentError as exc:
+        print(f"vt-tui ask: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
     personas = load_personas()
     persona = default_persona(personas, settings)
     if settings.persona and persona is None:
@@ -155,13 +166,14 @@ async def ask(
         return ExitCode.FAILED
     async with _gpu_meter(settings) as meter:
         thinking = sys.stderr if show_thinking else None
-        return await _ask(settings, persona, question, _Output(out, as_json, thinking), wait_s, meter)
+        return await _ask(settings, persona, question, attached, _Output(out, as_json, thinking), wait_s, meter)
 
 
 async def _ask(
     settings: Settings,
     persona: Persona | None,
     question: str,
+    attached: list[Attachment],
     output: _Output,
     wait_s: float,
     meter: GpuMeter,
@@ -200,7 +212,7 @@ async def _ask(
         if voice is not None:
             await voice.reply_started()
         with output:
-            async for event in session.run_turn(question):
+            async for event in session.run_turn(question, attached):
                 output.emit(event)
                 if voice is not None and isinstance(event, TextDelta):
                     voice.reply_text(event.text)
@@ -279,9 +291,16 @@ def _voice(settings: Settings, endpoint: Endpoint) -> Voice | None:
     return voice
 
 
-def run(settings: Settings, question: str, as_json: bool, wait_s: float = 0.0, show_thinking: bool = False) -> int:
+def run(
+    settings: Settings,
+    question: str,
+    as_json: bool,
+    wait_s: float = 0.0,
+    show_thinking: bool = False,
+    files: Sequence[str] = (),
+) -> int:
     log_to_file()  # warnings go to the log; stderr gets only the one-line errors said here
     try:
-        return asyncio.run(ask(settings, question, as_json, wait_s=wait_s, show_thinking=show_thinking))
+        return asyncio.run(ask(settings, question, as_json, wait_s=wait_s, show_thinking=show_thinking, files=files))
     except KeyboardInterrupt:
         return ExitCode.CANCELLED

@@ -69,9 +69,10 @@ def remappable_nodes() -> list[type[DOMNode]]:
     from vt_tui.ui.screens.context import ContextScreen
     from vt_tui.ui.screens.dialog import Dialog
     from vt_tui.ui.screens.params import ParamsScreen
+    from vt_tui.ui.widgets.composer import Chip
     from vt_tui.ui.widgets.tool_panel import ToolPanel
 
-    return [VtApp, ChatScreen, Dialog, ApprovalScreen, ParamsScreen, ToolPanel, ContextScreen]
+    return [VtApp, ChatScreen, Dialog, ApprovalScreen, ParamsScreen, ToolPanel, ContextScreen, Chip]
 
 
 class VtApp(App[None]):

@@ -149,11 +149,19 @@ CHAT_COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "attach-image",
-        "attach_image",
+        "attach('image')",
         None,
         "Attach",
         "Attach image",
         "PNG, JPEG, WebP or GIF, sent with the next prompt (or type /image PATH)",
+    ),
+    Command(
+        "attach-file",
+        "attach('text')",
+        None,
+        "Attach file",
+        "Attach text file",
+        "A UTF-8 text file, sent with the next prompt as a block headed by its name (or /file PATH, or @path)",
     ),
     Command(
         "mcp-servers",

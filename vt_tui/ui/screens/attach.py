@@ -1,4 +1,4 @@
-"""Asks for an image's path, completing it from the filesystem as it is typed."""
+"""Asks for the path of an image or a text file, completing it from the filesystem as it is typed."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from textual.containers import Vertical
 from textual.suggester import Suggester
 from textual.widgets import Input, Label
 
+from vt_tui.core.attachments import KINDS, LIMITS, AttachmentKind, human_size
 from vt_tui.ui.screens.dialog import Dialog
 
 
@@ -30,12 +31,22 @@ class PathSuggester(Suggester):
         return value + names[0][len(stem) :] if names and names[0] != stem else None
 
 
+TITLES = {
+    AttachmentKind.IMAGE: f"Attach image ({KINDS.replace(' or', ',')})",
+    AttachmentKind.TEXT: f"Attach text file (UTF-8, up to {human_size(LIMITS[AttachmentKind.TEXT])})",
+}
+
+
 class AttachScreen(Dialog[str | None]):
     """Enter attaches the path typed (→ accepts a completion), Esc closes."""
 
+    def __init__(self, kind: AttachmentKind = AttachmentKind.IMAGE) -> None:
+        super().__init__()
+        self.kind = kind
+
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label("Attach image (PNG, JPEG, WebP, GIF)", classes="dialog-title")
+            yield Label(TITLES[self.kind], classes="dialog-title")
             yield Input(placeholder="path, ~ and relative paths work; → completes", suggester=PathSuggester())
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from textual.worker import Worker
 
     from vt_tui.core.agent import AgentConfig
-    from vt_tui.core.attachments import Attachment
+    from vt_tui.core.attachments import Attachment, AttachmentKind
     from vt_tui.core.events import Event, TurnFailed, TurnStats
     from vt_tui.core.params import GenerationParams
     from vt_tui.core.personas import Persona, PersonaSet
@@ -105,7 +105,14 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
             with Vertical(id="chat-column"):
                 yield self.chat
                 yield VoiceBar(self.voice, id="voice-bar")
-                yield Composer(id="composer", placeholder="Ask anything — Enter sends, Ctrl+J newline, F6 talks")
+                composer = Composer(
+                    id="composer",
+                    placeholder="Ask anything — Enter sends, Ctrl+J newline, F6 talks",
+                    paste_lines=self.settings.paste_chip_lines,
+                )
+                yield composer.chips  # its attachments, then the completions of an @path, right above it
+                yield composer.completions
+                yield composer
             yield Vertical(id="side")  # its panels come with prepare()
         yield self.status_bar
         yield Footer()
@@ -265,41 +272,45 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         """A prompt was sent (or is waiting for the endpoint) and its turn has not ended."""
         return self._turn_worker is not None and self._turn_worker.is_running
 
-    def start_turn(self, text: str, images: list[Attachment]) -> None:
-        self._turn_worker = self.run_turn(text, images)
+    def start_turn(self, text: str, attached: list[Attachment]) -> None:
+        self._turn_worker = self.run_turn(text, attached)
 
     async def on_composer_submitted(self, message: Composer.Submitted) -> None:
-        from vt_tui.core import attachments
+        """Attach what the ``/image``, ``/file`` lines and ``@path`` mentions name, then send. A file that can't be
+        attached sends nothing: the text goes back as typed, with one line saying which file and why."""
+        from vt_tui.core import attachments, mentions
+        from vt_tui.core.attachments import AttachmentKind
 
         composer = message.composer
-        paths, text = attachments.split_command(message.text)
+        wanted, text = attachments.split_command(message.text)
+        wanted += [(AttachmentKind.TEXT, path) for path in mentions.mentioned_files(text)]
         try:
-            loaded = [attachments.load(path) for path in paths]
+            loaded = [attachments.load(path, kind) for kind, path in wanted]
         except attachments.AttachmentError as exc:
             composer.load_text(message.text)  # nothing attached: fix the path and press Enter again
-            self.notify(str(exc), title="image not attached", severity="error", timeout=8)
+            self.notify(str(exc), title="not attached", severity="error", timeout=8)
             return
-        for image in loaded:
-            composer.attach(image)
-        if not text:  # only /image lines: the images wait for the prompt
+        for attachment in loaded:
+            composer.attach(attachment)
+        if not text and (wanted or not composer.attachments):  # only /image, /file lines: they wait for the prompt
             return
         if self.turn_running:
             composer.load_text(text)
             self.notify("A reply is still streaming — Esc cancels it.", severity="warning")
             return
-        if composer.attachments and self.session is not None and self.session.refuses_images():
+        if attachments.has_images(composer.attachments) and self.session is not None and self.session.refuses_images():
             self.give_back(text, [])
             self.refuse_images()
             return
         self.start_turn(text, composer.take_attachments())
 
-    def give_back(self, text: str, images: list[Attachment]) -> None:
+    def give_back(self, text: str, attached: list[Attachment]) -> None:
         """Put a prompt that was not sent back in the composer (unless something new was typed meanwhile)."""
         composer = self.query_one(Composer)
         if not composer.text:
             composer.load_text(text)
-        for image in images:
-            composer.attach(image)
+        for attachment in attached:
+            composer.attach(attachment)
 
     def refuse_images(self) -> None:
         """The endpoint takes no images: say so before sending (the prompt and images stay in the composer)."""
@@ -310,31 +321,33 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self.notify(error.hint, title=error.message, severity="error", timeout=10)
 
     @work(group="turn", exit_on_error=False, description="the turn")
-    async def run_turn(self, text: str, images: list[Attachment]) -> None:
+    async def run_turn(self, text: str, attached: list[Attachment]) -> None:
         from vt_tui.core.errors import ErrorKind
 
         self._sending = False
-        user: UserMessage | None = await self.chat.add_user(text, images)
-        while user is not None and await self._ready_to_send(user, text, images):
+        user: UserMessage | None = await self.chat.add_user(text, attached)
+        while user is not None and await self._ready_to_send(user, text, attached):
             self._sending = True
-            failed = await self._send(text, images, user)
+            failed = await self._send(text, attached, user)
             if failed is None:
                 return
             if failed.error.kind is ErrorKind.CONTEXT_OVERFLOW:  # the user chooses a fit, or edits the message
-                user = await self._make_fit(failed, text, images, user)
+                user = await self._make_fit(failed, text, attached, user)
                 continue
             # Nothing listens any more (the server went away between turns and is not back yet): the prompt
             # waits, marked, while the app waits for the server, and goes out again once it answers.
             self._sending = False
             self.reconnect()
 
-    async def _ready_to_send(self, user: UserMessage, text: str, images: list[Attachment]) -> bool:
+    async def _ready_to_send(self, user: UserMessage, text: str, attached: list[Attachment]) -> bool:
         """Wait until the prompt can go out: the endpoint answering (the prompt marked as waiting meanwhile), the
         tools loaded. False, or cancelled (Esc), puts the prompt back in the composer."""
+        from vt_tui.core.attachments import has_images
+
         try:
             if self.connection_error is not None:  # connecting failed for good: nothing to wait for
                 await user.remove()
-                self.give_back(text, images)
+                self.give_back(text, attached)
                 self.notify(self.connection_error, title="not connected", severity="error", timeout=10)
                 return False
             if not self.has_session.is_set():
@@ -342,16 +355,16 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
                 await self._waiting(self.has_session, "waiting for the endpoint…")
                 user.show_waiting(None)
             assert self.session is not None
-            if images and self.session.refuses_images():  # sent before the endpoint was known
+            if has_images(attached) and self.session.refuses_images():  # sent before the endpoint was known
                 await user.remove()
-                self.give_back(text, images)
+                self.give_back(text, attached)
                 self.refuse_images()
                 return False
             if self.session.tool_mode() != "off" and not self.tools_loaded.is_set():
                 await self._waiting(self.tools_loaded, "loading the tools…")
         except asyncio.CancelledError:  # Esc before anything was sent: the prompt goes back to the composer
             await user.remove()
-            self.give_back(text, images)
+            self.give_back(text, attached)
             raise
         return True
 
@@ -362,7 +375,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
             return self.connection.endpoint.base_url
         return self.settings.base_url or "the embedded model"
 
-    async def _send(self, text: str, images: list[Attachment], user: UserMessage) -> TurnFailed | None:
+    async def _send(self, text: str, attached: list[Attachment], user: UserMessage) -> TurnFailed | None:
         """One attempt at the turn. A failure comes back for :meth:`run_turn` to act on: a context overflow (sent or
         not: the user chooses a fit), or a request that never reached the server (sent again once it answers)."""
         assert self.session is not None
@@ -371,7 +384,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self.status_bar.show(phase=Phase.STREAMING, message="")
         await self.voice.reply_started()
         try:
-            return await self._stream(self.session, text, images, user, reply, mounting)
+            return await self._stream(self.session, text, attached, user, reply, mounting)
         except Exception as exc:  # not a failed request (that ends as TurnFailed): a fault; the app logs it
             self.voice.stop_speech()
             await mounting
@@ -382,7 +395,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
             self.update_context()
 
     async def _make_fit(
-        self, failed: TurnFailed, text: str, images: list[Attachment], user: UserMessage
+        self, failed: TurnFailed, text: str, attached: list[Attachment], user: UserMessage
     ) -> UserMessage | None:
         """The message is over the window: ask (drop the oldest turns, compact, or edit) and do it. The message to
         send again (a new one when the first reached the server and failed there), or None."""
@@ -401,10 +414,10 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         if not fits:  # edit (Esc), or the compaction failed: the message goes back to the composer
             if not sent:
                 await user.remove()
-            self.give_back(text, images)
+            self.give_back(text, attached)
             self.status_bar.show(phase=Phase.IDLE, message="not sent: the message is back in the composer")
             return None
-        return await self.chat.add_user(text, images) if sent else user
+        return await self.chat.add_user(text, attached) if sent else user
 
     async def _waiting(self, event: asyncio.Event, note: str) -> None:
         """Wait for ``event`` with ``note`` in the status bar (unless it already says why, e.g. an error)."""
@@ -421,7 +434,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self,
         session: ChatSession,
         text: str,
-        images: list[Attachment],
+        attached: list[Attachment],
         user: UserMessage,
         reply: AssistantMessage,
         mounting: AwaitMount | None,
@@ -455,7 +468,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self.model_gone = False
         hide_thinking = self.settings.hide_thinking
         thinking: list[str] = []
-        async for event in session.run_turn(text, images):
+        async for event in session.run_turn(text, attached):
             if isinstance(event, TurnStarted):
                 reply.model = event.model
                 user.turn_id = reply.turn_id = event.turn_id
@@ -610,7 +623,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
 
     # actions -----------------------------------------------------------------------------------------
     def action_cancel(self) -> None:
-        if self.query_one(VoiceBar).discard():
+        if self.query_one(Composer).close_completions() or self.query_one(VoiceBar).discard():
             return
         if self.turn_running:
             self.cancel_turn()
@@ -656,23 +669,26 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         composer.insert(joiner + message.text)
         composer.focus()
 
-    def action_attach_image(self) -> None:
+    def action_attach(self, kind: str) -> None:
+        """The palette's "Attach image" and "Attach file": a dialog asks for the path."""
+        from vt_tui.core.attachments import AttachmentKind
         from vt_tui.ui.screens.attach import AttachScreen
 
-        self.app.push_screen(AttachScreen(), self.attach_image)
+        wanted = AttachmentKind(kind)
+        self.app.push_screen(AttachScreen(wanted), lambda path: self.attach(path, wanted))
 
-    def attach_image(self, path: str | None) -> None:
+    def attach(self, path: str | None, kind: AttachmentKind) -> None:
         from vt_tui.core import attachments
 
         if not path:
             return
         try:
-            image = attachments.load(path)
+            attachment = attachments.load(path, kind)
         except attachments.AttachmentError as exc:
-            self.notify(str(exc), title="image not attached", severity="error", timeout=8)
+            self.notify(str(exc), title="not attached", severity="error", timeout=8)
             return
         composer = self.query_one(Composer)
-        composer.attach(image)
+        composer.attach(attachment)
         composer.focus()
 
     def action_new_conversation(self) -> None:

@@ -83,9 +83,9 @@ def page_start(turns: list[Turn]) -> int:
 
 
 class UserMessage(ForwardsWorkerFailures, Static):
-    """What the user sent, shown verbatim: never parsed as markup; each attached image as a line under it, then a
-    small picture of it (decoded in a worker thread once the message is on screen); and, while the prompt waits
-    for the endpoint, a line saying so (:meth:`show_waiting`)."""
+    """What the user sent, shown verbatim: never parsed as markup; each attachment as a line under it (name and
+    size), an image's followed by a small picture of it (decoded in a worker thread once the message is on screen);
+    and, while the prompt waits for the endpoint, a line saying so (:meth:`show_waiting`)."""
 
     def __init__(self, text: str, attachments: Sequence[Attachment] = (), turn_id: int | None = None) -> None:
         self.text = text
@@ -123,7 +123,9 @@ class UserMessage(ForwardsWorkerFailures, Static):
             )
 
     def _draw_pictures(self) -> None:
-        pictures = [thumbnail(a.data) for a in self.attachments]
+        from vt_tui.core.attachments import AttachmentKind  # loaded already: the attachments come from it
+
+        pictures = [thumbnail(a.data) if a.kind is AttachmentKind.IMAGE else None for a in self.attachments]
         if any(pictures):
             with suppress(RuntimeError):  # the app has stopped
                 self.app.call_from_thread(self._show_pictures, pictures)
