@@ -29,6 +29,7 @@ from vt_tui.core.events import ToolStatus
 from vt_tui.core.search import (
     MARK_CLOSE,
     MARK_OPEN,
+    SEARCH_LIMIT,
     SNIPPET_TOKENS,
     HitSide,
     SearchHit,
@@ -202,7 +203,6 @@ MIGRATIONS: tuple[Step, ...] = (
     SCHEMA_COMPACTIONS,  # 3: compactions (summaries standing for earlier turns)
     index_messages,  # 5: full-text search index of the turns (FTS5), its triggers, filled from what is stored
 )
-SEARCH_LIMIT = 50  # hits listed at most
 HITS_PER_CONVERSATION = 3  # one long conversation about a word would otherwise fill the list
 
 
