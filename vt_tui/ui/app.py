@@ -60,12 +60,16 @@ def screenshot_folder() -> Path:
 def remappable() -> dict[str, str]:
     """Every binding users can remap in ``[keymap]``: id → default key."""
     from vt_tui.ui.screens.approval import ApprovalScreen
+    from vt_tui.ui.screens.confirm import ConfirmScreen
     from vt_tui.ui.screens.context import ContextScreen
     from vt_tui.ui.screens.dialog import Dialog
     from vt_tui.ui.screens.params import ParamsScreen
+    from vt_tui.ui.screens.search import SearchScreen
     from vt_tui.ui.widgets.tool_panel import ToolPanel
 
-    return binding_ids([VtApp, ChatScreen, Dialog, ApprovalScreen, ParamsScreen, ToolPanel, ContextScreen])
+    return binding_ids(
+        [VtApp, ChatScreen, Dialog, ApprovalScreen, ParamsScreen, ToolPanel, ContextScreen, SearchScreen, ConfirmScreen]
+    )
 
 
 class VtApp(App[None]):
