@@ -122,31 +122,42 @@ CREATE TABLE IF NOT EXISTS compactions (
 CREATE INDEX IF NOT EXISTS compactions_by_conversation ON compactions(conversation_id, id);
 """
 
-# Full-text search over every message: an FTS5 index of the turns' prompts and replies, kept in step by triggers.
-# External content (the text lives once, in turns); 'rebuild' indexes what older files already hold. The thinking
-# is left out: it runs several times the length of the answer, full of words the model weighed and dropped, and
-# would swamp the hits with messages that only mention a word in passing (it is folded or hidden on screen too).
-# unicode61 without stemming: the same words in every language (porter knows English only); prefixes are asked
-# for by the query (see vt_tui.core.search). An SQLite without FTS5 gets no index and searches with LIKE.
-SEARCH_INDEX = (
-    "CREATE VIRTUAL TABLE IF NOT EXISTS turns_fts USING fts5(user_text, assistant_text, content='turns',"
-    " content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
-)
-_INDEX_NEW = (
-    "INSERT INTO turns_fts(rowid, user_text, assistant_text) VALUES (new.id, new.user_text, new.assistant_text);"
-)
-_INDEX_DROP_OLD = (
-    "INSERT INTO turns_fts(turns_fts, rowid, user_text, assistant_text)"
-    " VALUES ('delete', old.id, old.user_text, old.assistant_text);"
-)
-SEARCH_TRIGGERS = {
-    "turns_fts_insert": f"CREATE TRIGGER turns_fts_insert AFTER INSERT ON turns BEGIN {_INDEX_NEW} END",
-    "turns_fts_delete": f"CREATE TRIGGER turns_fts_delete AFTER DELETE ON turns BEGIN {_INDEX_DROP_OLD} END",
-    # Only when the text changed: a reply is saved every second while it streams, and flags change often.
-    "turns_fts_update": "CREATE TRIGGER turns_fts_update AFTER UPDATE OF user_text, assistant_text ON turns"
-    " WHEN old.user_text IS NOT new.user_text OR old.assistant_text IS NOT new.assistant_text"
-    f" BEGIN {_INDEX_DROP_OLD} {_INDEX_NEW} END",
+# Full-text search over every message: FTS5 indexes of the turns' prompts and replies and of the conversations'
+# titles, kept in step by triggers. External content (the text lives once, in its table); 'rebuild' indexes what
+# older files already hold. The thinking is left out: it runs several times the length of the answer, full of words
+# the model weighed and dropped, and would swamp the hits with messages that only mention a word in passing (it is
+# folded or hidden on screen too). unicode61 without stemming: the same words in every language (porter knows
+# English only); prefixes are asked for by the query (vt_tui.core.search). An SQLite without FTS5 gets no index
+# and searches with LIKE. The statements are made by _fts_index: once released, what it makes must not change.
+_TOKENIZER = "unicode61 remove_diacritics 2"
+
+
+def _fts_index(table: str, content: str, columns: tuple[str, ...]) -> tuple[str, dict[str, str]]:
+    """The FTS5 table indexing ``columns`` of ``content`` (its rowid the row's id), and its triggers by name."""
+    names = ", ".join(columns)
+    new, old = (", ".join(f"{row}.{c}" for c in columns) for row in ("new", "old"))
+    add = f"INSERT INTO {table}(rowid, {names}) VALUES (new.id, {new});"
+    drop = f"INSERT INTO {table}({table}, rowid, {names}) VALUES ('delete', old.id, {old});"
+    changed = " OR ".join(f"old.{c} IS NOT new.{c}" for c in columns)
+    create = (
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {table} USING fts5({names}, content='{content}', content_rowid='id',"
+        f" tokenize='{_TOKENIZER}')"
+    )
+    return create, {
+        f"{table}_insert": f"CREATE TRIGGER {table}_insert AFTER INSERT ON {content} BEGIN {add} END",
+        f"{table}_delete": f"CREATE TRIGGER {table}_delete AFTER DELETE ON {content} BEGIN {drop} END",
+        # Only when the text changed: a reply is saved every second while it streams, and every turn touches its
+        # conversation's title column (set once, from the first prompt).
+        f"{table}_update": f"CREATE TRIGGER {table}_update AFTER UPDATE OF {names} ON {content} WHEN {changed}"
+        f" BEGIN {drop} {add} END",
+    }
+
+
+SEARCH_INDEXES = {
+    "turns_fts": _fts_index("turns_fts", "turns", ("user_text", "assistant_text")),
+    "conversations_fts": _fts_index("conversations_fts", "conversations", ("title",)),
 }
+SEARCH_TRIGGERS = {name: sql for _, triggers in SEARCH_INDEXES.values() for name, sql in triggers.items()}
 
 
 @functools.cache
@@ -164,34 +175,37 @@ def fts5_available() -> bool:
 
 
 def index_messages(db: sqlite3.Connection) -> bool:
-    """Create the search index, its triggers and fill it, where missing (this SQLite having FTS5); True if the
-    file is searchable with it. Without FTS5, drop the triggers a vt-tui with FTS5 made: they would make every
+    """Create the search indexes, their triggers and fill them, where missing (this SQLite having FTS5); True if
+    the file is searchable with them. Without FTS5, drop the triggers a vt-tui with FTS5 made: they would make every
     new turn fail ("no such module: fts5"); a later open with FTS5 brings them back and indexes again.
 
     Migration 5, and what :class:`Store` runs when a file is opened by an SQLite other than the last one's."""
     have = _search_objects(db)
     if not fts5_available():
-        for trigger in SEARCH_TRIGGERS.keys() & have:
+        for trigger in sorted(SEARCH_TRIGGERS.keys() & have):
             db.execute(f"DROP TRIGGER {trigger}")
         return False
     if not _index_in_step(have):
-        for statement in SEARCH_INDEX:
-            db.execute(statement)
-        for name, statement in SEARCH_TRIGGERS.items():
-            if name not in have:
-                db.execute(statement)
-        db.execute("INSERT INTO turns_fts(turns_fts) VALUES ('rebuild')")
+        for table, (create, triggers) in SEARCH_INDEXES.items():
+            db.execute(create)
+            for name, statement in triggers.items():
+                if name not in have:
+                    db.execute(statement)
+            db.execute(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
     return True
 
 
 def _search_objects(db: sqlite3.Connection) -> set[str]:
-    return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE name LIKE 'turns_fts%'")}
+    """The search indexes and triggers the file has."""
+    names = [*SEARCH_INDEXES, *SEARCH_TRIGGERS]
+    rows = db.execute(f"SELECT name FROM sqlite_master WHERE name IN ({', '.join('?' * len(names))})", names)
+    return {row[0] for row in rows}
 
 
 def _index_in_step(have: set[str]) -> bool:
-    """The index and its triggers are all there (with FTS5), or no trigger is (without)."""
+    """The indexes and their triggers are all there (with FTS5), or no trigger is (without)."""
     if fts5_available():
-        return have >= {"turns_fts", *SEARCH_TRIGGERS}
+        return have >= {*SEARCH_INDEXES, *SEARCH_TRIGGERS}
     return not have & SEARCH_TRIGGERS.keys()
 
 
@@ -201,7 +215,7 @@ MIGRATIONS: tuple[Step, ...] = (
     SCHEMA_1,  # 1: conversations, turns, tool calls, image attachments (IF NOT EXISTS: version-0 files adopt it)
     THINKING,  # 2: turns.thinking; leading think blocks stored in answers moved there
     SCHEMA_COMPACTIONS,  # 3: compactions (summaries standing for earlier turns)
-    index_messages,  # 5: full-text search index of the turns (FTS5), its triggers, filled from what is stored
+    index_messages,  # 5: full-text search indexes of the turns and titles (FTS5), triggers, filled from what is stored
 )
 HITS_PER_CONVERSATION = 3  # one long conversation about a word would otherwise fill the list
 
@@ -398,7 +412,7 @@ class Store:
             if self.indexed:  # a conversation with a match beyond the limit is not "found by its title"
                 expression = match_expression(query)
                 found |= {row[0] for row in db.execute(_MATCHING_CONVERSATIONS, (expression,))}
-            titles = [hit for hit in _title_hits(db, query, limit) if hit.conversation_id not in found]
+            titles = [hit for hit in _title_hits(db, query, limit, self.indexed) if hit.conversation_id not in found]
         finally:
             db.close()
         return [*titles, *messages][:limit]
@@ -671,8 +685,19 @@ def _like_hits(db: sqlite3.Connection, query: str, limit: int) -> list[SearchHit
     return hits
 
 
-def _title_hits(db: sqlite3.Connection, query: str, limit: int) -> list[SearchHit]:
-    """Conversations whose title holds every word (as a substring, as titles were always searched)."""
+def _title_hits(db: sqlite3.Connection, query: str, limit: int, indexed: bool) -> list[SearchHit]:
+    """Conversations whose title holds every word (matched as messages are; as substrings without FTS5)."""
+    if indexed:
+        rows = db.execute(
+            f"SELECT c.id, highlight(conversations_fts, 0, '{MARK_OPEN}', '{MARK_CLOSE}'), c.title, c.updated"
+            " FROM conversations_fts JOIN conversations c ON c.id = conversations_fts.rowid"
+            " WHERE conversations_fts MATCH ? ORDER BY c.updated DESC, c.id DESC LIMIT ?",
+            (match_expression(query), limit),
+        )
+        return [
+            SearchHit(cid, title, None, HitSide.TITLE, *parse_snippet(marked), None, updated)
+            for cid, marked, title, updated in rows
+        ]
     terms = words(query)
     holds = " AND ".join(["title LIKE ? ESCAPE '\\'"] * len(terms))
     rows = db.execute(
@@ -680,8 +705,8 @@ def _title_hits(db: sqlite3.Connection, query: str, limit: int) -> list[SearchHi
         (*(_like(term) for term in terms), limit),
     )
     return [
-        SearchHit(conversation_id, title, None, HitSide.TITLE, *mark_words(title, query), None, updated)
-        for conversation_id, title, updated in rows
+        SearchHit(cid, title, None, HitSide.TITLE, *mark_words(title, query), None, updated)
+        for cid, title, updated in rows
     ]
 
 
