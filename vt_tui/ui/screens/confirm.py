@@ -1,4 +1,4 @@
-"""Asks before something that cannot be undone: y (or its button) goes ahead; Esc, n or the focused button keeps."""
+"""Asks before something that cannot be undone: y (or its button) goes ahead; n, Esc or the focused button keeps."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ class ConfirmScreen(Dialog[bool]):
 
     def on_mount(self) -> None:
         self.query_one("#confirm-no", Button).focus()
-        hints = (("confirm-yes", self.action.lower()), ("confirm-no", "keep"), ("close-dialog", "keep"))
+        hints = (("confirm-yes", self.action.lower()), ("confirm-no", "keep"))
         self.query_one("#confirm-keys", Static).update(self.key_hints(hints))
 
     def action_answer(self, yes: bool) -> None:

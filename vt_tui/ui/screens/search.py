@@ -28,7 +28,7 @@ from vt_tui.ui.failures import ForwardsWorkerFailures
 from vt_tui.ui.screens.dialog import Dialog
 
 DEBOUNCE_S = 0.15  # typing faster than this searches once, for the last key
-LEAD_CHARS = 24  # at most this much of a snippet before its first match: it stays in view in a narrow dialog
+LEAD_CHARS = 24  # a snippet whose match would be cut off by the width starts this far before it
 MATCH_STYLE = "bold reverse"
 SIDE_WORDS = {HitSide.TITLE: "title", HitSide.USER: "you", HitSide.ASSISTANT: "reply"}
 LIST_KEYS = {"up": "cursor_up", "down": "cursor_down", "pageup": "page_up", "pagedown": "page_down"}
@@ -56,8 +56,9 @@ def when(stamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
 
 
-def hit_row(hit: SearchHit) -> Row:
-    """Title, date and what matched on the first line; the snippet, its matches highlighted, on the second."""
+def hit_row(hit: SearchHit, room: int) -> Row:
+    """Title, date and what matched on the first line; the snippet, its matches highlighted, on the second (cut
+    before its first match if that would not show in ``room`` cells)."""
     prompt = Text()
     if hit.side is HitSide.TITLE:
         prompt.append_text(marked(hit.snippet, hit.marks, "bold"))
@@ -66,7 +67,7 @@ def hit_row(hit: SearchHit) -> Row:
     prompt.append(f"  {when(hit.updated)} · {SIDE_WORDS[hit.side]}", "dim")
     if hit.side is not HitSide.TITLE:
         prompt.append("\n  ")
-        prompt.append_text(marked(*lead_in(hit.snippet, hit.marks)))
+        prompt.append_text(marked(*lead_in(hit.snippet, hit.marks, room)))
     return Row(OpenAt(hit.conversation_id, hit.turn_id, hit.side), hit.title, prompt)
 
 
@@ -85,9 +86,10 @@ def marked(snippet: str, marks: tuple[tuple[int, int], ...], style: str = "") ->
     return text
 
 
-def lead_in(snippet: str, marks: tuple[tuple[int, int], ...]) -> tuple[str, tuple[tuple[int, int], ...]]:
-    """``snippet`` starting at most about ``LEAD_CHARS`` before its first match (at a word), its marks moved."""
-    if not marks or marks[0][0] <= LEAD_CHARS:
+def lead_in(snippet: str, marks: tuple[tuple[int, int], ...], room: int) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """``snippet`` as it is if its first match ends within ``room`` characters, else starting about ``LEAD_CHARS``
+    before that match (at a word), its marks moved."""
+    if not marks or marks[0][1] <= room or marks[0][0] <= LEAD_CHARS:
         return snippet, marks
     cut = snippet.find(" ", marks[0][0] - LEAD_CHARS, marks[0][0])
     cut = marks[0][0] - LEAD_CHARS if cut < 0 else cut + 1
@@ -166,12 +168,12 @@ class SearchScreen(ForwardsWorkerFailures, Dialog[OpenAt]):
         except sqlite3.Error as exc:
             self.show_status(Text(f"search failed: {failure_words(exc, self.store.path)}", "red"))
             return
-        self.show_rows(query, [hit_row(hit) for hit in hits])
+        self.show_rows(query, [hit_row(hit, self.snippet_room) for hit in hits])
 
     def refresh_rows(self) -> None:
         """List again, now, for what is typed (after a rename or a delete, or on Enter before the search ran)."""
         query = self.query_one("#search-input", Input).value
-        rows = [hit_row(hit) for hit in self.store.search(query)] if words(query) else self.recent()
+        rows = [hit_row(hit, self.snippet_room) for hit in self.store.search(query)] if words(query) else self.recent()
         self.show_rows(query, rows)
 
     def show_rows(self, query: str, rows: list[Row]) -> None:
@@ -198,6 +200,11 @@ class SearchScreen(ForwardsWorkerFailures, Dialog[OpenAt]):
                 )
             )
         self.query_one("#search-status", Static).update(note)
+
+    @property
+    def snippet_room(self) -> int:
+        """Cells for a snippet: the list's width but the indent (0 before the first layout)."""
+        return self.query_one(OptionList).scrollable_content_region.width - 2
 
     @property
     def selected(self) -> Row | None:
