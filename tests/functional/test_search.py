@@ -128,7 +128,7 @@ async def test_rename_and_delete_in_the_dialog(scripted: ScriptedServer, tmp_pat
 
 
 async def test_a_conversation_a_reply_streams_into_is_not_deleted(scripted: ScriptedServer, tmp_path: Path) -> None:
-    scripted.queue(text_reply("a slow answer " * 20, pieces=40, chunk_delay=0.1))
+    scripted.queue(text_reply("a slow answer " * 100, pieces=100, chunk_delay=0.1))  # 10 s, cancelled at the end
     app = make_app(scripted, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await asyncio.wait_for(app.ready.wait(), 10)
@@ -144,7 +144,9 @@ async def test_a_conversation_a_reply_streams_into_is_not_deleted(scripted: Scri
         await until(pilot, lambda: isinstance(app.screen, SearchScreen), "back in the dialog")
         assert titles(app) == ["tell me slowly"]
         assert any("a reply is streaming into it" in str(n.message) for n in app._notifications)
-        await pilot.press("escape")
+        await pilot.press("escape")  # the dialog closes
+        assert app.chat_screen.turn_running  # the test took less than the reply: the check above meant something
+        await pilot.press("escape")  # the reply is cancelled
         await app.workers.wait_for_complete()
         assert app.chat_screen.store.conversation(cid) is not None
 
