@@ -1,5 +1,5 @@
-"""Command line: ``vt-tui`` (the app), ``vt-tui ask``, ``vt-tui doctor``, ``vt-tui mcp``, ``vt-tui gpu``,
-``vt-tui web``.
+"""Command line: ``vt-tui`` (the app), ``vt-tui ask``, ``vt-tui search``, ``vt-tui doctor``, ``vt-tui mcp``,
+``vt-tui gpu``, ``vt-tui web``.
 
 Only the standard library is imported here, so ``vt-tui --version`` and ``--help`` stay instant; each command
 imports what it needs when it runs.
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vt_tui import __version__, paths
+from vt_tui.core.search import SEARCH_LIMIT
 from vt_tui.headless import ExitCode
 from vt_tui.settings import ENV_ALIASES, FIELDS, RENAMED, SettingsError, choices, coerce, env_var, flag, load
 
@@ -93,6 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="wait up to SECONDS for a server that is still starting, retrying 1, 2, 4 … 15 s apart"
         " (default: fail at once, exit code 1)",
     )
+    search = sub.add_parser(
+        "search",
+        parents=[common],
+        help="search every message of every stored conversation (no UI)",
+        description="Print the stored messages holding every word of TERM, best first, one hit a line: when, the"
+        " conversation's id (vt-tui --conversation ID opens it), its title, and the match in context.",
+    )
+    search.add_argument("term", nargs="+", metavar="TERM", help="the words to find (the last one may be a prefix)")
+    search.add_argument("--json", action="store_true", help="one JSON object per hit and line")
+    search.add_argument(
+        "--limit", type=_positive, default=SEARCH_LIMIT, metavar="N", help=f"at most N hits [default: {SEARCH_LIMIT}]"
+    )
     sub.add_parser("doctor", parents=[common], help="check the endpoint, GPU, audio and config")
     sub.add_parser("mcp", parents=[common], help="start the MCP servers and list them with their tools")
     gpu = sub.add_parser("gpu", parents=[common], help="the GPU pane full-screen, as a standalone monitor")
@@ -114,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     web.add_argument("--port", type=_port, default=WEB_PORT, help=f"port to listen on [default: {WEB_PORT}]")
     return parser
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1")
+    return int(text)
 
 
 def _port(text: str) -> int:
@@ -151,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
             print("vt-tui ask: no question given (pass it as arguments or on stdin)", file=sys.stderr)
             return ExitCode.USAGE
         return run(settings, question.strip(), args.json, args.wait, args.show_thinking, files=args.file)
+    if args.command == "search":
+        from vt_tui.headless.search import run as search
+
+        return search(settings, " ".join(args.term), args.json, args.limit)
     if args.command == "doctor":
         from vt_tui.headless.doctor import run as doctor
 

@@ -497,13 +497,14 @@ async def test_each_dialog_s_escape_closes_it_with_its_own_answer(scripted: Scri
     from vt_tui.ui.screens.approval import ApprovalScreen, approver_for
     from vt_tui.ui.screens.attach import AttachScreen
     from vt_tui.ui.screens.params import ParamsScreen
+    from vt_tui.ui.screens.search import SearchScreen
 
     scripted.models = ["alpha-7b", "beta-70b"]
     app = make_app(scripted, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await ready(app)
         params = app.chat_screen.session.params
-        for key, dialog in (("f2", PickerScreen), ("f11", ParamsScreen), ("ctrl+o", PickerScreen)):
+        for key, dialog in (("f2", PickerScreen), ("f11", ParamsScreen), ("ctrl+o", SearchScreen)):
             await pilot.press(key)
             await pilot.pause()
             assert isinstance(app.screen, dialog), key

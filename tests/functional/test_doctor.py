@@ -249,6 +249,21 @@ def test_data_dir_says_the_stores_schema(tmp_path: Path) -> None:
     assert "FAIL" in row and "written by a newer vt-tui" in row and "--data-dir" in row
 
 
+def test_data_dir_says_when_search_has_no_fts5(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vt_tui.core import store
+
+    data = tmp_path / "data"
+    store.Store(data / "conversations.sqlite3").close()
+    settings = Settings(base_url=f"http://127.0.0.1:{closed_port()}/v1", data_dir=data)
+    out = io.StringIO()
+    doctor.run(settings, tmp_path / "none.toml", out)
+    assert "FTS5" not in line(out.getvalue(), "data dir")
+    monkeypatch.setattr(store, "fts5_available", lambda: False)  # this SQLite has it: a build without it
+    out = io.StringIO()
+    doctor.run(settings, tmp_path / "none.toml", out)
+    assert "this SQLite has no FTS5: messages are searched with LIKE, unranked" in line(out.getvalue(), "data dir")
+
+
 def test_an_empty_model_list_with_model_given_still_checks_completion_and_streaming(tmp_path: Path) -> None:
     """Some servers list no models yet serve the one they were started with: doctor checks with --model."""
     with ScriptedServer() as server:

@@ -4,6 +4,7 @@ __snapshots__)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -241,3 +242,48 @@ def test_thinking_block(snap_compare, tmp_path: Path, shown: str) -> None:
             await pilot.pause()
 
         assert snap_compare(app, terminal_size=(80, 24), run_before=settle)
+
+
+def searchable(data: Path) -> None:
+    """Three conversations with fixed dates: one found by its (renamed) title, two by their messages."""
+    store = Store(data / "conversations.sqlite3")
+    conversations = [
+        ("Docker networking", "How do containers reach each other in docker compose?",
+         "Services in one compose file share a network; each reaches the others by service name, e.g. `db:5432`."),
+        ("Penguins", "Why do penguins huddle?", "To share warmth; their burrows form no network."),
+        ("Home network notes", "hello", "hi"),
+    ]  # fmt: skip
+    for n, (title, prompt, reply) in enumerate(conversations):
+        cid = store.create_conversation(title=title, model="Qwen2.5-7B-Instruct")
+        store.finish_turn(store.add_turn(cid, prompt, "Qwen2.5-7B-Instruct", {}), reply, "ok", STATS)
+        store.db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (1_767_225_600.0 + 3600 * n, cid))
+    store.close()
+
+
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch):
+    """Dates shown in UTC: the same picture in every time zone."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_search_dialog(snap_compare, tmp_path: Path, utc) -> None:
+    """Ctrl+O with "network" typed: a message in a reply, a prompt, and a conversation found by its title only."""
+    searchable(tmp_path)
+    with ScriptedServer(models=["Qwen2.5-7B-Instruct"]) as server:
+        app = VtApp(Settings(base_url=server.base_url, data_dir=tmp_path, tools="off"), sampler_factory=frozen_gpu)
+
+        async def typed(app: VtApp, pilot) -> None:
+            await pilot.press("ctrl+o", *"network")
+            for _ in range(100):
+                if app.screen.shown_for == "network":
+                    break
+                await pilot.pause(0.05)
+
+        async def run_before(pilot) -> None:
+            await opened(app, pilot, typed)
+
+        assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

@@ -10,10 +10,13 @@ resume and export it after every step.
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -22,6 +25,20 @@ from typing import Any
 from vt_tui.core.attachments import Attachment
 from vt_tui.core.errors import VtError
 from vt_tui.core.events import ToolStatus
+from vt_tui.core.search import (
+    MARK_CLOSE,
+    MARK_OPEN,
+    SEARCH_LIMIT,
+    SNIPPET_TOKENS,
+    HitSide,
+    SearchHit,
+    mark_words,
+    match_expression,
+    parse_snippet,
+    words,
+)
+
+log = logging.getLogger(__name__)
 
 SCHEMA_1 = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -104,11 +121,102 @@ CREATE TABLE IF NOT EXISTS compactions (
 CREATE INDEX IF NOT EXISTS compactions_by_conversation ON compactions(conversation_id, id);
 """
 
-MIGRATIONS: tuple[str, ...] = (
+# Full-text search over every message: FTS5 indexes of the turns' prompts and replies and of the conversations'
+# titles, kept in step by triggers. External content (the text lives once, in its table); 'rebuild' indexes what
+# older files already hold. The thinking is left out: it runs several times the length of the answer, full of words
+# the model weighed and dropped, and would swamp the hits with messages that only mention a word in passing (it is
+# folded or hidden on screen too). unicode61 without stemming: the same words in every language (porter knows
+# English only); prefixes are asked for by the query (vt_tui.core.search). An SQLite without FTS5 gets no index
+# and searches with LIKE. The statements are made by _fts_index: once released, what it makes must not change.
+_TOKENIZER = "unicode61 remove_diacritics 2"
+
+
+def _fts_index(table: str, content: str, columns: tuple[str, ...]) -> tuple[str, dict[str, str]]:
+    """The FTS5 table indexing ``columns`` of ``content`` (its rowid the row's id), and its triggers by name."""
+    names = ", ".join(columns)
+    new, old = (", ".join(f"{row}.{c}" for c in columns) for row in ("new", "old"))
+    add = f"INSERT INTO {table}(rowid, {names}) VALUES (new.id, {new});"
+    drop = f"INSERT INTO {table}({table}, rowid, {names}) VALUES ('delete', old.id, {old});"
+    changed = " OR ".join(f"old.{c} IS NOT new.{c}" for c in columns)
+    create = (
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {table} USING fts5({names}, content='{content}', content_rowid='id',"
+        f" tokenize='{_TOKENIZER}')"
+    )
+    return create, {
+        f"{table}_insert": f"CREATE TRIGGER {table}_insert AFTER INSERT ON {content} BEGIN {add} END",
+        f"{table}_delete": f"CREATE TRIGGER {table}_delete AFTER DELETE ON {content} BEGIN {drop} END",
+        # Only when the text changed: a reply is saved every second while it streams, and every turn touches its
+        # conversation's title column (set once, from the first prompt).
+        f"{table}_update": f"CREATE TRIGGER {table}_update AFTER UPDATE OF {names} ON {content} WHEN {changed}"
+        f" BEGIN {drop} {add} END",
+    }
+
+
+SEARCH_INDEXES = {
+    "turns_fts": _fts_index("turns_fts", "turns", ("user_text", "assistant_text")),
+    "conversations_fts": _fts_index("conversations_fts", "conversations", ("title",)),
+}
+SEARCH_TRIGGERS = {name: sql for _, triggers in SEARCH_INDEXES.values() for name, sql in triggers.items()}
+
+
+@functools.cache
+def fts5_available() -> bool:
+    """Whether this Python's SQLite has FTS5 (CPython's builds do; a Python linked to an old system SQLite may
+    not)."""
+    probe = sqlite3.connect(":memory:")
+    try:
+        probe.execute("CREATE VIRTUAL TABLE probe USING fts5(text)")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        probe.close()
+
+
+def index_messages(db: sqlite3.Connection) -> bool:
+    """Create the search indexes, their triggers and fill them, where missing (this SQLite having FTS5); True if
+    the file is searchable with them. Without FTS5, drop the triggers a vt-tui with FTS5 made: they would make every
+    new turn fail ("no such module: fts5"); a later open with FTS5 brings them back and indexes again.
+
+    Migration 4, and what :class:`Store` runs when a file is opened by an SQLite other than the last one's."""
+    have = _search_objects(db)
+    if not fts5_available():
+        for trigger in sorted(SEARCH_TRIGGERS.keys() & have):
+            db.execute(f"DROP TRIGGER {trigger}")
+        return False
+    if not _index_in_step(have):
+        for table, (create, triggers) in SEARCH_INDEXES.items():
+            db.execute(create)
+            for name, statement in triggers.items():
+                if name not in have:
+                    db.execute(statement)
+            db.execute(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
+    return True
+
+
+def _search_objects(db: sqlite3.Connection) -> set[str]:
+    """The search indexes and triggers the file has."""
+    names = [*SEARCH_INDEXES, *SEARCH_TRIGGERS]
+    rows = db.execute(f"SELECT name FROM sqlite_master WHERE name IN ({', '.join('?' * len(names))})", names)
+    return {row[0] for row in rows}
+
+
+def _index_in_step(have: set[str]) -> bool:
+    """The indexes and their triggers are all there (with FTS5), or no trigger is (without)."""
+    if fts5_available():
+        return have >= {*SEARCH_INDEXES, *SEARCH_TRIGGERS}
+    return not have & SEARCH_TRIGGERS.keys()
+
+
+Step = str | Callable[[sqlite3.Connection], object]  # SQL statements, or a function run in the step's transaction
+
+MIGRATIONS: tuple[Step, ...] = (
     SCHEMA_1,  # 1: conversations, turns, tool calls, image attachments (IF NOT EXISTS: version-0 files adopt it)
     THINKING,  # 2: turns.thinking; leading think blocks stored in answers moved there
     SCHEMA_COMPACTIONS,  # 3: compactions (summaries standing for earlier turns)
+    index_messages,  # 4: full-text search indexes of the turns and titles (FTS5), triggers, filled from what is stored
 )
+HITS_PER_CONVERSATION = 3  # one long conversation about a word would otherwise fill the list
 
 
 MEMORY = Path(":memory:")  # a store that lives as long as the process (nothing written to disk)
@@ -207,6 +315,7 @@ class Store:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             migrate(self.db, path)
+            self.indexed = self._check_index()  # messages are searched through FTS5 (else with LIKE)
         except BaseException:
             self.db.close()
             raise
@@ -217,6 +326,22 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+    def _check_index(self) -> bool:
+        """Whether messages are searched through FTS5 (else with LIKE). A file last written by a vt-tui whose SQLite
+        had FTS5 and this one has not (or the other way round) is made right (:func:`index_messages`)."""
+        if not fts5_available():
+            log.info("this SQLite (%s) has no FTS5: messages are searched with LIKE", sqlite3.sqlite_version)
+        if _index_in_step(_search_objects(self.db)):
+            return fts5_available()
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            indexed = index_messages(self.db)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return indexed
 
     # conversations
     def create_conversation(
@@ -240,17 +365,18 @@ class Store:
         rows = self._infos("WHERE c.id = ?", (conversation_id,))
         return rows[0] if rows else None
 
-    def list_conversations(self, search: str = "", limit: int = 200) -> list[ConversationInfo]:
-        """Newest first; ``search`` matches the title or any message text."""
-        if not search:
-            return self._infos("", (), limit)
-        like = f"%{search}%"
-        return self._infos(
-            "WHERE c.title LIKE ? OR EXISTS (SELECT 1 FROM turns s WHERE s.conversation_id = c.id"
-            " AND (s.user_text LIKE ? OR s.assistant_text LIKE ?))",
-            (like, like, like),
-            limit,
-        )
+    def list_conversations(self, limit: int = 200) -> list[ConversationInfo]:
+        """Newest first."""
+        return self._infos("", (), limit)
+
+    def rename(self, conversation_id: int, title: str) -> None:
+        """Give the conversation ``title`` (one line; when it last changed stays as it was)."""
+        self.db.execute("UPDATE conversations SET title = ? WHERE id = ?", (" ".join(title.split()), conversation_id))
+
+    def delete(self, conversation_id: int) -> None:
+        """Delete the conversation with its turns, tool calls, images and compactions (foreign-key cascades); the
+        triggers take its messages out of the search index."""
+        self.db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
 
     def _infos(self, where: str, args: tuple, limit: int = 200) -> list[ConversationInfo]:
         rows = self.db.execute(
@@ -276,6 +402,30 @@ class Store:
     def last_conversation_id(self) -> int | None:
         row = self.db.execute("SELECT id FROM conversations ORDER BY updated DESC, id DESC LIMIT 1").fetchone()
         return row[0] if row else None
+
+    # search
+    def search(self, query: str, limit: int = SEARCH_LIMIT) -> list[SearchHit]:
+        """Messages of every conversation holding all the words of ``query`` (the last one as a prefix while it is
+        typed), best first: bm25, then the newer conversation; at most ``HITS_PER_CONVERSATION`` from each.
+        Conversations found only by their title (renamed ones, mostly) come first.
+
+        Any thread may call it: it reads through a connection of its own, so the search dialog's worker never
+        holds the event loop's connection (a one-letter prefix ranks every message holding a word that starts
+        with it)."""
+        if not words(query):
+            return []
+        db = sqlite3.connect(self.path, check_same_thread=False)
+        try:
+            db.execute("PRAGMA query_only = ON")
+            messages = _fts_hits(db, query, limit) if self.indexed else _like_hits(db, query, limit)
+            found = {hit.conversation_id for hit in messages}
+            if self.indexed:  # a conversation with a match beyond the limit is not "found by its title"
+                expression = match_expression(query)
+                found |= {row[0] for row in db.execute(_MATCHING_CONVERSATIONS, (expression,))}
+            titles = [hit for hit in _title_hits(db, query, limit, self.indexed) if hit.conversation_id not in found]
+        finally:
+            db.close()
+        return [*titles, *messages][:limit]
 
     # turns
     def add_turn(self, conversation_id: int, user_text: str, model: str, params: dict[str, Any]) -> int:
@@ -465,8 +615,12 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
             if version == len(MIGRATIONS):
                 db.execute("COMMIT")
                 return
-            for statement in _statements(MIGRATIONS[version]):
-                db.execute(statement)
+            step = MIGRATIONS[version]
+            if callable(step):
+                step(db)
+            else:
+                for statement in _statements(step):
+                    db.execute(statement)
             db.execute(f"PRAGMA user_version = {version + 1}")
             db.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -497,6 +651,103 @@ def _statements(script: str) -> list[str]:
     if pending.strip():
         statements.append(pending.strip())
     return statements
+
+
+_MATCHING_CONVERSATIONS = (
+    "SELECT DISTINCT t.conversation_id FROM turns_fts JOIN turns t ON t.id = turns_fts.rowid WHERE turns_fts MATCH ?"
+)
+
+
+def _fts_hits(db: sqlite3.Connection, query: str, limit: int) -> list[SearchHit]:
+    """Ranked by bm25 over every match (SQLite sorts them all), read until ``limit`` are taken; the snippets are
+    made for those only (in a second query: made in the first, every match would get one)."""
+    expression = match_expression(query)
+    rows = db.execute(
+        "SELECT turns_fts.rowid, bm25(turns_fts), t.conversation_id, c.title, c.updated"
+        " FROM turns_fts JOIN turns t ON t.id = turns_fts.rowid JOIN conversations c ON c.id = t.conversation_id"
+        " WHERE turns_fts MATCH ? ORDER BY bm25(turns_fts), c.updated DESC, turns_fts.rowid DESC",
+        (expression,),
+    )
+    taken = _per_conversation(rows, limit)
+    if not taken:
+        return []
+    marks = f"'{MARK_OPEN}', '{MARK_CLOSE}', '…', {SNIPPET_TOKENS}"
+    snippets = {
+        row[0]: (row[1], row[2])
+        for row in db.execute(
+            f"SELECT rowid, snippet(turns_fts, 0, {marks}), snippet(turns_fts, 1, {marks}) FROM turns_fts"
+            f" WHERE turns_fts MATCH ? AND rowid IN ({', '.join('?' * len(taken))})",
+            (expression, *(row[0] for row in taken)),
+        )
+    }
+    hits = []
+    for turn_id, rank, conversation_id, title, updated in taken:
+        user, assistant = snippets[turn_id]
+        side = HitSide.ASSISTANT if assistant.count(MARK_OPEN) > user.count(MARK_OPEN) else HitSide.USER
+        snippet, spans = parse_snippet(assistant if side is HitSide.ASSISTANT else user)
+        hits.append(SearchHit(conversation_id, title, turn_id, side, snippet, spans, rank, updated))
+    return hits
+
+
+def _like_hits(db: sqlite3.Connection, query: str, limit: int) -> list[SearchHit]:
+    """Without FTS5: messages holding every word (ASCII case folded), newest conversation first."""
+    terms = words(query)
+    holds = " AND ".join(["(t.user_text LIKE ? ESCAPE '\\' OR t.assistant_text LIKE ? ESCAPE '\\')"] * len(terms))
+    rows = db.execute(
+        "SELECT t.id, NULL, t.conversation_id, c.title, c.updated, t.user_text, t.assistant_text"
+        f" FROM turns t JOIN conversations c ON c.id = t.conversation_id WHERE {holds}"
+        " ORDER BY c.updated DESC, t.id DESC",
+        [like for term in terms for like in (_like(term),) * 2],
+    )
+    hits = []
+    for turn_id, _, conversation_id, title, updated, user_text, assistant_text in _per_conversation(rows, limit):
+        user_has = any(term.casefold() in user_text.casefold() for term in terms)
+        side = HitSide.USER if user_has else HitSide.ASSISTANT
+        snippet, spans = mark_words(user_text if user_has else assistant_text, query)
+        hits.append(SearchHit(conversation_id, title, turn_id, side, snippet, spans, None, updated))
+    return hits
+
+
+def _title_hits(db: sqlite3.Connection, query: str, limit: int, indexed: bool) -> list[SearchHit]:
+    """Conversations whose title holds every word (matched as messages are; as substrings without FTS5)."""
+    if indexed:
+        rows = db.execute(
+            f"SELECT c.id, highlight(conversations_fts, 0, '{MARK_OPEN}', '{MARK_CLOSE}'), c.title, c.updated"
+            " FROM conversations_fts JOIN conversations c ON c.id = conversations_fts.rowid"
+            " WHERE conversations_fts MATCH ? ORDER BY c.updated DESC, c.id DESC LIMIT ?",
+            (match_expression(query), limit),
+        )
+        return [
+            SearchHit(cid, title, None, HitSide.TITLE, *parse_snippet(marked), None, updated)
+            for cid, marked, title, updated in rows
+        ]
+    terms = words(query)
+    holds = " AND ".join(["title LIKE ? ESCAPE '\\'"] * len(terms))
+    rows = db.execute(
+        f"SELECT id, title, updated FROM conversations WHERE {holds} ORDER BY updated DESC, id DESC LIMIT ?",
+        (*(_like(term) for term in terms), limit),
+    )
+    return [
+        SearchHit(cid, title, None, HitSide.TITLE, *mark_words(title, query), None, updated)
+        for cid, title, updated in rows
+    ]
+
+
+def _per_conversation(rows: sqlite3.Cursor, limit: int) -> list[tuple]:
+    """The first ``limit`` rows (``row[2]`` the conversation), at most ``HITS_PER_CONVERSATION`` of each."""
+    taken: list[tuple] = []
+    counts: dict[int, int] = {}
+    for row in rows:
+        if counts.get(row[2], 0) < HITS_PER_CONVERSATION:
+            counts[row[2]] = counts.get(row[2], 0) + 1
+            taken.append(tuple(row))
+            if len(taken) == limit:
+                break
+    return taken
+
+
+def _like(term: str) -> str:
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _turn(row: sqlite3.Row, attachments: list[Attachment]) -> Turn:

@@ -1,4 +1,5 @@
-"""The commands without a UI: ``vt-tui ask`` and ``vt-tui doctor``, and the exit codes every command returns."""
+"""The commands without a UI: ``vt-tui ask``, ``vt-tui search`` and ``vt-tui doctor``, and the exit codes every
+command returns."""
 
 from __future__ import annotations
 

@@ -186,7 +186,7 @@ class Doctor:
         """The store's schema version in words; None (and a failing row) when vt-tui cannot use the file."""
         import sqlite3
 
-        from vt_tui.core.store import MIGRATIONS, schema_version
+        from vt_tui.core.store import MIGRATIONS, fts5_available, schema_version
 
         try:
             version = schema_version(db)
@@ -197,9 +197,10 @@ class Doctor:
             said = f"{db} was written by a newer vt-tui (schema {version}; this one knows up to {len(MIGRATIONS)})"
             self.add("data dir", Status.FAIL, said, fix="upgrade vt-tui, or pass --data-dir DIR to start another store")
             return None
+        search = "" if fts5_available() else "; this SQLite has no FTS5: messages are searched with LIKE, unranked"
         if version < len(MIGRATIONS):
-            return f"schema {version}, upgraded to {len(MIGRATIONS)} when vt-tui opens it"
-        return f"schema {version}"
+            return f"schema {version}, upgraded to {len(MIGRATIONS)} when vt-tui opens it{search}"
+        return f"schema {version}{search}"
 
     async def check_conversation(self) -> None:
         """The setup a new conversation gets (the app and ``ask`` build the same one): persona, parameters."""

@@ -66,13 +66,18 @@ def remappable() -> dict[str, str]:
 def remappable_nodes() -> list[type[DOMNode]]:
     """The screens and widgets whose bindings have ids (each one's keys must not clash)."""
     from vt_tui.ui.screens.approval import ApprovalScreen
+    from vt_tui.ui.screens.confirm import ConfirmScreen
     from vt_tui.ui.screens.context import ContextScreen
     from vt_tui.ui.screens.dialog import Dialog
     from vt_tui.ui.screens.params import ParamsScreen
+    from vt_tui.ui.screens.search import SearchScreen
     from vt_tui.ui.widgets.composer import Chip
     from vt_tui.ui.widgets.tool_panel import ToolPanel
 
-    return [VtApp, ChatScreen, Dialog, ApprovalScreen, ParamsScreen, ToolPanel, ContextScreen, Chip]
+    return [
+        *(VtApp, ChatScreen, Dialog, ApprovalScreen, ParamsScreen, ToolPanel, ContextScreen, SearchScreen),
+        *(ConfirmScreen, Chip),
+    ]
 
 
 class VtApp(App[None]):

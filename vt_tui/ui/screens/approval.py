@@ -89,22 +89,10 @@ class ApprovalScreen(Dialog[Decision]):
         self.query_one("#approval-keys", Static).update(self._keys())
 
     def _keys(self) -> Text:
-        """The keys as bound now (a ``[keymap]`` may have changed them)."""
-        bound: dict[str, str] = {}
-        for active in self.active_bindings.values():
-            if active.binding.id:
-                bound.setdefault(active.binding.id, self.app.get_key_display(active.binding))
         scope = inert(self.request.scope)
         always = f"for {scope}" if scope != self.request.name else "this tool"
-        keys = Text()
-        for binding_id, label in (
-            ("allow-once", "allow once"),
-            ("allow-always", f"always {always}"),
-            ("deny-call", "deny"),
-        ):
-            keys.append(f" {bound.get(binding_id, '?')} ", "reverse bold")
-            keys.append(f" {label}   ")
-        return keys
+        hints = (("allow-once", "allow once"), ("allow-always", f"always {always}"), ("deny-call", "deny"))
+        return self.key_hints(hints)
 
     def action_decide(self, decision: str) -> None:
         self.dismiss(decision)  # type: ignore[arg-type]

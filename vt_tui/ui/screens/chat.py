@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from vt_tui.engines.connect import Connection
     from vt_tui.gpu.models import Snapshot
     from vt_tui.ui.screens.picker import PickerScreen
+    from vt_tui.ui.screens.search import OpenAt
     from vt_tui.ui.widgets.chat_log import CompactionBlock
     from vt_tui.ui.widgets.gpu_pane import GpuPane
     from vt_tui.ui.widgets.tool_panel import ToolPanel
@@ -697,18 +698,38 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
             self.status_bar.show(figures="")
 
     def action_open_conversation(self) -> None:
-        from vt_tui.ui.screens.picker import PickerScreen
+        from vt_tui.ui.screens.search import SearchScreen
 
-        def rows(query: str):
-            for c in self.store.list_conversations(query):
-                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(c.updated))
-                yield c.id, f"{c.title or '(untitled)'}  ·  {c.model}  ·  {when}  ·  {c.turn_count} turns"
+        self.app.push_screen(SearchScreen(self.store, self.delete_conversation), self.open_found)
 
-        def opened(conversation_id: int | None) -> None:
-            if conversation_id is not None and self.connection is not None and not self.turn_running:
-                self.open_session(conversation_id)
+    def open_found(self, found: OpenAt | None) -> None:
+        """Open what the search dialog picked, at the message found (if one was)."""
+        from vt_tui.core.search import HitSide
 
-        self.app.push_screen(PickerScreen("Open conversation", lambda q: list(rows(q))), opened)
+        if found is None or self.connection is None:
+            return
+        if self.turn_running:
+            self.notify("A reply is still streaming — Esc cancels it, then Ctrl+O again.", severity="warning")
+            return
+        self.open_session(found.conversation_id)
+        if found.turn_id is not None:  # after the history is shown (call_later runs in order)
+            self.call_later(self.chat.reveal, found.turn_id, found.side is HitSide.USER)
+
+    def delete_conversation(self, conversation_id: int) -> str | None:
+        """Delete a stored conversation (the search dialog asked first); the open one gives way to a fresh one.
+        Why not, or None."""
+        open_id = self.session.conversation_id if self.session is not None else self.start_conversation
+        if conversation_id == open_id and self.turn_running:
+            return "a reply is streaming into it — Esc cancels it first"
+        self.store.delete(conversation_id)
+        if conversation_id == open_id:
+            self.start_conversation = None
+            if self.connection is not None:
+                self.open_session(None)
+            else:
+                self.call_later(self.show_history, [])
+            self.status_bar.show(figures="")
+        return None
 
     def action_switch_persona(self) -> None:
         from vt_tui.ui.screens.picker import PickerScreen

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeVar
 
+from rich.text import Text
 from textual.binding import Binding
 from textual.screen import ModalScreen
 
@@ -40,3 +42,16 @@ class Dialog(ModalScreen[Answer]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    def key_hints(self, hints: Sequence[tuple[str, str]]) -> Text:
+        """A line of keys for ``(binding id, what it does)`` pairs, as they are bound now (a ``[keymap]`` may have
+        changed them)."""
+        bound: dict[str, str] = {}
+        for active in self.active_bindings.values():
+            if active.binding.id:
+                bound.setdefault(active.binding.id, self.app.get_key_display(active.binding))
+        keys = Text()
+        for binding_id, label in hints:
+            keys.append(f" {bound.get(binding_id, '?')} ", "reverse bold")
+            keys.append(f" {label}   ")
+        return keys

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 HISTORY_PAGE = 6  # at most this many turns mounted per page of history, so long conversations open fast
 HISTORY_PAGE_CHARS = 3000  # ...and no more text than about a screenful (rendering Markdown is the cost)
+FOUND_S = 6.0  # how long a message a search opened stays marked
 
 
 def stats_line(stats: TurnStats | dict | None) -> str:
@@ -425,6 +426,10 @@ class ChatLog(VerticalScroll):
     .message.out-of-context {
         opacity: 55%;
     }
+    .message.found {
+        background: $accent 25%;
+        border-left: outer $accent;
+    }
     .reply-footer {
         color: $text-muted;
         height: auto;
@@ -501,11 +506,12 @@ class ChatLog(VerticalScroll):
         await self._update_earlier_marker()
         self.anchor()
 
-    async def load_earlier(self) -> None:
-        """Mount the page of turns just above the first one shown, keeping the user's place."""
+    async def load_earlier(self, start: int | None = None) -> None:
+        """Mount the page of turns just above the first one shown, keeping the user's place; or every turn from
+        ``start`` (an index in the turns not mounted yet) down to it, for :meth:`reveal`."""
         if not self.unrendered:
             return
-        start = page_start(self.unrendered)
+        start = page_start(self.unrendered) if start is None else start
         page, self.unrendered = self.unrendered[start:], self.unrendered[:start]
         marker = self.query_one(EarlierMarker)
         old_first = next(iter(self.messages()), None)
@@ -577,6 +583,22 @@ class ChatLog(VerticalScroll):
             self.scroll_page_up(animate=False)
         else:
             self.scroll_page_down(animate=False)
+
+    async def reveal(self, turn_id: int, user: bool) -> Widget | None:
+        """Scroll to the prompt (``user``) or the reply of turn ``turn_id`` and mark it for ``FOUND_S``: the message
+        a search found. A turn above the page shown is mounted first, with those below it."""
+        index = next((n for n, turn in enumerate(self.unrendered) if turn.id == turn_id), None)
+        if index is not None:
+            await self.load_earlier(index)
+        kind = UserMessage if user else AssistantMessage
+        target = next((w for w in self.messages() if isinstance(w, kind) and w.turn_id == turn_id), None)
+        if target is None:
+            return None
+        self.release_anchor()
+        target.add_class("found")
+        self.set_timer(FOUND_S, partial(target.remove_class, "found"))
+        self.call_after_refresh(self.scroll_to_widget, target, top=True, animate=False)  # once laid out
+        return target
 
     def thinking_in_view(self) -> ThinkingBlock | None:
         """The thinking of the reply the user is on: the focused one, else the lowest one on screen, else the last."""
