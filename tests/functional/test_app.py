@@ -11,7 +11,7 @@ import pytest
 from textual import events
 from textual.command import CommandPalette
 
-from tests.support.screen import screen_rows, screen_text
+from tests.support.screen import run_palette_command, screen_rows, screen_text
 from tests.support.scripted_server import Reply, ScriptedServer, text_reply
 from vt_tui.core.store import Store
 from vt_tui.settings import Settings
@@ -155,12 +155,7 @@ async def test_palette_export_markdown_and_json(scripted: ScriptedServer, tmp_pa
     async with app.run_test(size=SIZE) as pilot:
         await ready(app)
         await send(app, pilot, "show code")
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"Export conversation as Markdown")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await pilot.pause(0.3)
+        await run_palette_command(pilot, "Export conversation as Markdown")
         assert not isinstance(app.screen, CommandPalette)
         await pilot.press("f9")
         await pilot.pause()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.functional.test_app import send
 from tests.support.engine_windows import play
-from tests.support.screen import screen_text
+from tests.support.screen import run_palette_command, screen_text
 from tests.support.scripted_server import ScriptedServer, text_reply
 from vt_tui.core.store import CompactionStatus, Store
 from vt_tui.settings import Settings
@@ -115,12 +115,7 @@ async def test_compact_streams_a_folded_block_then_sends_and_undo_brings_the_tur
         block.collapsed = False
         await pilot.pause()
         assert "Three padded questions, 0 to 2." in screen_text(app)
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"Undo compaction")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await pilot.pause(0.3)
+        await run_palette_command(pilot, "Undo compaction")
         assert not out_of_context(app) and "undone: the turns are sent again" in block.title
     [stored] = Store(tmp_path / "conversations.sqlite3").compactions(1)
     assert stored.status is CompactionStatus.UNDONE and stored.summary == "Three padded questions, 0 to 2."

@@ -11,7 +11,7 @@ import pytest
 from textual import events
 
 from tests.functional.test_image_input import notes, submit
-from tests.support.screen import screen_text
+from tests.support.screen import run_palette_command, screen_text
 from tests.support.scripted_server import ScriptedServer
 from vt_tui.core.attachments import human_size
 from vt_tui.core.store import Store
@@ -244,22 +244,12 @@ async def test_palette_attach_text_file(scripted: ScriptedServer, tmp_path: Path
     app = text_app(scripted, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await asyncio.wait_for(app.ready.wait(), 10)
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"Attach text file")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await pilot.pause(0.3)
+        await run_palette_command(pilot, "Attach text file")
         assert isinstance(app.screen, AttachScreen) and "Attach text file (UTF-8, up to 512.0 KB)" in screen_text(app)
         await pilot.press(*"data.bin", "enter")
         await pilot.pause()
         assert "data.bin is binary" in notes(app) and app.query_one(Composer).attachments == []
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"Attach text file")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await pilot.pause(0.3)
+        await run_palette_command(pilot, "Attach text file")
         await pilot.press(*"no", "right", "enter")  # → accepts the completion
         await pilot.pause()
         assert [a.name for a in app.query_one(Composer).attachments] == ["notes.md"]

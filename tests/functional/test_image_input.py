@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from tests.support.screen import run_palette_command
 from tests.support.scripted_server import ScriptedServer
 from tests.unit.test_attachments import png
 from vt_tui.core import attachments
@@ -103,12 +104,7 @@ async def test_palette_attach_image(scripted: ScriptedServer, tmp_path: Path) ->
     app = vision_app(scripted, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await asyncio.wait_for(app.ready.wait(), 10)
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"Attach image")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await pilot.pause(0.3)
+        await run_palette_command(pilot, "Attach image")
         assert isinstance(app.screen, AttachScreen)
         await pilot.press(*str(path)[:-5])  # ".../d" then → accepts the completion
         await pilot.pause(0.2)

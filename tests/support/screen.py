@@ -19,3 +19,13 @@ def screen_rows(app: App[Any]) -> list[Strip]:
 
 def screen_text(app: App[Any]) -> str:
     return "\n".join(strip.text for strip in screen_rows(app))
+
+
+async def run_palette_command(pilot: Any, title: str) -> None:
+    """Ctrl+P, type the command's title, Enter: as a user picks a command from the palette."""
+    await pilot.press("ctrl+p")
+    await pilot.pause()
+    await pilot.press(*title)
+    await pilot.pause(0.3)
+    await pilot.press("enter")
+    await pilot.pause(0.3)
