@@ -142,3 +142,13 @@ def test_a_fork_before_the_end_of_a_compaction_sends_its_turns_again(v3_file: Pa
     assert store.compactions(fork) == []
     assert [(t.user_text, t.in_context) for t in store.turns(fork)] == [("What is 2+2?", True)]
     store.close()
+
+
+def test_a_turn_added_without_a_parent_continues_the_branch_on_screen(v3_file: Path) -> None:
+    store = Store(v3_file)
+    again = store.add_turn(1, "What is in this picture?", "m", {}, parent_id=2)
+    after = store.add_turn(1, "And now?", "m", {})
+    assert [t.id for t in store.turns(1)] == [1, 2, again, after]
+    first = store.add_turn(1, "Start over.", "m", {}, parent_id=None)  # another version of the first turn
+    assert [t.id for t in store.turns(1)] == [first] and store.tree(1).siblings(first) == [1, first]
+    store.close()

@@ -131,6 +131,12 @@ class StoreError(VtError):
     """The conversation file cannot be used: written by a newer vt-tui, or a migration failed."""
 
 
+class Parent(StrEnum):
+    """Where :meth:`Store.add_turn` puts a turn not given its parent's id."""
+
+    LEAF = "leaf"  # after the leaf of the branch on screen: the conversation goes on
+
+
 class TurnStatus(StrEnum):
     """Where a turn stands. A turn read back as STREAMING was cut by a crash: it is shown as FAILED."""
 
@@ -285,10 +291,19 @@ class Store:
 
     # turns
     def add_turn(
-        self, conversation_id: int, user_text: str, model: str, params: dict[str, Any], parent_id: int | None = None
+        self,
+        conversation_id: int,
+        user_text: str,
+        model: str,
+        params: dict[str, Any],
+        parent_id: int | Parent | None = Parent.LEAF,
     ) -> int:
-        """A new turn after ``parent_id`` (None: a first turn); it becomes the leaf on screen."""
+        """A new turn after ``parent_id`` (None: a first turn, another version of the first if there is one); it
+        becomes the leaf on screen."""
         now = time.time()
+        if parent_id is Parent.LEAF:
+            row = self.db.execute("SELECT current_turn_id FROM conversations WHERE id = ?", (conversation_id,))
+            parent_id = (row.fetchone() or (None,))[0]
         cur = self.db.execute(
             "INSERT INTO turns(conversation_id, parent_id, user_text, model, params, created)"
             " VALUES (?, ?, ?, ?, ?, ?)",
