@@ -37,6 +37,10 @@ class Composer(TextArea):
     Composer:focus {
         border: round $primary;
     }
+    Composer.editing, Composer.editing:focus {
+        border: round $warning;
+        border-title-color: $warning;
+    }
     """
 
     @dataclass
@@ -61,6 +65,11 @@ class Composer(TextArea):
         taken, self.attachments = self.attachments, []
         self._show_attachments()
         return taken
+
+    def mark_editing(self, editing: bool) -> None:
+        """Say that the box holds an earlier prompt being edited (Enter sends it as a new version of that turn)."""
+        self.set_class(editing, "editing")
+        self.border_title = "editing — Enter resends, Esc cancels" if editing else None
 
     def _show_attachments(self) -> None:
         self.border_subtitle = Text("  ".join(f"📎 {inert(a.describe())}" for a in self.attachments))
