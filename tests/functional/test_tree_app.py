@@ -266,3 +266,36 @@ async def test_every_branch_exports_from_the_palette(scripted: ScriptedServer, t
     a, b1, b2 = (t["id"] for t in data["turns"])
     assert data["branches"] == [[a, b1], [a, b2]] and data["on_screen"] == [a, b2]
     assert [t["id"] for t in json.loads(shown.read_text())["turns"]] == [a, b2]
+
+
+async def test_an_edit_that_is_not_sent_comes_back_as_an_edit(tmp_path: Path) -> None:
+    """Over the window, "edit" in the dialog: the branch comes back on screen, the text into the composer, still an
+    edit of that turn; Esc then gives the composer back what it held before."""
+    from tests.functional.test_context_app import LONG, done, send_over
+    from tests.functional.test_context_app import conversation as over_the_window
+
+    async with over_the_window(tmp_path, turns=3) as (app, pilot, server):
+        before = prompts(app)
+        await onto(app, pilot, "up")  # the last prompt
+        await pilot.press("e")
+        await send_over(app, pilot, LONG)
+        assert prompts(app) == [*before[:2], LONG.strip()]  # the new version, in the old one's place
+        await pilot.press("e")
+        await done(app, pilot)
+        composer = app.query_one(Composer)
+        assert prompts(app) == before and len(server.chat_requests) == 3
+        assert composer.text == LONG.strip() and composer.border_title.startswith("editing")
+        assert app.chat_screen.editing == app.chat_screen.session.turns[2].id
+        await pilot.press("escape")
+        assert composer.text == "" and not composer.border_title and app.chat_screen.editing is None
+
+
+async def test_a_click_on_a_message_leaves_the_keys_to_the_composer(scripted: ScriptedServer, tmp_path: Path) -> None:
+    """Its keys act at once (r sends, f forks): a click on a message must not take what is typed next."""
+    app = make_app(scripted, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await conversation(app, pilot, "a")
+        await pilot.click(replies(app)[-1])
+        await pilot.press("r", "f")
+        await pilot.pause()
+        assert app.query_one(Composer).text == "rf" and len(scripted.chat_requests) == 1

@@ -96,6 +96,7 @@ class UserMessage(ForwardsWorkerFailures, Static):
     It takes focus (Alt+Up): its keys are ``MESSAGE_COMMANDS``."""
 
     can_focus = True
+    FOCUS_ON_CLICK = False  # only Alt+Up: its keys act at once, and a click then typing would regenerate or fork
     BINDINGS = MESSAGE_BINDINGS
 
     def __init__(
@@ -222,6 +223,7 @@ class AssistantMessage(Vertical):
     """
 
     can_focus = True
+    FOCUS_ON_CLICK = False  # only Alt+Up: its keys act at once, and a click then typing would regenerate or fork
     BINDINGS = MESSAGE_BINDINGS
 
     def __init__(
