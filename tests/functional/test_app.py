@@ -83,7 +83,8 @@ async def test_escape_cancels_and_keeps_partial_then_retry(scripted: ScriptedSer
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert replies(app)[-1].text == "You said: tell me a long story"
-        assert len(app.query(UserMessage)) == 2
+        # a new version of the turn in its place: the cancelled one is kept, a flip away
+        assert len(app.query(UserMessage)) == 1 and str(replies(app)[-1].footer.render()).startswith("‹ 2/2 › · ")
 
 
 async def test_failure_keeps_typed_text_and_shows_one_line_error(scripted: ScriptedServer, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from vt_tui import settings as settings_module
 from vt_tui.core.agent import ApprovalRequest
 from vt_tui.settings import Settings
 from vt_tui.ui.app import VtApp, remappable
-from vt_tui.ui.commands import CHAT_COMMANDS, key_label
+from vt_tui.ui.commands import CHAT_COMMANDS, MESSAGE_COMMANDS, key_label
 from vt_tui.ui.screens.approval import ApprovalScreen, approver_for
 from vt_tui.ui.widgets.composer import Composer
 
@@ -48,7 +48,7 @@ def test_readme_key_table_matches_the_bindings() -> None:
             assert binding_id in bindings, f"README names {binding_id!r}, which no binding has"
             assert key_label(bindings[binding_id]) == key, (binding_id, bindings[binding_id], key)
             documented.add(binding_id)
-    chat_keys = {command.id for command in CHAT_COMMANDS if command.key} | {"quit"}
+    chat_keys = {command.id for command in (*CHAT_COMMANDS, *MESSAGE_COMMANDS) if command.key} | {"quit"}
     assert chat_keys <= documented, f"not in the README's table: {sorted(chat_keys - documented)}"
     text = README.read_text(encoding="utf-8")
     dialogs = text[text.index("In dialogs:") :].split("\n\n")[0]
@@ -59,9 +59,10 @@ def test_readme_key_table_matches_the_bindings() -> None:
 def test_every_command_names_an_action_of_the_chat_screen() -> None:
     from vt_tui.ui.screens.chat import ChatScreen
 
-    ids = [command.id for command in CHAT_COMMANDS]
+    commands = (*CHAT_COMMANDS, *MESSAGE_COMMANDS)
+    ids = [command.id for command in commands]
     assert len(ids) == len(set(ids))
-    for command in CHAT_COMMANDS:
+    for command in commands:
         assert hasattr(ChatScreen, "action_" + command.action.split("(")[0]), command
 
 

@@ -287,3 +287,30 @@ def test_search_dialog(snap_compare, tmp_path: Path, utc) -> None:
             await opened(app, pilot, typed)
 
         assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_a_reply_with_versions_focused(snap_compare, tmp_path: Path) -> None:
+    """A reply regenerated twice, its second version on screen ("‹ 2/3 ›"), focused with Alt+Up: marked, and the
+    footer offers its keys."""
+    model = "Qwen2.5-7B-Instruct"
+    with ScriptedServer(models=[model]) as server:
+        store = Store(tmp_path / "conversations.sqlite3")
+        cid = store.create_conversation(title="rivers", model=model, endpoint="bench")
+        first = store.add_turn(cid, "Name three rivers in France.", model, {})
+        store.finish_turn(first, "The Loire, the Seine and the Rhône.", "ok", STATS)
+        answers = ("The Loire: 1,006 km.", "The **Loire**, at 1,006 km, is the longest river in France.", "Loire.")
+        versions = []
+        for answer in answers:
+            versions.append(store.add_turn(cid, "Which one is the longest?", model, {}, parent_id=first))
+            store.finish_turn(versions[-1], answer, "ok", STATS)
+        store.set_current_turn(cid, versions[1])
+        store.close()
+        app = VtApp(Settings(base_url=server.base_url, data_dir=tmp_path, tools="off"), conversation_id=cid,
+                    sampler_factory=frozen_gpu)  # fmt: skip
+
+        async def settle(pilot) -> None:
+            await settled(app, pilot)
+            await pilot.press("alt+up")
+            await pilot.pause(0.2)
+
+        assert snap_compare(app, terminal_size=(80, 24), run_before=settle)

@@ -1,4 +1,9 @@
-"""A chat session: history, one turn at a time, as a stream of typed events."""
+"""A chat session: history, one turn at a time, as a stream of typed events.
+
+The conversation is a tree (:mod:`vt_tui.core.tree`): ``turns`` is the branch on screen, and everything sent,
+counted and compacted is that branch. A new prompt continues it; an edit or a regeneration starts a sibling of
+the turn it replaces, sent with the branch up to that turn's parent, and the old branch stays, a flip away.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +41,8 @@ from vt_tui.core.events import (
 from vt_tui.core.params import GenerationParams
 from vt_tui.core.profiles import PROFILES, ToolMode
 from vt_tui.core.reasoning import server_reasoning_tokens
-from vt_tui.core.store import Compaction, CompactionStatus, Store, Turn, TurnStatus, failure_words
+from vt_tui.core.store import Compaction, CompactionStatus, Store, StoreError, Turn, TurnStatus, failure_words
+from vt_tui.core.tree import Position, Tree
 from vt_tui.core.window import Fitted, Relief, Usage, Window
 
 if TYPE_CHECKING:
@@ -162,8 +168,10 @@ class ChatSession:
         self.agent = agent
         self.persona = persona
         self._runner: AgentRunner | None = None
-        self.turns: list[Turn] = store.turns(conversation_id) if store and conversation_id else []
+        self.tree: Tree[Turn] = store.tree(conversation_id) if store and conversation_id else Tree()
+        self.turns: list[Turn] = []  # the branch on screen (set by _show)
         self.context = Window(endpoint, context_strategy)
+        self._show(self.tree.branch())
         if store and conversation_id:
             self.context.compactions = store.compactions(conversation_id)
         self._reader: asyncio.Task[None] | None = None
@@ -215,7 +223,7 @@ class ChatSession:
         return self.context.usage(self.turns, self.history(), self.system)
 
     def clear_context(self) -> None:
-        for turn in self.turns:
+        for turn in self.tree.nodes.values():  # every branch's, as in the store
             turn.in_context = False
         for compaction in self.context.compactions:
             if compaction.status == CompactionStatus.ACTIVE:
@@ -296,6 +304,52 @@ class ChatSession:
                 calls.setdefault(call["turn_id"], []).append(call)
         return calls
 
+    # the tree of turns
+    def _show(self, turns: list[Turn]) -> None:
+        """Make ``turns`` the branch that is sent and counted."""
+        self.turns = turns
+        self.context.branch = frozenset(t.id for t in turns)
+
+    def position(self, turn_id: int) -> Position:
+        """Where a turn on the branch stands among its versions ("2/3")."""
+        return self.tree.position(turn_id)
+
+    def positions(self) -> dict[int, Position]:
+        """The positions of the branch's turns that have other versions."""
+        return self.tree.positions(self.turns)
+
+    def flip(self, turn_id: int, step: int) -> int | None:
+        """Show the version of ``turn_id`` ``step`` away (-1 the one before, +1 the one after) and, under it, the
+        branch last added to; remembered in the store. The version shown now, or None when there is none that way."""
+        shown = self.tree.flip(turn_id, step)
+        if shown is None:
+            return None
+        self._show(self.tree.branch())
+        if self.store and self.conversation_id:
+            self._save(self.store.set_current_turn, self.conversation_id, self.tree.leaf())
+        return shown
+
+    def edit_and_resend(
+        self, turn_id: int, text: str, attachments: Sequence[Attachment] | None = None
+    ) -> AsyncIterator[Event]:
+        """Send ``text`` in place of turn ``turn_id``'s prompt (with its images, unless ``attachments`` are given): a
+        new version of that turn, after the same history; the old one is kept, with the branch after it."""
+        images = self.tree.nodes[turn_id].attachments if attachments is None else attachments
+        return self.run_turn(text, images, sibling_of=turn_id)
+
+    def regenerate(self, turn_id: int) -> AsyncIterator[Event]:
+        """Ask again for turn ``turn_id``'s reply: its prompt and images sent again, the earlier reply kept."""
+        return self.edit_and_resend(turn_id, self.tree.nodes[turn_id].user_text)
+
+    def fork(self, turn_id: int) -> int:
+        """Copy the branch up to ``turn_id`` into a new stored conversation; its id (:meth:`Store.fork`)."""
+        if self.store is None or self.conversation_id is None:
+            raise StoreError("Not forked: this conversation is not stored", "send a prompt first")
+        try:
+            return self.store.fork(self.conversation_id, turn_id)
+        except sqlite3.Error as exc:
+            raise StoreError(f"Not forked: {failure_words(exc, self.store.path)}") from exc
+
     def tool_mode(self) -> ToolMode:
         """How the next turn calls tools: native, text or off (plain streaming, no LangChain)."""
         if self.agent is None:
@@ -314,7 +368,12 @@ class ChatSession:
 
     def _start_turn(self, user_text: str, model: str, attachments: list[Attachment]) -> Turn:
         params = self.params.as_request()
-        turn_id = len(self.turns) + 1
+        parent_id = self.turns[-1].id if self.turns else None
+        # Without a store, ids count up; a turn the store could not take has a negative one (no stored id has),
+        # and a later turn that is stored follows, in the store, the last turn before it that was.
+        known = self.tree.nodes
+        turn_id = max(known, default=0) + 1 if self.store is None else min([0, *known]) - 1
+        stored_parent = next((t.id for t in reversed(self.turns) if t.id > 0), None)
         self._store_off = False
         if self.store:
             if self.conversation_id is None:
@@ -326,13 +385,21 @@ class ChatSession:
                     persona=self.persona,
                 )
             if self.conversation_id is not None:
-                turn_id = self._save(self.store.add_turn, self.conversation_id, user_text, model, params) or turn_id
+                stored = self._save(self.store.add_turn, self.conversation_id, user_text, model, params, stored_parent)
+                turn_id = stored or turn_id
             if attachments:
                 self._save(self.store.add_attachments, turn_id, attachments)
         turn = Turn(
-            id=turn_id, user_text=user_text, model=model, params=params, created=time.time(), attachments=attachments
+            id=turn_id,
+            user_text=user_text,
+            model=model,
+            params=params,
+            created=time.time(),
+            attachments=attachments,
+            parent_id=parent_id,
         )
-        self.turns.append(turn)
+        self.tree.add(turn)
+        self._show([*self.turns, turn])
         return turn
 
     def _finish(
@@ -343,35 +410,49 @@ class ChatSession:
         if self.store:
             self._save(self.store.finish_turn, turn.id, text, status, turn.stats, error, thinking=thinking)
 
-    async def run_turn(self, user_text: str, attachments: Sequence[Attachment] = ()) -> AsyncIterator[Event]:
+    async def run_turn(
+        self, user_text: str, attachments: Sequence[Attachment] = (), *, sibling_of: int | None = None
+    ) -> AsyncIterator[Event]:
         """Send ``user_text`` (and attachments: images, text files) and yield events until TurnFinished or TurnFailed
         (always one of the two).
+
+        The turn continues the branch on screen; with ``sibling_of`` it is another version of that turn instead
+        (:meth:`edit_and_resend`), sent with the branch up to that turn's parent. Until the turn starts (TurnStarted)
+        that shorter branch is the one sent and counted; a turn that never starts leaves the branch as it was.
 
         Images to an endpoint without vision fail at once (nothing is sent or stored): check ``refuses_images``.
 
         With an agent config and tools, tool events come in between: ToolCallStarted, then ToolCallFinished.
         """
+        shown = self.turns
+        if sibling_of is not None:
+            self._show(self.tree.path(self.tree.parent(sibling_of)))
+        turn: Turn | None = None
         try:
-            model = self.model = await self.endpoint.resolve_model(self.model)
-        except EndpointError as exc:
-            yield TurnFailed(exc, "")
-            return
-        attached = list(attachments)
-        if has_images(attached) and self.refuses_images():
-            yield TurnFailed(no_vision(self.endpoint.profile.title), "")
-            return
-        fitted: Fitted | None = None
-        new_message = {"role": "user", "content": user_content(user_text, attached)}
-        async for item in window.prepare(self, model, new_message, self.params.as_request()):
-            if isinstance(item, Fitted):
-                fitted = item
-            else:
-                yield item  # turns dropped, a compaction, or a TurnFailed: over the window, nothing sent
-        if fitted is None:
-            return
-        request, params = fitted.messages, fitted.params
-        mode = self.tool_mode()  # after resolve_model: listing the models may have picked the profile
-        turn = self._start_turn(user_text, model, attached)
+            try:
+                model = self.model = await self.endpoint.resolve_model(self.model)
+            except EndpointError as exc:
+                yield TurnFailed(exc, "")
+                return
+            attached = list(attachments)
+            if has_images(attached) and self.refuses_images():
+                yield TurnFailed(no_vision(self.endpoint.profile.title), "")
+                return
+            fitted: Fitted | None = None
+            new_message = {"role": "user", "content": user_content(user_text, attached)}
+            async for item in window.prepare(self, model, new_message, self.params.as_request()):
+                if isinstance(item, Fitted):
+                    fitted = item
+                else:
+                    yield item  # turns dropped, a compaction, or a TurnFailed: over the window, nothing sent
+            if fitted is None:
+                return
+            request, params = fitted.messages, fitted.params
+            mode = self.tool_mode()  # after resolve_model: listing the models may have picked the profile
+            turn = self._start_turn(user_text, model, attached)
+        finally:
+            if turn is None:
+                self._show(shown)
         yield TurnStarted(turn.id, model, self.endpoint.label)
         for failure in self._store_events():
             yield failure

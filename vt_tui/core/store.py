@@ -4,8 +4,8 @@ The file's schema has a version (``PRAGMA user_version``) and moves forward thro
 numbered step at a time, each in its own transaction, when a store opens the file. Migration 1 is the schema as
 it was before versions: a new file gets it, and a file from then (version 0, its tables already there) adopts
 it unchanged. A new column or table is one more step at the end of the list (and the code that uses it); steps
-are never edited once released. tests/fixtures/store-v0.sqlite3 is a file from before versions: the tests open,
-resume and export it after every step.
+are never edited once released. tests/fixtures/store-v0.sqlite3 is a file from before versions, and
+store-v3.sqlite3 one from before conversations were trees: the tests open, resume and export them after every step.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from vt_tui.core.search import (
     parse_snippet,
     words,
 )
+from vt_tui.core.tree import Tree
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +209,19 @@ def _index_in_step(have: set[str]) -> bool:
     return not have & SEARCH_TRIGGERS.keys()
 
 
+# Conversations as trees (vt_tui.core.tree): a turn's parent is the turn before it on its branch (NULL for a first
+# turn); an edit or a regeneration is a sibling. ``current_turn_id``: the leaf of the branch on screen (NULL, or a
+# turn that is gone: the newest turn's branch). Until now every conversation was one branch in id order.
+TREE = """
+ALTER TABLE turns ADD COLUMN parent_id INTEGER REFERENCES turns(id) ON DELETE CASCADE;
+UPDATE turns SET parent_id = (
+    SELECT MAX(p.id) FROM turns p WHERE p.conversation_id = turns.conversation_id AND p.id < turns.id
+);
+CREATE INDEX IF NOT EXISTS turns_by_parent ON turns(conversation_id, parent_id);
+ALTER TABLE conversations ADD COLUMN current_turn_id INTEGER;
+UPDATE conversations SET current_turn_id = (SELECT MAX(t.id) FROM turns t WHERE t.conversation_id = conversations.id);
+"""
+
 Step = str | Callable[[sqlite3.Connection], object]  # SQL statements, or a function run in the step's transaction
 
 MIGRATIONS: tuple[Step, ...] = (
@@ -215,6 +229,7 @@ MIGRATIONS: tuple[Step, ...] = (
     THINKING,  # 2: turns.thinking; leading think blocks stored in answers moved there
     SCHEMA_COMPACTIONS,  # 3: compactions (summaries standing for earlier turns)
     index_messages,  # 4: full-text search indexes of the turns and titles (FTS5), triggers, filled from what is stored
+    TREE,  # 5: turns.parent_id, conversations.current_turn_id (edits and regenerations kept as branches)
 )
 HITS_PER_CONVERSATION = 3  # one long conversation about a word would otherwise fill the list
 
@@ -224,6 +239,12 @@ MEMORY = Path(":memory:")  # a store that lives as long as the process (nothing 
 
 class StoreError(VtError):
     """The conversation file cannot be used: written by a newer vt-tui, or a migration failed."""
+
+
+class Parent(StrEnum):
+    """Where :meth:`Store.add_turn` puts a turn not given its parent's id."""
+
+    LEAF = "leaf"  # after the leaf of the branch on screen: the conversation goes on
 
 
 class TurnStatus(StrEnum):
@@ -251,6 +272,7 @@ class Turn:
     created: float = 0.0
     attachments: list[Attachment] = field(default_factory=list)  # images and text files sent with the user text
     thinking: str = ""  # what a reasoning model thought before its answer (shown and exported, never sent back)
+    parent_id: int | None = None  # the turn before it on its branch (None: a first turn); see vt_tui.core.tree
 
     @property
     def counts_as_history(self) -> bool:
@@ -428,18 +450,35 @@ class Store:
         return [*titles, *messages][:limit]
 
     # turns
-    def add_turn(self, conversation_id: int, user_text: str, model: str, params: dict[str, Any]) -> int:
+    def add_turn(
+        self,
+        conversation_id: int,
+        user_text: str,
+        model: str,
+        params: dict[str, Any],
+        parent_id: int | Parent | None = Parent.LEAF,
+    ) -> int:
+        """A new turn after ``parent_id`` (None: a first turn, another version of the first if there is one); it
+        becomes the leaf on screen."""
         now = time.time()
+        if parent_id is Parent.LEAF:
+            row = self.db.execute("SELECT current_turn_id FROM conversations WHERE id = ?", (conversation_id,))
+            parent_id = (row.fetchone() or (None,))[0]
         cur = self.db.execute(
-            "INSERT INTO turns(conversation_id, user_text, model, params, created) VALUES (?, ?, ?, ?, ?)",
-            (conversation_id, user_text, model, json.dumps(params), now),
+            "INSERT INTO turns(conversation_id, parent_id, user_text, model, params, created)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (conversation_id, parent_id, user_text, model, json.dumps(params), now),
         )
         self.db.execute(
-            "UPDATE conversations SET updated = ?, model = ?,"
+            "UPDATE conversations SET updated = ?, model = ?, current_turn_id = ?,"
             " title = CASE WHEN title = '' THEN ? ELSE title END WHERE id = ?",
-            (now, model, title_from(user_text), conversation_id),
+            (now, model, cur.lastrowid, title_from(user_text), conversation_id),
         )
         return int(cur.lastrowid)
+
+    def set_current_turn(self, conversation_id: int, turn_id: int) -> None:
+        """Remember the leaf of the branch on screen (a flip between versions), for the next time it opens."""
+        self.db.execute("UPDATE conversations SET current_turn_id = ? WHERE id = ?", (turn_id, conversation_id))
 
     def add_attachments(self, turn_id: int, attachments: list[Attachment]) -> None:
         self.db.executemany(
@@ -547,12 +586,79 @@ class Store:
             for r in rows
         ]
 
-    def turns(self, conversation_id: int) -> list[Turn]:
+    def tree(self, conversation_id: int) -> Tree[Turn]:
+        """Every turn of the conversation, every branch, and the leaf on screen."""
         rows = self.db.execute(
             "SELECT * FROM turns WHERE conversation_id = ? ORDER BY id", (conversation_id,)
         ).fetchall()
         attached = self.attachments(conversation_id)
-        return [_turn(r, attached.get(r["id"], [])) for r in rows]
+        current = self.db.execute("SELECT current_turn_id FROM conversations WHERE id = ?", (conversation_id,))
+        row = current.fetchone()
+        return Tree((_turn(r, attached.get(r["id"], [])) for r in rows), row[0] if row else None)
+
+    def turns(self, conversation_id: int) -> list[Turn]:
+        """The branch on screen, first turn to last: what is shown, sent, counted and exported."""
+        return self.tree(conversation_id).branch()
+
+    def fork(self, conversation_id: int, turn_id: int) -> int:
+        """A new conversation holding the branch up to ``turn_id`` (each turn with its thinking, images and tool
+        calls, the compactions that lie wholly on it), titled "… (fork)"; its id. One transaction.
+
+        A compaction that reaches past ``turn_id`` stays behind, and the fork sends its turns again (the summary
+        speaks of turns the fork does not have)."""
+        branch = self.tree(conversation_id).path(turn_id)
+        info = self.conversation(conversation_id)
+        assert info is not None and branch
+        title = f"{info.title or title_from(branch[0].user_text)} (fork)"
+        with self.db:
+            self.db.execute("BEGIN")
+            fork = self.create_conversation(
+                title=title, model=info.model, endpoint=info.endpoint, persona=info.persona, system=info.system
+            )
+            copied: dict[int, int] = {}
+            for turn in branch:
+                cur = self.db.execute(
+                    "INSERT INTO turns(conversation_id, parent_id, user_text, assistant_text, status, error, model,"
+                    " params, stats, in_context, created, thinking) SELECT ?, ?, user_text, assistant_text, status,"
+                    " error, model, params, stats, in_context, created, thinking FROM turns WHERE id = ?",
+                    (fork, copied.get(turn.parent_id or 0), turn.id),
+                )
+                new = copied[turn.id] = int(cur.lastrowid)
+                self.db.execute(
+                    "INSERT INTO attachments(turn_id, name, mime, width, height, data)"
+                    " SELECT ?, name, mime, width, height, data FROM attachments WHERE turn_id = ? ORDER BY id",
+                    (new, turn.id),
+                )
+                self.db.execute(
+                    "INSERT INTO tool_calls(turn_id, call_id, name, args, status, result, error, duration_s)"
+                    " SELECT ?, call_id, name, args, status, result, error, duration_s FROM tool_calls"
+                    " WHERE turn_id = ? ORDER BY id",
+                    (new, turn.id),
+                )
+            summaries: dict[int, int] = {}
+            for compaction in self.compactions(conversation_id):
+                if not set(compaction.turn_ids) <= copied.keys():
+                    if compaction.status in (CompactionStatus.ACTIVE, CompactionStatus.FOLDED):
+                        self.set_in_context([copied[t] for t in compaction.turn_ids if t in copied], True)
+                    continue
+                cur = self.db.execute(
+                    "INSERT INTO compactions(conversation_id, turn_ids, after_turn_id, summary, tokens_before,"
+                    " tokens_after, folds, status, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        fork,
+                        json.dumps([copied[t] for t in compaction.turn_ids]),
+                        copied.get(compaction.after_turn_id or 0, copied[turn_id]),
+                        compaction.summary,
+                        compaction.tokens_before,
+                        compaction.tokens_after,
+                        summaries.get(compaction.folds or 0),
+                        CompactionStatus(compaction.status).value,
+                        compaction.created,
+                    ),
+                )
+                summaries[compaction.id] = int(cur.lastrowid)
+            self.db.execute("UPDATE conversations SET current_turn_id = ? WHERE id = ?", (copied[turn_id], fork))
+        return fork
 
     # tool calls
     def add_tool_call(self, turn_id: int, call_id: str, name: str, args: dict[str, Any]) -> None:
@@ -765,6 +871,7 @@ def _turn(row: sqlite3.Row, attachments: list[Attachment]) -> Turn:
         created=row["created"],
         attachments=attachments,
         thinking=row["thinking"],
+        parent_id=row["parent_id"],
     )
 
 

@@ -228,6 +228,8 @@ class Window:
         self.endpoint = endpoint
         self.strategy = ContextStrategy(strategy)
         self.compactions: list[Compaction] = []
+        # The turns of the branch on screen (None: every turn): a summary of turns off it is not in force on it.
+        self.branch: frozenset[int] | None = None
         self.chars_per_token = CHARS_PER_TOKEN
         self._anchor: _Anchor | None = None
         self._task: asyncio.Task[None] | None = None
@@ -274,8 +276,13 @@ class Window:
 
     # counting
     def compaction(self) -> Compaction | None:
-        """The compaction in force (at most one: a newer one folds the older in)."""
-        return next((c for c in reversed(self.compactions) if c.status == "active"), None)
+        """The compaction in force (at most one: a newer one folds the older in), if all its turns are on the branch
+        on screen (an edit before them left them on another branch: what the summary says is not said on this one)."""
+        branch = self.branch
+        for compaction in reversed(self.compactions):
+            if compaction.status == "active":
+                return compaction if branch is None or branch.issuperset(compaction.turn_ids) else None
+        return None
 
     def system(self, system: str | None) -> str | None:
         """The system prompt as sent: with the summary that stands for the compacted turns, if any."""

@@ -28,7 +28,7 @@ from vt_tui.core.profiles import ToolMode
 from vt_tui.core.store import Store, open_store
 from vt_tui.logs import log_failure, log_to_file
 from vt_tui.settings import Settings
-from vt_tui.ui.commands import CHAT_COMMANDS, binding_ids, key_clashes, key_label
+from vt_tui.ui.commands import CHAT_COMMANDS, MESSAGE_COMMANDS, binding_ids, key_clashes, key_label
 from vt_tui.ui.failures import WorkerFailed, one_line
 from vt_tui.ui.screens.chat import ChatScreen
 from vt_tui.ui.widgets.status_bar import Phase, Status
@@ -71,12 +71,13 @@ def remappable_nodes() -> list[type[DOMNode]]:
     from vt_tui.ui.screens.dialog import Dialog
     from vt_tui.ui.screens.params import ParamsScreen
     from vt_tui.ui.screens.search import SearchScreen
+    from vt_tui.ui.widgets.chat_log import AssistantMessage, UserMessage
     from vt_tui.ui.widgets.composer import Chip
     from vt_tui.ui.widgets.tool_panel import ToolPanel
 
     return [
-        *(VtApp, ChatScreen, Dialog, ApprovalScreen, ParamsScreen, ToolPanel, ContextScreen, SearchScreen),
-        *(ConfirmScreen, Chip),
+        *(VtApp, ChatScreen, UserMessage, AssistantMessage, Dialog, ApprovalScreen, ParamsScreen, ToolPanel),
+        *(ContextScreen, SearchScreen, ConfirmScreen, Chip),
     ]
 
 
@@ -362,7 +363,7 @@ class VtApp(App[None]):
         if not isinstance(screen, ChatScreen):
             return
         bound = {active.binding.id: key for key, active in screen.active_bindings.items() if active.binding.id}
-        for command in CHAT_COMMANDS:
+        for command in (*CHAT_COMMANDS, *MESSAGE_COMMANDS):
             if command.title is None:
                 continue
             key = bound.get(command.id)

@@ -1,7 +1,9 @@
 """Everything the user can do in the chat, declared once: the key binding and the palette entry.
 
-The chat screen's ``BINDINGS`` and the command palette are both built from ``CHAT_COMMANDS``; the README's key
-table is checked against it by a test. Each binding has an id, the name users remap it by in ``config.toml``::
+The chat screen's ``BINDINGS`` and the command palette are both built from ``CHAT_COMMANDS``; a message's (keys
+that act on the message that has focus: Alt+Up moves onto one) from ``MESSAGE_COMMANDS``, whose actions are the
+chat screen's too (from the palette they act on the focused message, else the last one). The README's key table is
+checked against both by a test. Each binding has an id, the name users remap it by in ``config.toml``::
 
     [keymap]
     retry = "alt+r"
@@ -18,6 +20,7 @@ from textual.binding import Binding
 from textual.dom import DOMNode
 
 KEY_NAMES = {"escape": "Esc", "pageup": "PgUp", "pagedown": "PgDn", "enter": "Enter"}
+ON_SCREEN = "screen"  # the namespace of a message's actions: they are the chat screen's
 
 
 @dataclass(frozen=True)
@@ -33,9 +36,11 @@ class Command:
     show: bool = True  # in the footer
     priority: bool = False  # over the focused widget's own use of the key (the composer's F6/F7, PgUp…)
 
-    def binding(self) -> Binding:
+    def binding(self, namespace: str = "") -> Binding:
+        """The key binding; ``namespace``: where the action is when it is not the bound widget's ("screen")."""
         assert self.key is not None
-        return Binding(self.key, self.action, self.footer, self.show, priority=self.priority, id=self.id)
+        action = f"{namespace}.{self.action}" if namespace else self.action
+        return Binding(self.key, action, self.footer, self.show, priority=self.priority, id=self.id)
 
 
 CHAT_COMMANDS: tuple[Command, ...] = (
@@ -76,9 +81,37 @@ CHAT_COMMANDS: tuple[Command, ...] = (
         "copy-code", "copy_code", "f5", "Copy code", "Copy last code block", "The last fenced block of the last reply"
     ),
     Command(
-        "export-markdown", "export('md')", "f8", "Export .md", "Export conversation as Markdown", "Write a .md file"
+        "export-markdown",
+        "export('md')",
+        "f8",
+        "Export .md",
+        "Export conversation as Markdown",
+        "Write a .md file (the branch on screen)",
     ),
-    Command("export-json", "export('json')", "f9", "Export .json", "Export conversation as JSON", "Write a .json file"),
+    Command(
+        "export-json",
+        "export('json')",
+        "f9",
+        "Export .json",
+        "Export conversation as JSON",
+        "Write a .json file (the branch on screen)",
+    ),
+    Command(
+        "export-all-markdown",
+        "export('md', True)",
+        None,
+        "Export all .md",
+        "Export every branch as Markdown",
+        "Each version of the conversation (edits, regenerations) under a heading of its own",
+    ),
+    Command(
+        "export-all-json",
+        "export('json', True)",
+        None,
+        "Export all .json",
+        "Export every branch as JSON",
+        "Every turn with its parent, and the turns of each branch",
+    ),
     Command("toggle-side", "toggle_side", "f3", "Panels", "Toggle side panels", "Show or hide the right-hand column"),
     Command(
         "switch-persona",
@@ -173,8 +206,9 @@ CHAT_COMMANDS: tuple[Command, ...] = (
     ),
     Command("scroll-top", "scroll_chat('top')", "ctrl+home", "Top", show=False, priority=True),
     Command("scroll-bottom", "scroll_chat('bottom')", "ctrl+end", "Bottom", show=False, priority=True),
-    Command("previous-message", "jump(-1)", "alt+up", "Prev msg", show=False, priority=True),
-    Command("next-message", "jump(1)", "alt+down", "Next msg", show=False, priority=True),
+    # Onto the messages (from the composer: the last one), to act on one with MESSAGE_COMMANDS.
+    Command("previous-message", "select_message(-1)", "alt+up", "Prev msg", show=False, priority=True),
+    Command("next-message", "select_message(1)", "alt+down", "Next msg", show=False, priority=True),
     Command("page-up", "scroll_chat('pageup')", "pageup", "Page up", show=False, priority=True),
     Command("page-down", "scroll_chat('pagedown')", "pagedown", "Page down", show=False, priority=True),
 )
@@ -188,6 +222,64 @@ def key_label(key: str) -> str:
 def binding_ids(nodes: Iterable[type[DOMNode]]) -> dict[str, str]:
     """Binding id → default key, for the ``BINDINGS`` the classes ``nodes`` declare."""
     return {b.id: b.key for node in nodes for b in node.BINDINGS if isinstance(b, Binding) and b.id}
+
+
+# The keys of the message that has focus. Plain keys: nothing is typed there. Esc (``cancel``) goes back to the
+# composer too.
+MESSAGE_COMMANDS: tuple[Command, ...] = (
+    Command("message-up", "select_message(-1)", "up", "Prev msg", show=False),
+    Command("message-down", "select_message(1)", "down", "Next msg", show=False),
+    Command("leave-messages", "leave_messages", "enter", "Composer", show=False),
+    Command(
+        "edit-prompt",
+        "edit_prompt",
+        "e",
+        "Edit",
+        "Edit and resend",
+        "The focused message's prompt (or the last) into the composer; Enter sends it as a new version",
+    ),
+    Command(
+        "regenerate",
+        "regenerate",
+        "r",
+        "Regenerate",
+        "Regenerate reply",
+        "Ask again for the focused reply (or the last); the earlier ones stay, a flip away",
+    ),
+    Command(
+        "previous-version",
+        "flip(-1)",
+        "left",
+        "Older",
+        "Previous version",
+        "Show the focused message's previous version (or the last one's), with the conversation after it",
+    ),
+    Command(
+        "next-version",
+        "flip(1)",
+        "right",
+        "Newer",
+        "Next version",
+        "Show the focused message's next version (or the last one's), with the conversation after it",
+    ),
+    Command(
+        "fork-here",
+        "fork",
+        "f",
+        "Fork",
+        "Fork conversation here",
+        "A new conversation with this one up to the focused message (or all of it), and open it",
+    ),
+    Command(
+        "copy-message",
+        "copy_message",
+        "c",
+        "Copy",
+        "Copy message",
+        "The focused message (or the last reply) to the clipboard, over SSH too",
+    ),
+)
+MESSAGE_BINDINGS = [command.binding(ON_SCREEN) for command in MESSAGE_COMMANDS]
 
 
 def key_clashes(nodes: Iterable[type[DOMNode]], keymap: Mapping[str, str], shared: Iterable[Binding] = ()) -> list[str]:

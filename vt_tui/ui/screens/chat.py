@@ -3,6 +3,11 @@
 The app hands it a connection (:meth:`ChatScreen.connected`); from then on every turn, picker and export happens
 here. Core events are applied to widgets as they come; the widgets hold no business logic.
 
+The chat shows one branch of the conversation (:mod:`vt_tui.core.tree`). Alt+Up moves onto the messages; on one,
+its keys (``MESSAGE_COMMANDS``) edit and resend its prompt, regenerate its reply, flip between its versions, fork
+the conversation there, or copy it. A new version replaces the turn and what followed it on screen; the old ones
+stay in the store, a flip away.
+
 Start-up: only what the first frame shows is imported and built before it (the chat column, the status bar).
 The side column's panels, the personas, the agent's settings and the core's session machinery come after it
 (:meth:`ChatScreen.prepare`); the composer takes keys meanwhile, and a prompt sent early waits for them.
@@ -50,6 +55,7 @@ if TYPE_CHECKING:
     from vt_tui.core.personas import Persona, PersonaSet
     from vt_tui.core.session import ChatSession, GpuCostHook
     from vt_tui.core.store import Compaction, Store, Turn
+    from vt_tui.core.tree import Position
     from vt_tui.engines.connect import Connection
     from vt_tui.gpu.models import Snapshot
     from vt_tui.ui.screens.picker import PickerScreen
@@ -95,6 +101,9 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self.connection_error: str | None = None  # connecting failed for good (Ctrl+R tries again)
         self.model_gone = False  # the last turn's model is no longer served: F2 lists the server's models again
         self.energy = EnergyTally()  # GPU energy of each conversation and of this session
+        self.editing: int | None = None  # the turn whose prompt the composer holds, to send as a new version of it
+        self._draft: tuple[str, list[Attachment]] | None = None  # what the composer held before the edit
+        self._version_of: int | None = None  # the running turn is a new version of this turn (until it starts)
         # Held, not queried: workers may still report into them while the app is shutting down.
         self.chat = ChatLog(id="chat-log", hide_thinking=settings.hide_thinking)
         self.status_bar = StatusBar(id="status")
@@ -122,7 +131,9 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self.fit_side(self.app.size.width)
         if self.start_conversation:  # show the history at once; the endpoint may take seconds
             cid = self.start_conversation
-            self.call_later(self.show_history, self.store.turns(cid), self.store.compactions(cid))
+            tree = self.store.tree(cid)
+            branch = tree.branch()
+            self.call_later(self.show_history, branch, self.store.compactions(cid), tree.positions(branch))
         self.call_after_refresh(self.prepare)
 
     @work(group="prepare", exit_on_error=False, description="preparing the chat")
@@ -219,6 +230,8 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         from vt_tui.core.conversation import ConversationSetup
 
         assert self.connection is not None and self.personas is not None and self.tool_panel is not None
+        if self.editing is not None:
+            self.end_edit()
         info = self.store.conversation(conversation_id) if conversation_id else None
         persona = self.personas.get(info.persona) if info and info.persona else self.persona
         endpoint = self.connection.endpoint
@@ -240,7 +253,8 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self.update_context()
         self.know_window()
         if render:
-            self.call_later(self.show_history, self.session.turns, self.session.context.compactions)
+            session = self.session
+            self.call_later(self.show_history, session.turns, session.context.compactions, session.positions())
         if persona and not info and (persona.greeting or persona.examples):
             lines = [f"{persona.name}: {persona.greeting}" if persona.greeting else persona.name]
             lines += [f"{n}. {example}" for n, example in enumerate(persona.examples[:9], 1)]
@@ -248,8 +262,13 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
             # Above a prompt typed while the endpoint was not up yet (it waits in the log): the greeting comes first.
             self.call_later(lambda: self.chat.mount(greeting, before=0 if self.chat.children else None))
 
-    async def show_history(self, turns: list[Turn], compactions: list[Compaction] | None = None) -> None:
-        await self.chat.show_history(turns, compactions or ())
+    async def show_history(
+        self,
+        turns: list[Turn],
+        compactions: list[Compaction] | None = None,
+        positions: dict[int, Position] | None = None,
+    ) -> None:
+        await self.chat.show_history(turns, compactions or (), positions)
         self.update_context()
 
     def update_context(self) -> None:
@@ -273,8 +292,9 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         """A prompt was sent (or is waiting for the endpoint) and its turn has not ended."""
         return self._turn_worker is not None and self._turn_worker.is_running
 
-    def start_turn(self, text: str, attached: list[Attachment]) -> None:
-        self._turn_worker = self.run_turn(text, attached)
+    def start_turn(self, text: str, attached: list[Attachment], version_of: int | None = None) -> None:
+        """Send a prompt after the branch on screen, or as a new version of turn ``version_of``."""
+        self._turn_worker = self.run_turn(text, attached, version_of)
 
     async def on_composer_submitted(self, message: Composer.Submitted) -> None:
         """Attach what the ``/image``, ``/file`` lines and ``@path`` mentions name, then send. A file that can't be
@@ -303,11 +323,19 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
             self.give_back(text, [])
             self.refuse_images()
             return
-        self.start_turn(text, composer.take_attachments())
+        edited = self.editing
+        self.start_turn(text, composer.take_attachments(), edited)
+        if edited is not None:
+            self.end_edit()
 
     def give_back(self, text: str, attached: list[Attachment]) -> None:
-        """Put a prompt that was not sent back in the composer (unless something new was typed meanwhile)."""
+        """Put a prompt that was not sent back in the composer (unless something new was typed meanwhile); a new
+        version of a turn comes back as an edit of it."""
         composer = self.query_one(Composer)
+        if self._version_of is not None and self.editing is None:
+            self._hold_draft()
+            self.editing = self._version_of
+            composer.mark_editing(True)
         if not composer.text:
             composer.load_text(text)
         for attachment in attached:
@@ -322,23 +350,53 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self.notify(error.hint, title=error.message, severity="error", timeout=10)
 
     @work(group="turn", exit_on_error=False, description="the turn")
-    async def run_turn(self, text: str, attached: list[Attachment]) -> None:
+    async def run_turn(self, text: str, attached: list[Attachment], version_of: int | None = None) -> None:
+        """The turn, from the prompt on screen to the end of its reply. A new version of a turn (``version_of``)
+        takes that turn's place on screen, and what followed it; if it never starts, they come back."""
         from vt_tui.core.errors import ErrorKind
 
         self._sending = False
-        user: UserMessage | None = await self.chat.add_user(text, attached)
-        while user is not None and await self._ready_to_send(user, text, attached):
-            self._sending = True
-            failed = await self._send(text, attached, user)
-            if failed is None:
-                return
-            if failed.error.kind is ErrorKind.CONTEXT_OVERFLOW:  # the user chooses a fit, or edits the message
-                user = await self._make_fit(failed, text, attached, user)
-                continue
-            # Nothing listens any more (the server went away between turns and is not back yet): the prompt
-            # waits, marked, while the app waits for the server, and goes out again once it answers.
-            self._sending = False
-            self.reconnect()
+        self._version_of = version_of
+        if version_of is not None:
+            await self._show_up_to(version_of)
+        try:
+            user: UserMessage | None = await self.chat.add_user(text, attached)
+            while user is not None and await self._ready_to_send(user, text, attached):
+                self._sending = True
+                failed = await self._send(text, attached, user)
+                if failed is None:
+                    return
+                if failed.error.kind is ErrorKind.CONTEXT_OVERFLOW:  # the user chooses a fit, or edits the message
+                    user = await self._make_fit(failed, text, attached, user)
+                    continue
+                # Nothing listens any more (the server went away between turns and is not back yet): the prompt
+                # waits, marked, while the app waits for the server, and goes out again once it answers.
+                self._sending = False
+                self.reconnect()
+        finally:
+            if self._version_of is not None:  # the new version never started: the branch comes back
+                self._version_of = None
+                await self._show_from(version_of)
+
+    async def _show_up_to(self, turn_id: int) -> None:
+        """The branch on screen up to turn ``turn_id``, not included (a new version of it comes next)."""
+        assert self.session is not None
+        if self.chat.message_of(turn_id, UserMessage) is not None:
+            await self.chat.cut(turn_id)
+        else:  # not on screen (an edit started before a flip): the branch to its parent, drawn again
+            tree = self.session.tree
+            branch = tree.path(tree.parent(turn_id))
+            await self.show_history(branch, self.session.context.compactions, tree.positions(branch))
+
+    async def _show_from(self, turn_id: int | None) -> None:
+        """Undo :meth:`_show_up_to`: the branch on screen from turn ``turn_id`` on, after what is shown."""
+        assert self.session is not None
+        turns = self.session.turns
+        index = next((n for n, turn in enumerate(turns) if turn.id == turn_id), None)
+        if index is None:  # it was not on the branch shown: that branch, drawn again
+            await self.show_history(turns, self.session.context.compactions, self.session.positions())
+        else:
+            await self.chat.add_turns(turns[index:], self.session.positions())
 
     async def _ready_to_send(self, user: UserMessage, text: str, attached: list[Attachment]) -> bool:
         """Wait until the prompt can go out: the endpoint answering (the prompt marked as waiting meanwhile), the
@@ -469,10 +527,15 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self.model_gone = False
         hide_thinking = self.settings.hide_thinking
         thinking: list[str] = []
-        async for event in session.run_turn(text, attached):
+        async for event in session.run_turn(text, attached, sibling_of=self._version_of):
             if isinstance(event, TurnStarted):
                 reply.model = event.model
                 user.turn_id = reply.turn_id = event.turn_id
+                self._version_of = None  # started: an attempt after this one follows it
+                position = session.position(event.turn_id)
+                if position.count > 1:
+                    user.show_position(position)
+                    reply.show_position(position)
                 self.status_bar.show(model=event.model)
                 continue
             if mounting is not None:
@@ -626,7 +689,11 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
     def action_cancel(self) -> None:
         if self.query_one(Composer).close_completions() or self.query_one(VoiceBar).discard():
             return
-        if self.turn_running:
+        if self.focused_message() is not None:
+            self.action_leave_messages()
+        elif self.editing is not None:
+            self.end_edit()
+        elif self.turn_running:
             self.cancel_turn()
         elif self.voice.speaking:
             self.voice.stop_speech()
@@ -649,8 +716,9 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         if not failed:
             self.notify("Nothing to retry.")
             return
-        if not self.turn_running:
-            self.start_turn(failed[-1].user_text, failed[-1].attachments)
+        if not self.turn_running:  # the last turn: a new version of it (the failed one kept); an earlier: sent again
+            turn = failed[-1]
+            self.start_turn(turn.user_text, turn.attachments, turn.id if turn is self.session.turns[-1] else None)
 
     def action_talk(self) -> None:
         self.query_one(VoiceBar).toggle()
@@ -871,8 +939,12 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
     def action_copy_reply(self) -> None:
         text = self.chat.last_reply()
         if text:
-            self.app.copy_to_clipboard(text)
-            self.notify(f"Copied the last reply ({len(text):,} chars)")
+            self.copy(text, "the last reply")
+
+    def copy(self, text: str, what: str) -> None:
+        """To the clipboard: the terminal's (OSC 52, so over SSH too)."""
+        self.app.copy_to_clipboard(text)
+        self.notify(f"Copied {what} ({len(text):,} chars)")
 
     def action_copy_code(self) -> None:
         from vt_tui.core import export
@@ -884,7 +956,8 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         self.app.copy_to_clipboard(code)
         self.notify(f"Copied the last code block ({len(code.splitlines())} lines)")
 
-    def action_export(self, kind: str) -> Path | None:
+    def action_export(self, kind: str, every_branch: bool = False) -> Path | None:
+        """The branch on screen as Markdown (``md``) or JSON, or (``every_branch``) every version of it."""
         from vt_tui.core import export
 
         if self.session is None or not self.session.turns:
@@ -892,14 +965,17 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
             return None
         cid = self.session.conversation_id
         info = self.store.conversation(cid) if cid else None
+        branches = self.session.tree.branches() if every_branch else []
         folder = paths.private_dir(paths.data_dir() / "exports")
-        path = folder / f"conversation-{cid}-{time.strftime('%Y%m%d-%H%M%S')}.{kind}"
+        which = "-all" if every_branch else ""
+        path = folder / f"conversation-{cid}{which}-{time.strftime('%Y%m%d-%H%M%S')}.{kind}"
         if kind == "md":
-            body = export.to_markdown(info, self.session.turns)
+            body = export.to_markdown(info, self.session.turns, branches)
         else:
-            body = export.to_json(info, self.session.turns, self.store.tool_calls(cid) if cid else ())
+            body = export.to_json(info, self.session.turns, self.store.tool_calls(cid) if cid else (), branches)
         path.write_text(body, encoding="utf-8")
-        self.notify(f"Exported to {path}")
+        count = f" ({len(branches)} branch{'es' if len(branches) != 1 else ''})" if every_branch else ""
+        self.notify(f"Exported{count} to {path}")
         return path
 
     def action_mcp_servers(self) -> None:
@@ -924,5 +1000,150 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
     async def action_scroll_chat(self, where: str) -> None:
         await self.chat.go(where)
 
-    def action_jump(self, direction: int) -> None:
-        self.chat.jump(direction)
+    # the messages: moving onto them, and what their keys do -------------------------------------------
+    def focused_message(self) -> UserMessage | AssistantMessage | None:
+        """The message that has focus (or holds the widget that has: a reply's thinking)."""
+        focused = self.focused
+        if focused is None:
+            return None
+        return next((w for w in (focused, *focused.ancestors) if isinstance(w, UserMessage | AssistantMessage)), None)
+
+    async def action_select_message(self, direction: int) -> None:
+        """Onto the message before (-1) or after (+1) the focused one; from the composer, the last one. Down from
+        the last message goes back to the composer."""
+        current = self.focused_message()
+        target = await self.chat.neighbour(current, direction)
+        if target is not None:
+            self.focus_message(target)
+        elif current is not None and direction > 0:
+            self.action_leave_messages()
+
+    def focus_message(self, message: UserMessage | AssistantMessage) -> None:
+        message.focus(scroll_visible=False)
+        self.call_after_refresh(self._scroll_to, message)  # laid out: one just mounted (a flip) has no size yet
+
+    def _scroll_to(self, message: UserMessage | AssistantMessage) -> None:
+        """Scroll the chat to ``message``. A chat shorter than the screen stays anchored: it shows it all, and
+        stays at the bottom when a flip changes its height."""
+        if message.is_attached and self.chat.max_scroll_y > 0:
+            self.chat.release_anchor()
+            tall = message.outer_size.height >= self.chat.scrollable_content_region.height
+            self.chat.scroll_to_widget(message, animate=False, top=tall)  # a long one from its first line
+
+    def action_leave_messages(self) -> None:
+        self.query_one(Composer).focus()
+        self.chat.anchor()
+
+    def turn_to_act_on(self) -> Turn | None:
+        """The turn of the focused message, else the last turn on screen (from the palette); None, said, if none."""
+        if self.session is None or not self.session.turns:
+            self.notify("No message yet.")
+            return None
+        message = self.focused_message()
+        turn_id = self.session.turns[-1].id if message is None else message.turn_id
+        turn = self.session.tree.nodes.get(turn_id) if turn_id is not None else None
+        if turn is None:
+            self.notify("This prompt has not been sent yet.")
+        return turn
+
+    def can_send_now(self) -> bool:
+        """Connected and no turn running (else said)."""
+        if self.turn_running:
+            self.notify("A reply is still streaming — Esc cancels it.", severity="warning")
+            return False
+        if self.session is None or self.connection is None:
+            self.notify("Not connected yet.", severity="warning")
+            return False
+        return True
+
+    def action_edit_prompt(self) -> None:
+        """The turn's prompt (and attachments) into the composer, marked: Enter sends it as a new version of the turn,
+        Esc gives the composer back what it held."""
+        turn = self.turn_to_act_on()
+        if turn is None:
+            return
+        composer = self.query_one(Composer)
+        if self.editing is None:
+            self._hold_draft()
+        else:
+            composer.take_attachments()  # the previous edit's
+        self.editing = turn.id
+        composer.load_text(turn.user_text)
+        composer.move_cursor(composer.document.end)
+        for attachment in turn.attachments:
+            composer.attach(attachment)
+        composer.mark_editing(True)
+        composer.focus()
+
+    def _hold_draft(self) -> None:
+        """Keep what the composer holds aside while it edits a prompt (:meth:`end_edit` brings it back)."""
+        composer = self.query_one(Composer)
+        self._draft = (composer.text, composer.take_attachments())
+        composer.clear()
+
+    def end_edit(self) -> None:
+        """Stop editing: the composer holds what it held before."""
+        composer = self.query_one(Composer)
+        text, attached = self._draft or ("", [])
+        self.editing, self._draft = None, None
+        composer.mark_editing(False)
+        composer.take_attachments()
+        composer.load_text(text)
+        composer.move_cursor(composer.document.end)
+        for attachment in attached:
+            composer.attach(attachment)
+
+    def action_regenerate(self) -> None:
+        """Ask again for the turn's reply: a new version, the earlier ones kept."""
+        turn = self.turn_to_act_on()
+        if turn is not None and self.can_send_now():
+            self.action_leave_messages()  # the new version streams at the bottom, followed
+            self.start_turn(turn.user_text, list(turn.attachments), turn.id)
+
+    async def action_flip(self, step: int) -> None:
+        """Show the turn's previous (-1) or next (+1) version, and the conversation that followed that one."""
+        message = self.focused_message()
+        turn = self.turn_to_act_on()
+        if turn is None or self.session is None:
+            return
+        if self.turn_running:
+            self.notify("A reply is still streaming — Esc cancels it.", severity="warning")
+            return
+        shown = self.session.flip(turn.id, step)
+        if shown is None:
+            count = self.session.position(turn.id).count
+            self.notify("This is the only version." if count == 1 else "No version that way.")
+            return
+        turns = self.session.turns
+        index = next(n for n, t in enumerate(turns) if t.id == shown)
+        await self.chat.cut(turn.id)
+        await self.chat.add_turns(turns[index:], self.session.positions())
+        kind = AssistantMessage if isinstance(message, AssistantMessage) else UserMessage
+        target = self.chat.message_of(shown, kind)
+        if message is not None and target is not None:
+            self.focus_message(target)
+        self.update_context()
+
+    def action_fork(self) -> None:
+        """A new conversation with this one up to the turn, opened."""
+        from vt_tui.core.store import StoreError
+
+        turn = self.turn_to_act_on()
+        if turn is None or self.session is None or not self.can_send_now():
+            return
+        try:
+            fork = self.session.fork(turn.id)
+        except StoreError as exc:
+            self.notify(exc.hint, title=exc.message, severity="error", timeout=10)
+            return
+        self.open_session(fork)
+        self.query_one(Composer).focus()
+        info = self.store.conversation(fork)
+        self.notify(f"Forked: {info.title if info else fork} (the original is in Ctrl+O)")
+
+    def action_copy_message(self) -> None:
+        message = self.focused_message()
+        if message is None:
+            self.action_copy_reply()
+        else:
+            self.copy(message.text, "the prompt" if isinstance(message, UserMessage) else "the reply")

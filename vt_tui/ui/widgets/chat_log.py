@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import suppress
 from functools import partial
 from typing import TYPE_CHECKING
@@ -18,6 +18,7 @@ from textual.widgets import Collapsible, Static
 
 from vt_tui.core.reasoning import no_answer, stats_thought_line
 from vt_tui.core.sanitize import inert
+from vt_tui.ui.commands import MESSAGE_BINDINGS
 from vt_tui.ui.failures import ForwardsWorkerFailures
 from vt_tui.ui.thumbnail import thumbnail
 from vt_tui.ui.widgets.thinking import ThinkingBlock
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from vt_tui.core.attachments import Attachment
     from vt_tui.core.events import TurnStats
     from vt_tui.core.store import Compaction, Turn
+    from vt_tui.core.tree import Position
 
 HISTORY_PAGE = 6  # at most this many turns mounted per page of history, so long conversations open fast
 HISTORY_PAGE_CHARS = 3000  # ...and no more text than about a screenful (rendering Markdown is the cost)
@@ -83,21 +85,46 @@ def page_start(turns: list[Turn]) -> int:
     return start
 
 
+def version_mark(position: Position) -> str:
+    return f"‹ {position} ›"
+
+
 class UserMessage(ForwardsWorkerFailures, Static):
     """What the user sent, shown verbatim: never parsed as markup; each attachment as a line under it (name and
     size), an image's followed by a small picture of it (decoded in a worker thread once the message is on screen);
-    and, while the prompt waits for the endpoint, a line saying so (:meth:`show_waiting`)."""
+    while the prompt waits for the endpoint, a line saying so (:meth:`show_waiting`); and "‹ 2/3 ›" when it was
+    edited (:meth:`show_position`).
 
-    def __init__(self, text: str, attachments: Sequence[Attachment] = (), turn_id: int | None = None) -> None:
+    It takes focus (Alt+Up): its keys are ``MESSAGE_COMMANDS``."""
+
+    can_focus = True
+    FOCUS_ON_CLICK = False  # only Alt+Up: its keys act at once, and a click then typing would regenerate or fork
+    BINDINGS = MESSAGE_BINDINGS
+
+    def __init__(
+        self,
+        text: str,
+        attachments: Sequence[Attachment] = (),
+        turn_id: int | None = None,
+        position: Position | None = None,
+    ) -> None:
         self.text = text
         self.attachments = list(attachments)
         self.turn_id = turn_id  # known once the turn started (for marking it out of context)
+        self.position = position
         self.pictures: list[Text | None] = []
         self.waiting_for: str | None = None
         super().__init__(self._shown(), classes="message user")
 
+    def show_position(self, position: Position | None) -> None:
+        """Which version of the prompt this is, shown when there are others (edits; regenerations repeat it)."""
+        self.position = position
+        self.update(self._shown())
+
     def _shown(self) -> Text:
         shown = Text(inert(self.text))
+        if self.position is not None and self.position.edited:
+            shown.append(f"  {version_mark(self.position)}", style="bold")
         for n, attachment in enumerate(self.attachments):
             shown.append(f"\n📎 {inert(attachment.describe())}", style="dim")
             picture = self.pictures[n] if n < len(self.pictures) else None
@@ -190,12 +217,18 @@ class MarkdownView(Static):
 
 class AssistantMessage(Vertical):
     """One reply: its thinking (if any, :class:`ThinkingBlock`), then Markdown redrawn as it streams (at most every
-    ``FRAME_S``), then a footer.
+    ``FRAME_S``), then a footer: "‹ 2/3 ›" when it has other versions, and the figures.
+
+    It takes focus (Alt+Up): its keys are ``MESSAGE_COMMANDS``.
 
     Long replies are a column of segments cut at block boundaries: only the last (the tail) is redrawn while
     streaming, so a frame costs the same at token 20,000 as at token 20; the final render redraws the tail. The
     thinking streams on the same frame clock, and folds when the answer starts.
     """
+
+    can_focus = True
+    FOCUS_ON_CLICK = False  # only Alt+Up: its keys act at once, and a click then typing would regenerate or fork
+    BINDINGS = MESSAGE_BINDINGS
 
     def __init__(
         self,
@@ -206,21 +239,23 @@ class AssistantMessage(Vertical):
         thinking: str = "",
         thought: str = "Thought",
         turn_id: int | None = None,
+        position: Position | None = None,
     ) -> None:
         """``thinking`` and ``thought`` (its one-line summary): a stored reply's; folded unless it is all there is.
-        ``turn_id``: known once the turn started (for marking it out of context)."""
+        ``turn_id``: known once the turn started (for marking it out of context). ``position``: among its
+        versions."""
         super().__init__(classes="message assistant")
         self.model = model
         self.turn_id = turn_id
+        self.position = position
+        self.footer_text = footer
         self.thinking = ThinkingBlock(thinking, thought, shown=not text.strip()) if thinking.strip() else None
         self._parts: list[str] = [inert(text)]
         self._tail_start = 0  # offset in the text where the tail segment begins
         self._drawn_at = 0.0
         self._pending: Timer | None = None
-        self.footer = Static(Text(footer), classes="reply-footer")
-        self.footer.display = bool(footer)
-        self.set_class(failed, "failed")
-        self.footer.set_class(failed, "failed")
+        self.footer = Static(classes="reply-footer")
+        self.show_footer(footer, failed)
 
     @property
     def text(self) -> str:
@@ -308,10 +343,25 @@ class AssistantMessage(Vertical):
         self.show_footer(footer, failed)
 
     def show_footer(self, footer: str, failed: bool = False) -> None:
-        self.footer.update(Text(footer))
+        self.footer_text = footer
         self.footer.set_class(failed, "failed")
         self.set_class(failed, "failed")
-        self.footer.display = bool(footer)
+        self._draw_footer()
+
+    def show_position(self, position: Position | None) -> None:
+        """Which version of the reply this is, shown when there are others."""
+        self.position = position
+        self._draw_footer()
+
+    def _draw_footer(self) -> None:
+        shown = Text()
+        if self.position is not None:
+            shown.append(version_mark(self.position), style="bold")
+            if self.footer_text:
+                shown.append(" · ")
+        shown.append(self.footer_text)
+        self.footer.update(shown)
+        self.footer.display = bool(shown)
 
 
 class CompactionBlock(Collapsible):
@@ -393,7 +443,9 @@ class ChatLog(VerticalScroll):
     """Follows the stream while at the bottom; scrolling up releases it until the user returns.
 
     A stored conversation opens with its last page of turns (:func:`page_start`); the earlier ones wait behind an
-    :class:`EarlierMarker` and are mounted a page at a time when the user reaches the top.
+    :class:`EarlierMarker` and are mounted a page at a time when the user reaches the top. What is shown is one
+    branch of the conversation: another version of a turn replaces it and everything after it (:meth:`cut`, then
+    :meth:`add_turns`).
     """
 
     can_focus = True
@@ -422,6 +474,10 @@ class ChatLog(VerticalScroll):
     }
     .message.assistant.failed {
         border-left: outer $error;
+    }
+    .message:focus, .message.assistant.failed:focus {
+        border-left: thick $accent;
+        background: $accent 15%;
     }
     .message.out-of-context {
         opacity: 55%;
@@ -453,6 +509,7 @@ class ChatLog(VerticalScroll):
         self.unrendered: list[Turn] = []  # stored turns above the first one mounted
         self.compactions: dict[int | None, list[Compaction]] = {}  # by the turn they show after
         self.context_marks: dict[int, bool] = {}  # turn id -> sent or not, as changed since the turns were read
+        self.positions: Mapping[int, Position] = {}  # turn id -> which of its versions it is (those with others)
         self.hide_thinking = hide_thinking  # the hide_thinking setting: stored replies show no thinking either
 
     def watch_scroll_y(self, old: float, new: float) -> None:
@@ -485,7 +542,7 @@ class ChatLog(VerticalScroll):
         await self.mount(widget)
         return widget
 
-    def messages(self) -> list[Static | AssistantMessage]:
+    def messages(self) -> list[UserMessage | AssistantMessage]:
         return [w for w in self.children if isinstance(w, UserMessage | AssistantMessage)]
 
     def last_reply(self) -> str:
@@ -493,10 +550,12 @@ class ChatLog(VerticalScroll):
         return replies[-1].text if replies else ""
 
     # history ---------------------------------------------------------------------------------------
-    async def show_history(self, turns: list[Turn], compactions: Sequence[Compaction] = ()) -> None:
+    async def show_history(
+        self, turns: list[Turn], compactions: Sequence[Compaction] = (), positions: Mapping[int, Position] | None = None
+    ) -> None:
         """Replace what is shown with the latest page of ``turns`` (and the compactions among them); older ones
         wait above (Ctrl+Home)."""
-        self.compactions, self.context_marks = {}, {}
+        self.compactions, self.context_marks, self.positions = {}, {}, positions or {}
         for compaction in compactions:
             self.compactions.setdefault(compaction.after_turn_id, []).append(compaction)
         await self.remove_children()
@@ -520,9 +579,38 @@ class ChatLog(VerticalScroll):
         if old_first is not None:  # the new page sits above it
             self.scroll_to_widget(old_first, top=True, animate=False, immediate=True)
 
+    def message_of(self, turn_id: int, kind: type[Widget]) -> UserMessage | AssistantMessage | None:
+        """The prompt (``kind`` UserMessage) or the reply (AssistantMessage) of a turn on screen."""
+        return next((w for w in self.messages() if w.turn_id == turn_id and isinstance(w, kind)), None)
+
+    async def cut(self, turn_id: int) -> None:
+        """Take turn ``turn_id`` off the screen, with everything after it."""
+        first = self.message_of(turn_id, UserMessage)
+        if first is not None:
+            await self.remove_children(self.children[self.children.index(first) :])
+
+    async def add_turns(self, turns: list[Turn], positions: Mapping[int, Position]) -> None:
+        """Show ``turns`` after what is shown (the rest of a branch, after :meth:`cut`)."""
+        self.positions = positions
+        await self.mount_all(self._turn_widgets(turns))
+
+    async def neighbour(self, message: Widget | None, direction: int) -> UserMessage | AssistantMessage | None:
+        """The message before (-1) or after (+1) ``message``; from none, the last one. Going up past the first
+        mounted one loads the page above it."""
+        shown = self.messages()
+        if message not in shown:
+            return shown[-1] if shown and direction < 0 else None
+        index = shown.index(message) + direction
+        if index < 0 and self.unrendered:
+            await self.load_earlier()
+            shown = self.messages()
+            index = shown.index(message) - 1
+        return shown[index] if 0 <= index < len(shown) else None
+
     def _turn_widgets(self, turns: list[Turn]) -> list[Widget]:
         widgets: list[Widget] = []
         for turn in turns:
+            position = self.positions.get(turn.id)
             failed = turn.status != "ok"
             if failed:
                 footer = failure_footer(turn.status, turn.error or "")
@@ -530,7 +618,7 @@ class ChatLog(VerticalScroll):
                 footer = finished_footer(turn.assistant_text, turn.thinking, turn.stats)
             thinking = "" if self.hide_thinking else turn.thinking
             pair: list[Widget] = [
-                UserMessage(turn.user_text, turn.attachments, turn.id),
+                UserMessage(turn.user_text, turn.attachments, turn.id, position),
                 AssistantMessage(
                     turn.model,
                     turn.assistant_text,
@@ -539,6 +627,7 @@ class ChatLog(VerticalScroll):
                     thinking,
                     stats_thought_line(turn.stats),
                     turn_id=turn.id,
+                    position=position,
                 ),
             ]
             in_context = self.context_marks.get(turn.id, turn.in_context)
@@ -610,12 +699,3 @@ class ChatLog(VerticalScroll):
         top, bottom = self.scroll_y, self.scroll_y + self.size.height
         seen = [r for r in replies if r.virtual_region.y < bottom and r.virtual_region.bottom > top]
         return (seen or replies)[-1].thinking if replies else None
-
-    def jump(self, direction: int) -> None:
-        """Scroll to the previous (-1) or next (+1) message."""
-        top = self.scroll_y
-        targets = [w for w in self.messages() if (w.virtual_region.y - top) * direction > 0]
-        if targets:
-            target = targets[-1] if direction < 0 else targets[0]
-            self.release_anchor()
-            self.scroll_to_widget(target, top=True, animate=False)

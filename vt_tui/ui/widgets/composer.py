@@ -178,6 +178,10 @@ class Composer(TextArea):
     Composer:focus {
         border: round $primary;
     }
+    Composer.editing, Composer.editing:focus {
+        border: round $warning;
+        border-title-color: $warning;
+    }
     """
 
     @dataclass
@@ -292,6 +296,11 @@ class Composer(TextArea):
         """Esc: close the completion list (False when none was open); the text stays as typed."""
         self._typed = None
         return self.completions.close()
+
+    def mark_editing(self, editing: bool) -> None:
+        """Say that the box holds an earlier prompt being edited (Enter sends it as a new version of that turn)."""
+        self.set_class(editing, "editing")
+        self.border_title = "editing — Enter resends, Esc cancels" if editing else None
 
     def action_submit(self) -> None:
         """Send the text, or the attachments alone (a long paste is a message by itself)."""
