@@ -299,3 +299,38 @@ async def test_a_click_on_a_message_leaves_the_keys_to_the_composer(scripted: Sc
         await pilot.press("r", "f")
         await pilot.pause()
         assert app.query_one(Composer).text == "rf" and len(scripted.chat_requests) == 1
+
+
+async def test_the_tool_panel_shows_the_calls_of_the_branch_on_screen(scripted: ScriptedServer, tmp_path: Path) -> None:
+    """A version that used the calculator and one that did not: the panel follows the flips, and a new version of
+    the turn clears the calls of the one it replaces on screen."""
+    from vt_tui.core.events import ToolStatus
+    from vt_tui.core.store import TurnStatus
+    from vt_tui.ui.widgets.tool_panel import ToolPanel
+
+    store = Store(tmp_path / "conversations.sqlite3")
+    cid = store.create_conversation(title="sums", model="chat-model")
+    first = store.add_turn(cid, "a", "chat-model", {})
+    store.finish_turn(first, "You said: a", TurnStatus.OK, None)
+    with_tool = store.add_turn(cid, "what is 6*7?", "chat-model", {})
+    store.add_tool_call(with_tool, "c1", "calculator", {"expression": "6*7"})
+    store.finish_tool_call(with_tool, "c1", ToolStatus.OK, "42", None, 0.01)
+    store.finish_turn(with_tool, "It is 42.", TurnStatus.OK, None)
+    without = store.add_turn(cid, "what is 6*7?", "chat-model", {}, parent_id=first)
+    store.finish_turn(without, "Forty-two.", TurnStatus.OK, None)
+    store.close()
+    app = make_app(scripted, tmp_path, conversation_id=cid)
+    async with app.run_test(size=SIZE) as pilot:
+        await asyncio.wait_for(app.ready.wait(), 10)
+        await pilot.pause()
+        panel = app.query_one(ToolPanel)
+        assert replies(app)[-1].text == "Forty-two." and panel.calls == []
+        await onto(app, pilot)
+        await pilot.press("left")
+        await pilot.pause()
+        assert replies(app)[-1].text == "It is 42."
+        assert [(c.name, c.result) for c in panel.calls] == [("calculator", "42")]
+        scripted.queue(text_reply("6*7 = 42"))
+        await pilot.press("r")  # a third version, without tools: the calculator's call goes with the second
+        await settle(app, pilot)
+        assert replies(app)[-1].text == "6*7 = 42" and panel.calls == []

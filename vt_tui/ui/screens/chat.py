@@ -241,10 +241,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         )
         self.query_one(Composer).quick_prompts = list(persona.examples) if persona and not info else []
         panel = self.tool_panel
-        if info:
-            panel.load(self.store.tool_calls(info.id))
-        else:
-            panel.clear()
+        self.show_tool_calls()
         panel.display = self.session.tool_mode() != "off" or bool(panel.calls)
         self.load_tools()
         self.status_bar.show(model=self.session.model or (self.connection.endpoint.models or [""])[0])
@@ -261,6 +258,16 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
             greeting = Static(Text("\n".join(lines)), classes="greeting")
             # Above a prompt typed while the endpoint was not up yet (it waits in the log): the greeting comes first.
             self.call_later(lambda: self.chat.mount(greeting, before=0 if self.chat.children else None))
+
+    def show_tool_calls(self, turns: list[Turn] | None = None) -> None:
+        """The tool panel: the stored calls of the turns on screen (``turns``, else the session's branch; a flip, or
+        a new version of an earlier turn, changes which), not those of the other branches."""
+        session, panel = self.session, self.tool_panel
+        if session is None or panel is None:
+            return
+        branch = {turn.id for turn in (session.turns if turns is None else turns)}
+        calls = session.tool_calls_by_turn()
+        panel.load([call for turn_id in sorted(branch & calls.keys()) for call in calls[turn_id]])
 
     async def show_history(
         self,
@@ -381,12 +388,13 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
     async def _show_up_to(self, turn_id: int) -> None:
         """The branch on screen up to turn ``turn_id``, not included (a new version of it comes next)."""
         assert self.session is not None
+        tree = self.session.tree
+        branch = tree.path(tree.parent(turn_id))
         if self.chat.message_of(turn_id, UserMessage) is not None:
             await self.chat.cut(turn_id)
         else:  # not on screen (an edit started before a flip): the branch to its parent, drawn again
-            tree = self.session.tree
-            branch = tree.path(tree.parent(turn_id))
             await self.show_history(branch, self.session.context.compactions, tree.positions(branch))
+        self.show_tool_calls(branch)
 
     async def _show_from(self, turn_id: int | None) -> None:
         """Undo :meth:`_show_up_to`: the branch on screen from turn ``turn_id`` on, after what is shown."""
@@ -397,6 +405,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
             await self.show_history(turns, self.session.context.compactions, self.session.positions())
         else:
             await self.chat.add_turns(turns[index:], self.session.positions())
+        self.show_tool_calls()
 
     async def _ready_to_send(self, user: UserMessage, text: str, attached: list[Attachment]) -> bool:
         """Wait until the prompt can go out: the endpoint answering (the prompt marked as waiting meanwhile), the
@@ -1118,6 +1127,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         index = next(n for n, t in enumerate(turns) if t.id == shown)
         await self.chat.cut(turn.id)
         await self.chat.add_turns(turns[index:], self.session.positions())
+        self.show_tool_calls()
         kind = AssistantMessage if isinstance(message, AssistantMessage) else UserMessage
         target = self.chat.message_of(shown, kind)
         if message is not None and target is not None:
