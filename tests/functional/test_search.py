@@ -88,6 +88,34 @@ async def test_typing_finds_a_message_and_enter_opens_the_conversation_at_it(
         assert not chat.query(UserMessage).first().text.startswith("Question 0")
 
 
+async def test_a_hit_on_another_version_opens_that_version(scripted: ScriptedServer, tmp_path: Path) -> None:
+    """A regenerated reply that is not on screen: opening its hit shows its branch, and the app remembers it."""
+    from vt_tui.core.store import TurnStatus
+
+    store = Store(tmp_path / "conversations.sqlite3")
+    cid = store.create_conversation(title="animals", model="m")
+    first = store.add_turn(cid, "which animal smiles?", "m", {})
+    store.finish_turn(first, "The quokka seems to smile.", TurnStatus.OK, None)
+    follow = store.add_turn(cid, "where does it live?", "m", {})
+    store.finish_turn(follow, "On Rottnest Island.", TurnStatus.OK, None)
+    again = store.add_turn(cid, "which animal smiles?", "m", {}, parent_id=None)  # on screen: the newest
+    store.finish_turn(again, "Dolphins look like they smile.", TurnStatus.OK, None)
+    store.close()
+    app = make_app(scripted, tmp_path, conversation_id=cid)
+    async with app.run_test(size=SIZE) as pilot:
+        await asyncio.wait_for(app.ready.wait(), 10)
+        await pilot.pause()
+        assert [w.text for w in app.query(AssistantMessage)] == ["Dolphins look like they smile."]
+        await pilot.press("ctrl+o", *"quokka")
+        await until(pilot, lambda: dialog(app).shown_for == "quokka", "the hits")
+        await pilot.press("enter")
+        chat = app.chat_screen.query_one(ChatLog)
+        await until(pilot, lambda: [w for w in chat.query(".found")], "the message found, marked")
+        assert [w.text for w in app.query(AssistantMessage)] == ["The quokka seems to smile.", "On Rottnest Island."]
+        assert "‹ 1/2 ›" in str(app.query(AssistantMessage).first().footer.render())
+    assert [t.id for t in Store(tmp_path / "conversations.sqlite3").turns(cid)] == [first, follow]
+
+
 async def test_rename_and_delete_in_the_dialog(scripted: ScriptedServer, tmp_path: Path) -> None:
     alpha, beta = store_with(tmp_path, ("alpha talk", [("first", "one")]), ("beta talk", [("second", "two")]))
     app = make_app(scripted, tmp_path, conversation_id=beta)

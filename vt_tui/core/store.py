@@ -486,6 +486,13 @@ class Store:
         """Remember the leaf of the branch on screen (a flip between versions), for the next time it opens."""
         self.db.execute("UPDATE conversations SET current_turn_id = ? WHERE id = ?", (turn_id, conversation_id))
 
+    def show_turn(self, conversation_id: int, turn_id: int) -> None:
+        """Make the branch through ``turn_id`` the one on screen (on the newest leaf under it), unless it already is:
+        a search hit on another version of a turn opens that version."""
+        tree = self.tree(conversation_id)
+        if turn_id in tree.nodes and turn_id not in {turn.id for turn in tree.branch()}:
+            self.set_current_turn(conversation_id, tree.newest_leaf_under(turn_id))
+
     def add_attachments(self, turn_id: int, attachments: list[Attachment]) -> None:
         self.db.executemany(
             "INSERT INTO attachments(turn_id, name, mime, width, height, data) VALUES (?, ?, ?, ?, ?, ?)",

@@ -788,6 +788,8 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
         if self.turn_running:
             self.notify("A reply is still streaming — Esc cancels it, then Ctrl+O again.", severity="warning")
             return
+        if found.turn_id is not None:
+            self.store.show_turn(found.conversation_id, found.turn_id)
         self.open_session(found.conversation_id)
         if found.turn_id is not None:  # after the history is shown (call_later runs in order)
             self.call_later(self.chat.reveal, found.turn_id, found.side is HitSide.USER)
