@@ -156,8 +156,9 @@ async def test_completion_offers_nothing_when_nothing_matches(
 
 
 def paste(app: VtApp, text: str) -> None:
-    """What a terminal's bracketed paste becomes: a Paste event for the focused widget."""
-    app.post_message(events.Paste(text))
+    """What a terminal's bracketed paste becomes: a Paste event for the focused widget, each newline sent as CR (as
+    xterm and tmux send it: the Enter key's byte)."""
+    app.post_message(events.Paste(text.replace("\n", "\r")))
 
 
 async def test_a_long_paste_becomes_a_chip_and_is_sent_as_a_block(scripted: ScriptedServer, tmp_path: Path) -> None:

@@ -237,12 +237,15 @@ class Composer(TextArea):
         one is typed in (TextArea's own handler, next in line), and so is one too large to attach, with a word."""
         from vt_tui.core.attachments import PASTED, Attachment, AttachmentError, line_count
 
-        lines = line_count(event.text)
+        # Terminals send a pasted newline as CR (xterm, tmux: it is what the Enter key sends); the box reads CR as a
+        # line break, and so must the count and the attachment.
+        text = event.text.replace("\r\n", "\n").replace("\r", "\n")
+        lines = line_count(text)
         if not self.paste_lines or lines <= self.paste_lines:
             return
         taken = sum(1 for a in self.attachments if a.name == PASTED or a.name.startswith(f"{PASTED} "))
         try:
-            pasted = Attachment.from_text(f"{PASTED} {taken + 1}" if taken else PASTED, event.text)
+            pasted = Attachment.from_text(f"{PASTED} {taken + 1}" if taken else PASTED, text)
         except AttachmentError as exc:
             self.notify(f"{exc}: pasted as text instead", title="paste not attached", severity="warning")
             return
