@@ -1,4 +1,4 @@
-"""A searchable picker dialog, used for conversations, models and personas alike."""
+"""A searchable picker dialog, for models and personas (conversations have the search dialog)."""
 
 from __future__ import annotations
 
