@@ -152,3 +152,18 @@ def test_a_turn_added_without_a_parent_continues_the_branch_on_screen(v3_file: P
     first = store.add_turn(1, "Start over.", "m", {}, parent_id=None)  # another version of the first turn
     assert [t.id for t in store.turns(1)] == [first] and store.tree(1).siblings(first) == [1, first]
     store.close()
+
+
+def test_the_conversation_list_counts_the_turns_of_the_branch_on_screen(tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.sqlite3")
+    cid = store.create_conversation(title="versions", model="m")
+    first = store.add_turn(cid, "a", "m", {})
+    store.add_turn(cid, "b", "m", {})
+    store.add_turn(cid, "b again", "m", {}, parent_id=first)  # another version of the second turn
+    store.add_turn(cid, "c", "m", {})
+    (info,) = store.list_conversations()
+    assert info.turn_count == 3 == len(store.turns(cid))
+    store.set_current_turn(cid, 2)
+    assert store.conversation(cid).turn_count == 2 == len(store.turns(cid))
+    empty = store.create_conversation(title="empty", model="m")
+    assert store.conversation(empty).turn_count == 0

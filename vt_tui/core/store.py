@@ -318,7 +318,7 @@ class ConversationInfo:
     model: str
     endpoint: str
     updated: float
-    turn_count: int
+    turn_count: int  # on the branch on screen (other versions of its turns not counted)
     persona: str | None = None
     system: str | None = None
 
@@ -409,8 +409,7 @@ class Store:
     def _infos(self, where: str, args: tuple, limit: int = 200) -> list[ConversationInfo]:
         rows = self.db.execute(
             "SELECT c.id, c.title, c.model, c.endpoint, c.updated, c.persona, c.system,"
-            " (SELECT COUNT(*) FROM turns t WHERE t.conversation_id = c.id) AS n"
-            f" FROM conversations c {where} ORDER BY c.updated DESC, c.id DESC LIMIT ?",
+            f" ({_BRANCH_LENGTH}) AS n FROM conversations c {where} ORDER BY c.updated DESC, c.id DESC LIMIT ?",
             (*args, limit),
         ).fetchall()
         return [
@@ -700,6 +699,16 @@ class Store:
             (conversation_id,),
         ).fetchall()
         return [dict(r) | {"args": json.loads(r["args"])} for r in rows]
+
+
+# The turns on a conversation's branch on screen (what the conversation list counts): from its leaf (the newest turn
+# when none is remembered) up the parents.
+_BRANCH_LENGTH = (
+    "WITH RECURSIVE branch(id) AS ("
+    " SELECT COALESCE(c.current_turn_id, (SELECT MAX(t.id) FROM turns t WHERE t.conversation_id = c.id))"
+    " UNION ALL SELECT t.parent_id FROM turns t JOIN branch ON t.id = branch.id WHERE t.parent_id IS NOT NULL"
+    ") SELECT COUNT(id) FROM branch"
+)
 
 
 def open_store(path: Path) -> tuple[Store, str | None]:
