@@ -19,7 +19,7 @@ from vt_tui.settings import Settings
 from vt_tui.ui.app import VtApp
 from vt_tui.ui.screens.attach import AttachScreen
 from vt_tui.ui.widgets.chat_log import UserMessage
-from vt_tui.ui.widgets.composer import Chip, Composer, PathCompletions
+from vt_tui.ui.widgets.composer import Chip, Composer
 
 SIZE = (100, 30)
 NOTES = "We meet at noon.\nBring the slides.\n"
@@ -114,7 +114,8 @@ async def test_at_path_completes_from_the_working_directory_and_attaches_on_send
     app = text_app(scripted, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await asyncio.wait_for(app.ready.wait(), 10)
-        composer, completions = app.query_one(Composer), app.query_one(PathCompletions)
+        composer = app.query_one(Composer)
+        completions = composer.completions
         await pilot.press(*"explain @")
         await settle(pilot, app)
         assert completions.display and completions.paths == ("data.bin", "notes.md", "src/")
@@ -146,7 +147,7 @@ async def test_completion_offers_nothing_when_nothing_matches(
     app = text_app(scripted, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await asyncio.wait_for(app.ready.wait(), 10)
-        completions = app.query_one(PathCompletions)
+        completions = app.query_one(Composer).completions
         await pilot.press(*"@zz")
         await settle(pilot, app)
         assert not completions.display

@@ -120,9 +120,7 @@ class ChatScreen(ForwardsWorkerFailures, Screen[None]):
                     placeholder="Ask anything — Enter sends, Ctrl+J newline, F6 talks",
                     paste_lines=self.settings.paste_chip_lines,
                 )
-                yield composer.chips  # its attachments, then the completions of an @path, right above it
-                yield composer.completions
-                yield composer
+                yield composer  # its attachments' chips and @path completions are mounted above it when needed
             yield Vertical(id="side")  # its panels come with prepare()
         yield self.status_bar
         yield Footer()
