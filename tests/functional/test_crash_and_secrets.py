@@ -125,3 +125,22 @@ def test_a_wrong_key_at_start_puts_the_prompt_back_instead_of_hanging(scripted: 
         assert "my precious prompt" in screen  # back in the composer, nothing sent
         assert scripted.chat_requests == []
         app.press("ctrl+q")
+
+
+def test_the_app_leaves_when_its_terminal_goes_away_without_a_hangup_signal(scripted: ScriptedServer) -> None:
+    """An SSH connection dropped or ``tmux kill-server`` while ``make run`` stood between the terminal and vt-tui:
+    make takes the SIGHUP, and the terminal just closes. The app must end (not spin on a dead terminal for ever)."""
+    import psutil
+
+    with PtyApp(["--base-url", scripted.base_url, "--tools", "off"], dict(os.environ)) as app:
+        app.wait_for("idle")
+        assert app.proc is not None
+        process = psutil.Process(app.proc.pid)
+        os.close(app._fd)  # the terminal goes; the app is not this pty's session leader: no SIGHUP reaches it
+        app._fd = -1
+        try:
+            code = app.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            busy = process.cpu_percent(interval=1.0)
+            raise AssertionError(f"still running {busy:.0f} % CPU on a terminal that is gone") from None
+        assert code == 1

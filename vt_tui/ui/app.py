@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterable
 from contextlib import suppress
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from vt_tui.voice.errors import VoiceError
 
 log = logging.getLogger("vt_tui")
+TERMINAL_CHECK_S = 1.0  # how often the app checks that its terminal is still there
 
 
 def screenshot_folder() -> Path:
@@ -131,11 +133,29 @@ class VtApp(App[None]):
                 severity="warning",
                 timeout=30,
             )
+        if not (self.is_headless or self.is_web) and sys.__stdin__ is not None and sys.__stdin__.isatty():
+            self.set_interval(TERMINAL_CHECK_S, partial(self.leave_a_hung_up_terminal, sys.__stdin__.fileno()))
         # Heavy work (openai's import, NVML) starts after the first frame is on screen, so it can't delay it.
         self.call_after_refresh(self.connect)
         self.call_after_refresh(self.start_gpu)
         if self.settings.mcp_servers and self.settings.tools is not ToolMode.OFF:
             self.call_after_refresh(self.start_mcp)
+
+    def leave_a_hung_up_terminal(self, terminal: int) -> None:
+        """Exit once the terminal is gone. A hang-up that reaches vt-tui as SIGHUP ends it; but when a process
+        in between takes the signal (``make run``, a wrapper script) and the terminal closes (an SSH connection
+        dropped, ``tmux kill-server``), nothing ends it: Textual's input thread reads end-of-file again and again.
+        Found so: an orphaned vt-tui spinning a whole core for an hour, its embedded model server kept alive.
+        A hung-up terminal refuses ``tcgetattr`` (EIO); one call a second costs nothing."""
+        import termios
+
+        from vt_tui.headless import ExitCode
+
+        try:
+            termios.tcgetattr(terminal)
+        except termios.error as exc:
+            log.warning("the terminal is gone (%s): exiting", exc)
+            self.exit(return_code=ExitCode.FAILED)
 
     def watch_app_focus(self, focused: bool) -> None:
         """A browser tab (``vt-tui web``) got focus, or its first key. Textual's web driver blurs the app as it
@@ -400,4 +420,4 @@ def run(settings: Settings, *, resume: bool = False, conversation_id: int | None
     finally:
         if app.connection is not None and app.connection.server is not None:
             app.connection.server.stop()
-    return 0
+    return app.return_code or 0
