@@ -332,13 +332,13 @@ class ChatSession:
     def edit_and_resend(
         self, turn_id: int, text: str, attachments: Sequence[Attachment] | None = None
     ) -> AsyncIterator[Event]:
-        """Send ``text`` in place of turn ``turn_id``'s prompt (with its images, unless ``attachments`` are given): a
-        new version of that turn, after the same history; the old one is kept, with the branch after it."""
-        images = self.tree.nodes[turn_id].attachments if attachments is None else attachments
-        return self.run_turn(text, images, sibling_of=turn_id)
+        """Send ``text`` in place of turn ``turn_id``'s prompt (with its attachments, unless ``attachments`` are
+        given): a new version of that turn, after the same history; the old one is kept, with the branch after it."""
+        attached = self.tree.nodes[turn_id].attachments if attachments is None else attachments
+        return self.run_turn(text, attached, sibling_of=turn_id)
 
     def regenerate(self, turn_id: int) -> AsyncIterator[Event]:
-        """Ask again for turn ``turn_id``'s reply: its prompt and images sent again, the earlier reply kept."""
+        """Ask again for turn ``turn_id``'s reply: its prompt and attachments sent again, the earlier reply kept."""
         return self.edit_and_resend(turn_id, self.tree.nodes[turn_id].user_text)
 
     def fork(self, turn_id: int) -> int:
