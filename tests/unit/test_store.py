@@ -222,3 +222,20 @@ async def test_think_blocks_stored_as_answers_move_to_their_own_column(
     assert "Weighing" not in sent and "ran out of tokens" not in sent and "Done. Tags like <think> stay." in sent
     await endpoint.aclose()
     store.close()
+
+
+def test_opening_waits_while_another_program_holds_the_file_locked(tmp_path: Path) -> None:
+    """A second vt-tui opening the file while another holds it (vt-tui web's tabs start together) waits for it
+    instead of keeping its conversation in memory only."""
+    import threading
+
+    path = tmp_path / "c.sqlite3"
+    Store(path).close()
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")  # every other connection now meets "database is locked"
+    threading.Timer(6.0, lambda: (holder.execute("COMMIT"), holder.execute("PRAGMA locking_mode=NORMAL"),
+                                  holder.execute("SELECT 1"), holder.close())).start()  # fmt: skip
+    store = Store(path)  # past SQLite's own 5 s wait
+    assert store.turns(store.create_conversation(title="after the lock")) == []
+    store.close()

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from vt_tui.core.attachments import Attachment
 from vt_tui.core.errors import VtError
@@ -339,11 +339,7 @@ class Store:
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         try:
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            migrate(self.db, path)
-            self.indexed = self._check_index()  # messages are searched through FTS5 (else with LIKE)
+            self.indexed = _while_locked(self._prepare)  # messages are searched through FTS5 (else with LIKE)
         except BaseException:
             self.db.close()
             raise
@@ -351,6 +347,14 @@ class Store:
             sidecar = Path(f"{path}{suffix}")
             if sidecar.exists():
                 os.chmod(sidecar, 0o600)
+
+    def _prepare(self) -> bool:
+        """WAL, the schema brought up to date, the search index checked; whether messages are searched with FTS5."""
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        migrate(self.db, self.path)
+        return self._check_index()
 
     def close(self) -> None:
         self.db.close()
@@ -709,6 +713,26 @@ _BRANCH_LENGTH = (
     " UNION ALL SELECT t.parent_id FROM turns t JOIN branch ON t.id = branch.id WHERE t.parent_id IS NOT NULL"
     ") SELECT COUNT(id) FROM branch"
 )
+
+
+T = TypeVar("T")
+OPEN_WAIT_S = 10.0  # how long opening the file waits while another vt-tui has it locked
+
+
+def _while_locked(call: Callable[[], T]) -> T:
+    """``call()``, again while SQLite says the file is locked, for up to ``OPEN_WAIT_S``. Two vt-tuis opening one
+    file at the same moment (the tabs of ``vt-tui web`` start together) met "database is locked" at once, without
+    SQLite's 5 s busy wait: the second tab then kept its conversation in memory only (seen once in a full test run).
+    Every step of opening is safe to run again (each migration is its own transaction)."""
+    deadline = time.monotonic() + OPEN_WAIT_S
+    while True:
+        try:
+            return call()
+        except sqlite3.OperationalError as exc:
+            text = str(exc).lower()
+            if not ("locked" in text or "busy" in text) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def open_store(path: Path) -> tuple[Store, str | None]:
